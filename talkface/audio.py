@@ -1,0 +1,157 @@
+"""Audio stage: decode anything ffmpeg reads, resample to 16 kHz mono, MFCC windows.
+
+Features follow FACTS.md 2: python_speech_features MFCC (25 ms window, 10 ms step,
+13 cepstra, energy column dropped -> 12), 4 MFCC rows per video frame at 25 fps, and a
+28x12 window centred on each frame. talkface's own weights also normalise every
+coefficient over the utterance (mean 0, std 1), which makes them voice-independent.
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+
+SAMPLE_RATE = 16000
+FPS = 25
+ROWS_PER_FRAME = 4
+WINDOW = 28
+PAD_SAMPLES = 1920  # 0.12 s = 3 video frames on each side (FACTS.md 2)
+DEFAULT_MAX_SECONDS = 1200.0
+
+
+def ffmpeg_exe() -> str:
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def load_audio(path: str | os.PathLike, sr: int = SAMPLE_RATE, max_seconds: float | None = DEFAULT_MAX_SECONDS) -> np.ndarray:
+    """Decode ``path`` to float32 mono at ``sr`` Hz through the bundled ffmpeg binary."""
+    import ffmpeg
+
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such file; check the path of the audio")
+    if p.is_dir():
+        raise InputError(f"{p}: is a directory; give an audio file (WAV, MP3, FLAC, M4A, OGG)")
+    if p.stat().st_size == 0:
+        raise InputError(f"{p}: file is empty; give a valid audio file")
+    stream = ffmpeg.input(str(p))
+    if max_seconds:
+        stream = ffmpeg.input(str(p), t=max_seconds + 1.0)
+    try:
+        out, err = (stream.output("pipe:", format="s16le", acodec="pcm_s16le", ac=1, ar=sr, map="0:a:0")
+                    .global_args("-nostdin", "-hide_banner", "-loglevel", "error")
+                    .run(cmd=ffmpeg_exe(), capture_stdout=True, capture_stderr=True))
+    except ffmpeg.Error as e:
+        msg = (e.stderr or b"").decode(errors="replace").strip().splitlines()
+        why = "it has no audio stream" if any("matches no streams" in m for m in msg) else "ffmpeg cannot decode it"
+        raise InputError(f"{p}: not readable as audio ({why}); give a WAV, MP3, FLAC, M4A or OGG file")
+    wav = np.frombuffer(out, np.int16).astype(np.float32) / 32768.0
+    if wav.size == 0:
+        raise InputError(f"{p}: contains no audio samples; give a non-empty audio file")
+    if max_seconds and wav.size > max_seconds * sr:
+        raise InputError(f"{p}: audio is longer than {max_seconds:.0f} s; split it or raise --max-seconds")
+    if wav.size < sr / FPS:
+        raise InputError(f"{p}: audio is {1000 * wav.size / sr:.0f} ms, shorter than one video frame (40 ms); "
+                         "give a longer file")
+    return wav
+
+
+def n_frames_for(n_samples: int, sr: int = SAMPLE_RATE, fps: int = FPS) -> int:
+    """Frames needed so the video covers the whole audio (within one frame)."""
+    return max(1, int(math.ceil(n_samples * fps / sr - 1e-6)))
+
+
+def power_spectrum(wav: np.ndarray, sr: int = SAMPLE_RATE) -> tuple[np.ndarray, np.ndarray]:
+    """Pre-emphasised 25 ms / 10 ms power spectrum (rows, 257) and frame energy (rows,)."""
+    from python_speech_features import sigproc
+
+    sig = sigproc.preemphasis(np.asarray(wav, np.float64), 0.97)
+    frames = sigproc.framesig(sig, 0.025 * sr, 0.01 * sr, lambda n: np.ones((n,)))
+    pspec = sigproc.powspec(frames, 512)
+    return pspec, pspec.sum(1)
+
+
+_FB_CACHE: dict = {}
+
+
+def filterbank(sr: int = SAMPLE_RATE, warp: float = 1.0, nfilt: int = 26, nfft: int = 512) -> np.ndarray:
+    """python_speech_features' mel filterbank; ``warp`` != 1 scales the filter frequencies
+    (vocal tract length perturbation, used to augment training audio)."""
+    key = (sr, round(warp, 4), nfilt, nfft)
+    if key not in _FB_CACHE:
+        from python_speech_features.base import hz2mel, mel2hz
+
+        mel = np.linspace(hz2mel(0), hz2mel(sr / 2), nfilt + 2)
+        hz = np.clip(mel2hz(mel) * warp, 0, sr / 2)
+        b = np.floor((nfft + 1) * hz / sr)
+        fb = np.zeros((nfilt, nfft // 2 + 1))
+        for j in range(nfilt):
+            for i in range(int(b[j]), int(b[j + 1])):
+                fb[j, i] = (i - b[j]) / (b[j + 1] - b[j])
+            for i in range(int(b[j + 1]), int(b[j + 2])):
+                fb[j, i] = (b[j + 2] - i) / (b[j + 2] - b[j + 1])
+        _FB_CACHE[key] = fb
+    return _FB_CACHE[key]
+
+
+def mfcc_from_power(pspec: np.ndarray, energy: np.ndarray, sr: int = SAMPLE_RATE, warp: float = 1.0) -> np.ndarray:
+    """(rows, 12) MFCC from a power spectrum, as python_speech_features.mfcc computes it
+    (26 filters, 13 cepstra, lifter 22, log energy in c0), with c0 dropped (FACTS.md 2)."""
+    from python_speech_features.base import lifter
+    from scipy.fftpack import dct
+
+    eps = np.finfo(float).eps
+    feat = pspec @ filterbank(sr, warp).T
+    feat = np.log(np.where(feat == 0, eps, feat))
+    feat = lifter(dct(feat, type=2, axis=1, norm="ortho")[:, :13], 22)
+    return feat[:, 1:].astype(np.float32)
+
+
+def mfcc(wav: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """(rows, 12) MFCC at 100 rows/s, energy column dropped (FACTS.md 2)."""
+    pspec, energy = power_spectrum(wav, sr)
+    return mfcc_from_power(pspec, energy, sr)
+
+
+def windows(feats: np.ndarray, n_frames: int, norm: bool = True) -> np.ndarray:
+    """Cut (n_frames, 28, 12) windows from MFCC rows of a waveform padded by 0.12 s
+    on each side; with ``norm`` normalise each coefficient over the utterance."""
+    need = (n_frames - 1) * ROWS_PER_FRAME + WINDOW
+    if norm:
+        core = feats[ROWS_PER_FRAME * 3: max(ROWS_PER_FRAME * 3 + 1, len(feats) - ROWS_PER_FRAME * 3)]
+        feats = (feats - core.mean(0, keepdims=True)) / np.maximum(core.std(0, keepdims=True), 1e-3)
+    if len(feats) < need:
+        feats = np.concatenate([feats, np.repeat(feats[-1:], need - len(feats), 0)])
+    idx = np.arange(n_frames)[:, None] * ROWS_PER_FRAME + np.arange(WINDOW)[None, :]
+    return np.ascontiguousarray(feats[idx], dtype=np.float32)
+
+
+def pad(wav: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
+    p = np.zeros(PAD_SAMPLES * sr // SAMPLE_RATE, np.float32)
+    return np.concatenate([p, np.asarray(wav, np.float32), p])
+
+
+def features(wav: np.ndarray, sr: int = SAMPLE_RATE, norm: bool = True, n_frames: int | None = None) -> np.ndarray:
+    """MFCC windows, one per video frame: (n_frames, 28, 12) float32.
+
+    The waveform is padded with 0.12 s of silence on each side so that window f is
+    centred on frame f (FACTS.md 2); with ``norm`` the coefficients are normalised over
+    the utterance (the padding excluded).
+    """
+    if n_frames is None:
+        n_frames = n_frames_for(wav.size, sr)
+    return windows(mfcc(pad(wav, sr), sr), n_frames, norm)
+
+
+def loudness(wav: np.ndarray, n_frames: int, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """RMS level per video frame in dB (for the loudness baseline and silence checks)."""
+    hop = sr // FPS
+    x = np.concatenate([wav, np.zeros(max(0, n_frames * hop - wav.size), np.float32)])[: n_frames * hop]
+    rms = np.sqrt(np.mean(x.reshape(n_frames, hop) ** 2, axis=1) + 1e-10)
+    return 20 * np.log10(rms + 1e-10)

@@ -1,0 +1,76 @@
+"""Load any still image a user may hand us as an RGB uint8 array."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+
+# Decompression-bomb guard: 64 megapixels is far beyond any portrait.
+MAX_PIXELS = 64_000_000
+MIN_SIDE = 16
+
+
+def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Return the image at ``path`` as an (H, W, 3) uint8 RGB array.
+
+    Handles PNG/JPEG/WebP/BMP/TIFF in any mode (L, LA, P, RGBA, CMYK, I;16 ...) and
+    applies the EXIF orientation. Transparent areas are composited on white.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such file; check the path of the portrait")
+    if p.is_dir():
+        raise InputError(f"{p}: is a directory; give an image file (PNG, JPEG, WebP, BMP)")
+    if p.stat().st_size == 0:
+        raise InputError(f"{p}: file is empty; give a valid image file")
+    Image.MAX_IMAGE_PIXELS = None  # we check ourselves, with a clearer message
+    try:
+        with Image.open(p) as im:
+            w, h = im.size
+            if w * h > max_pixels:
+                raise InputError(
+                    f"{p}: image is {w}x{h} ({w * h / 1e6:.0f} MP), over the {max_pixels / 1e6:.0f} MP "
+                    "limit; downscale it first")
+            im.load()
+            im = ImageOps.exif_transpose(im)
+            arr = _to_rgb(im)
+    except InputError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise InputError(f"{p}: not a readable image ({type(e).__name__}); give a PNG, JPEG, WebP or BMP file")
+    if min(arr.shape[:2]) < MIN_SIDE:
+        raise InputError(f"{p}: image is only {arr.shape[1]}x{arr.shape[0]} pixels; give a larger portrait")
+    return arr
+
+
+def _to_rgb(im) -> np.ndarray:
+    from PIL import Image
+
+    mode = im.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        a = np.asarray(im).astype(np.float64)
+        if mode == "F":
+            lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
+            a = (a - lo) / max(hi - lo, 1e-12) * 255.0
+        else:
+            a = a / 257.0 if a.max() > 255 else a
+        g = np.clip(a, 0, 255).astype(np.uint8)
+        return np.repeat(g[:, :, None], 3, axis=2)
+    if mode == "P":
+        im = im.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = im.convert("RGBA")
+        bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(bg, rgba).convert("RGB")
+    elif mode != "RGB":
+        im = im.convert("RGB")
+    arr = np.asarray(im)
+    if arr.dtype != np.uint8:
+        arr = np.clip(arr, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(arr)

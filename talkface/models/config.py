@@ -1,0 +1,80 @@
+"""Model sizes. ``original`` reproduces the authors' released layouts exactly
+(FACTS.md 3-5); ``small`` is talkface's default, sized for CPU speed."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class ATNetConfig:
+    n_pca: int = 6
+    lmark_hidden: tuple = (256, 512)
+    conv_channels: tuple = (64, 128, 256, 256, 512)
+    fc_hidden: int = 2048
+    audio_feat: int = 256
+    lstm_hidden: int = 256
+    lstm_layers: int = 3
+    n_mfcc: int = 12
+    window: int = 28
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(**d)
+
+
+@dataclass
+class VGNetConfig:
+    size: int = 128
+    ngf: int = 64
+    n_blocks: int = 9
+    n_points: int = 68
+    dropout: float = 0.5
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass
+class DiscriminatorConfig:
+    size: int = 128
+    ndf: int = 64
+    hidden: int = 256
+    lstm_layers: int = 3
+    n_points: int = 68
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+CONFIGS = {
+    "original": {
+        "atnet": ATNetConfig(),
+        "vgnet": VGNetConfig(),
+        "discriminator": DiscriminatorConfig(),
+    },
+    "small": {
+        "atnet": ATNetConfig(n_pca=8, lmark_hidden=(64, 128), conv_channels=(16, 32, 32, 32, 32),
+                             fc_hidden=256, audio_feat=128, lstm_hidden=128, lstm_layers=2),
+        "vgnet": VGNetConfig(size=128, ngf=16, n_blocks=3),
+        "discriminator": DiscriminatorConfig(size=128, ndf=16, hidden=64, lstm_layers=1),
+    },
+}
+
+
+def get_config(name: str, part: str):
+    try:
+        return CONFIGS[name][part]
+    except KeyError:
+        raise KeyError(f"unknown config {name!r}/{part!r}; known: {', '.join(CONFIGS)}") from None

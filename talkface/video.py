@@ -1,0 +1,166 @@
+"""Video stage: read clips frame by frame, and stream frames into an H.264 + AAC MP4.
+
+Frames go to the imageio-ffmpeg binary through ffmpeg-python over a pipe, so a video is
+never held in memory. Output is written to a temporary file beside the target and only
+renamed into place (after flush + fsync) when complete.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .audio import FPS, ffmpeg_exe
+from .errors import InputError
+
+VIDEO_EXTS = {".mp4", ".m4v", ".mov", ".mkv"}
+
+
+def read_frames(path: str | os.PathLike, fps: int = FPS) -> Iterator[np.ndarray]:
+    """Yield RGB uint8 frames of a video, resampled to ``fps``."""
+    import imageio_ffmpeg
+
+    gen = imageio_ffmpeg.read_frames(str(path), output_params=["-r", str(fps)])
+    meta = next(gen)
+    w, h = meta["size"]
+    for raw in gen:
+        yield np.frombuffer(raw, np.uint8).reshape(h, w, 3)
+
+
+def count_frames(path) -> tuple[int, float]:
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.count_frames_and_secs(str(path))
+
+
+def check_output_path(out: Path, force: bool = False, exts=VIDEO_EXTS) -> Path:
+    out = Path(out)
+    if out.suffix.lower() not in exts:
+        raise InputError(f"{out}: output must be a video file ({', '.join(sorted(exts))}); change the extension")
+    if out.is_dir():
+        raise InputError(f"{out}: is a directory; give an output file name")
+    if not out.parent.exists():
+        raise InputError(f"{out}: folder {out.parent} does not exist; create it first")
+    if not os.access(out.parent, os.W_OK):
+        raise InputError(f"{out}: folder {out.parent} is not writable; choose another output folder")
+    if out.exists() and not force:
+        raise InputError(f"{out}: already exists; pass --force to overwrite it or choose another name")
+    return out
+
+
+class AtomicFile:
+    """A temporary path beside ``target``, renamed onto it by ``commit()``."""
+
+    def __init__(self, target: Path, suffix: str | None = None):
+        self.target = Path(target)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=(suffix or self.target.suffix) + ".part",
+                                   dir=str(self.target.parent))
+        os.close(fd)
+        self.tmp = Path(tmp)
+
+    def commit(self):
+        with open(self.tmp, "rb+") as f:
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(self.tmp, self.target)
+        try:
+            dfd = os.open(str(self.target.parent), os.O_RDONLY)
+            os.fsync(dfd)
+            os.close(dfd)
+        except OSError:
+            pass
+
+    def discard(self):
+        try:
+            self.tmp.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _disk_full(text: str) -> bool:
+    return "No space left" in text or "ENOSPC" in text
+
+
+class VideoWriter:
+    """Stream RGB frames into ``out`` (H.264 yuv420p, 25 fps, +faststart), muxing ``audio``.
+
+    Use as a context manager; the output appears at ``out`` only after a clean close.
+    ``n_frames`` fixes the frame count (the audio is not allowed to cut the video short).
+    """
+
+    def __init__(self, out, width: int, height: int, audio=None, fps: int = FPS, crf: int = 20,
+                 preset: str = "veryfast", audio_seconds: float | None = None):
+        import ffmpeg
+
+        if width % 2 or height % 2:
+            raise ValueError("frame size must be even for yuv420p")
+        self.out = Path(out)
+        self.size = (width, height)
+        self.frames = 0
+        self._atomic = AtomicFile(self.out)
+        video = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}", framerate=fps)
+        args = dict(vcodec="libx264", pix_fmt="yuv420p", crf=crf, preset=preset, movflags="+faststart",
+                    r=fps, format="mp4")
+        if audio is not None:
+            a = ffmpeg.input(str(audio)).audio
+            if audio_seconds:
+                a = a.filter("apad").filter("atrim", duration=audio_seconds)
+            stream = ffmpeg.output(video, a, str(self._atomic.tmp), acodec="aac", audio_bitrate="128k",
+                                   ac=1, **args)
+        else:
+            stream = ffmpeg.output(video, str(self._atomic.tmp), **args)
+        cmd = stream.global_args("-nostdin", "-hide_banner", "-loglevel", "error", "-y").compile(cmd=ffmpeg_exe())
+        self._err = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._err)
+
+    def write(self, frame: np.ndarray):
+        if frame.shape[1] != self.size[0] or frame.shape[0] != self.size[1]:
+            raise ValueError(f"frame is {frame.shape[1]}x{frame.shape[0]}, writer expects {self.size}")
+        try:
+            self.proc.stdin.write(np.ascontiguousarray(frame, np.uint8).tobytes())
+        except BrokenPipeError:
+            self._fail()
+        self.frames += 1
+
+    def _stderr(self) -> str:
+        self._err.seek(0)
+        return self._err.read().decode(errors="replace").strip()
+
+    def _fail(self):
+        self.proc.wait()
+        err = self._stderr()
+        self._atomic.discard()
+        if _disk_full(err):
+            raise InputError(f"{self.out}: no space left on the device; free some disk space or write elsewhere")
+        raise InputError(f"{self.out}: video encoding failed ({err.splitlines()[-1] if err else 'ffmpeg exited'})")
+
+    def close(self):
+        try:
+            self.proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        rc = self.proc.wait()
+        if rc != 0:
+            self._fail()
+        self._atomic.commit()
+
+    def abort(self):
+        try:
+            self.proc.kill()
+            self.proc.wait()
+        finally:
+            self._atomic.discard()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, et, ev, tb):
+        if et is None:
+            self.close()
+        else:
+            self.abort()
+        return False

@@ -1,0 +1,186 @@
+"""Weights registry: a manifest in ``weights/``, sha256 checks, safetensors loading.
+
+``weights/manifest.json``::
+
+    {"default": NAME,
+     "weights": [{"name", "kind", "description", "card", "pipeline": {...},
+                  "files": {"atnet": {"file", "sha256", "config"}, "vgnet": {...}}}]}
+
+Files are checked against their sha256 before anything is loaded; nothing is unpickled.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import WeightsError
+
+MANIFEST = "manifest.json"
+
+
+def weights_dir() -> Path:
+    env = os.environ.get("TALKFACE_WEIGHTS")
+    if env:
+        return Path(env)
+    repo = Path(__file__).resolve().parent.parent / "weights"
+    if repo.is_dir():
+        return repo
+    return Path.home() / ".cache" / "talkface" / "weights"
+
+
+def sha256(path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(chunk)
+            if not b:
+                break
+            h.update(b)
+    return h.hexdigest()
+
+
+def read_manifest(d: Path | None = None) -> dict:
+    d = Path(d) if d else weights_dir()
+    p = d / MANIFEST
+    if not p.exists():
+        return {"default": None, "weights": []}
+    try:
+        m = json.loads(p.read_text())
+    except (OSError, ValueError):
+        raise WeightsError(f"{p}: manifest is not valid JSON; restore it with git checkout or re-export the weights")
+    m.setdefault("weights", [])
+    m.setdefault("default", None)
+    return m
+
+
+def write_manifest(m: dict, d: Path | None = None):
+    d = Path(d) if d else weights_dir()
+    d.mkdir(parents=True, exist_ok=True)
+    tmp = d / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(m, indent=2) + "\n")
+    os.replace(tmp, d / MANIFEST)
+
+
+def add_entry(entry: dict, d: Path | None = None, make_default: bool = False):
+    m = read_manifest(d)
+    m["weights"] = [e for e in m["weights"] if e["name"] != entry["name"]] + [entry]
+    if make_default or not m.get("default"):
+        m["default"] = entry["name"]
+    write_manifest(m, d)
+
+
+def find_entry(name: str = "default", d: Path | None = None) -> dict:
+    d = Path(d) if d else weights_dir()
+    m = read_manifest(d)
+    want = m.get("default") if name in (None, "default") else name
+    if not want:
+        raise WeightsError(
+            f"{d / MANIFEST}: no default weights are installed; train and export them "
+            "(talkface train export) or import the authors' (talkface weights import-atvgnet)")
+    for e in m["weights"]:
+        if e["name"] == want:
+            return e
+    names = ", ".join(e["name"] for e in m["weights"]) or "none"
+    raise WeightsError(f"{d / MANIFEST}: no weights named {want!r} (installed: {names}); see talkface weights list")
+
+
+def verify_file(d: Path, spec: dict) -> Path:
+    p = d / spec["file"]
+    if not p.exists():
+        raise WeightsError(f"{p}: weights file missing; restore it (git checkout / git lfs pull) or re-export it")
+    got = sha256(p)
+    if got != spec["sha256"]:
+        raise WeightsError(f"{p}: weights file is corrupt (sha256 mismatch); restore it or re-export it")
+    return p
+
+
+def verify(name: str = "default", d: Path | None = None) -> list[dict]:
+    """Re-hash every file of an entry; returns rows of {part, file, ok, error}."""
+    d = Path(d) if d else weights_dir()
+    e = find_entry(name, d)
+    rows = []
+    for part, spec in e["files"].items():
+        try:
+            verify_file(d, spec)
+            rows.append({"name": e["name"], "part": part, "file": spec["file"], "ok": True, "error": None})
+        except WeightsError as err:
+            rows.append({"name": e["name"], "part": part, "file": spec["file"], "ok": False, "error": err.message})
+    return rows
+
+
+def load_tensors(d: Path, spec: dict) -> tuple[dict, dict]:
+    """Verified safetensors -> (state_dict, metadata)."""
+    from safetensors import safe_open
+
+    p = verify_file(d, spec)
+    try:
+        out = {}
+        with safe_open(str(p), framework="pt") as f:
+            meta = f.metadata() or {}
+            for k in f.keys():
+                out[k] = f.get_tensor(k)
+    except Exception as e:
+        raise WeightsError(f"{p}: not a readable safetensors file ({type(e).__name__}); restore or re-export it")
+    return out, meta
+
+
+def save_tensors(tensors: dict, path: Path, metadata: dict | None = None) -> dict:
+    """Write safetensors atomically; returns {file, sha256}."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp),
+              metadata={k: str(v) for k, v in (metadata or {}).items()})
+    os.replace(tmp, path)
+    return {"file": path.name, "sha256": sha256(path)}
+
+
+@dataclass
+class LoadedWeights:
+    name: str
+    entry: dict
+    atnet: object
+    vgnet: object | None
+    pca: object
+    pipeline: dict
+
+
+def load(name: str = "default", device="cpu", need_vgnet: bool = True, d: Path | None = None) -> LoadedWeights:
+    """Build AT-net (+ VG-net) from a manifest entry, verified and in eval mode."""
+    import torch
+
+    from .models import ATNet, ATNetConfig, LandmarkPCA, VGNet, VGNetConfig
+
+    d = Path(d) if d else weights_dir()
+    e = find_entry(name, d)
+    files = e.get("files", {})
+    if "atnet" not in files:
+        raise WeightsError(f"{d / MANIFEST}: entry {e['name']!r} has no AT-net file; re-export it")
+    sd, _ = load_tensors(d, files["atnet"])
+    pca = LandmarkPCA(sd.pop("pca.mean").numpy(), sd.pop("pca.basis").numpy(),
+                      float(e.get("pipeline", {}).get("pca_scale", 1.0)),
+                      sd.pop("pca.boost").numpy() if "pca.boost" in sd else None)
+    extra = {k: sd.pop(k) for k in [k for k in sd if k.startswith("extra.")]}
+    atnet = ATNet(ATNetConfig.from_dict(files["atnet"]["config"]))
+    _load_strict(atnet, sd, d / files["atnet"]["file"])
+    atnet.to(device).eval()
+    vg = None
+    if need_vgnet and "vgnet" in files:
+        vsd, _ = load_tensors(d, files["vgnet"])
+        vg = VGNet(VGNetConfig.from_dict(files["vgnet"]["config"]))
+        _load_strict(vg, vsd, d / files["vgnet"]["file"])
+        vg.to(device).eval()
+    pipe = dict(e.get("pipeline", {}))
+    pipe["extra"] = {k[6:]: v.numpy() for k, v in extra.items()}
+    return LoadedWeights(e["name"], e, atnet, vg, pca, pipe)
+
+
+def _load_strict(model, sd, path):
+    res = model.load_state_dict(sd, strict=False)
+    if res.missing_keys or res.unexpected_keys:
+        raise WeightsError(f"{path}: does not match its config (missing {list(res.missing_keys)[:3]}, "
+                           f"unexpected {list(res.unexpected_keys)[:3]}); re-export the weights")
