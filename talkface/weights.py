@@ -67,7 +67,7 @@ def write_manifest(m: dict, d: Path | None = None):
 def add_entry(entry: dict, d: Path | None = None, make_default: bool = False):
     m = read_manifest(d)
     m["weights"] = [e for e in m["weights"] if e["name"] != entry["name"]] + [entry]
-    if make_default or not m.get("default"):
+    if make_default:
         m["default"] = entry["name"]
     write_manifest(m, d)
 

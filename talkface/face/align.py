@@ -124,12 +124,18 @@ class Paster:
         self.mask = mw[:, :, None].astype(np.float32)
         self.bg = portrait[self.y0:self.y1, self.x0:self.x1].astype(np.float32)
 
-    def paste(self, crop: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """Return the portrait with ``crop`` (size x size RGB uint8) blended in."""
+    def paste(self, crop: np.ndarray, alpha: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
+        """Return the portrait with ``crop`` (size x size RGB uint8) blended in through the
+        feathered mask, times the per-pixel ``alpha`` (size x size, 0..1) when given."""
         frame = self.portrait.copy() if out is None else out
         if self.roi[0] <= 0 or self.roi[1] <= 0:
             return frame
         warped = cv2.warpAffine(crop, self.inv, self.roi, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        blend = self.bg + (warped.astype(np.float32) - self.bg) * self.mask
+        mask = self.mask
+        if alpha is not None:
+            a = cv2.warpAffine(np.ascontiguousarray(alpha, np.float32), self.inv, self.roi, flags=cv2.INTER_LINEAR,
+                               borderValue=0)
+            mask = mask * a[:, :, None]
+        blend = self.bg + (warped.astype(np.float32) - self.bg) * mask
         frame[self.y0:self.y1, self.x0:self.x1] = np.clip(blend + 0.5, 0, 255).astype(np.uint8)
         return frame

@@ -1,0 +1,317 @@
+"""talkface command line: a thin layer over the Python API."""
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from . import __version__
+from .errors import EXIT_UNEXPECTED, InputError, TalkfaceError
+
+EPILOG = ("Exit codes: 0 ok, 1 unexpected error (run with --debug), 2 bad usage or input, 3 no face found, "
+          "4 weights missing or corrupt.")
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None, epilog=EPILOG,
+                  help="Talking-face videos from one portrait and speech (ATVG-net, CVPR 2019).")
+weights_app = typer.Typer(no_args_is_help=True, help="List, verify and import model weights.")
+data_app = typer.Typer(no_args_is_help=True, help="Prepare training data from clips with audio.")
+train_app = typer.Typer(no_args_is_help=True, help="Train AT-net / VG-net and export weights.")
+app.add_typer(weights_app, name="weights")
+app.add_typer(data_app, name="data")
+app.add_typer(train_app, name="train")
+
+STATE = {"debug": False}
+
+
+def _version(v: bool):
+    if v:
+        typer.echo(f"talkface {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+         version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="Print the version and exit.")):
+    STATE["debug"] = debug
+
+
+def run(fn):
+    """Run ``fn`` mapping errors to one stderr line and the documented exit code."""
+    try:
+        return fn()
+    except typer.Exit:
+        raise
+    except TalkfaceError as e:
+        if STATE["debug"]:
+            traceback.print_exc()
+        typer.echo(f"error: {e.message}", err=True)
+        raise typer.Exit(e.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("error: interrupted; no output was written", err=True)
+        raise typer.Exit(130)
+    except MemoryError:
+        typer.echo("error: out of memory; try a smaller --max-size or shorter audio", err=True)
+        raise typer.Exit(EXIT_UNEXPECTED)
+    except OSError as e:
+        if STATE["debug"]:
+            traceback.print_exc()
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        if e.errno == 28:
+            msg = f"{where}no space left on the device; free some disk space or write elsewhere"
+        elif e.errno == 13:
+            msg = f"{where}permission denied; choose a writable location"
+        else:
+            msg = f"{where}{e.strerror or e}; check the path"
+        typer.echo(f"error: {msg}", err=True)
+        raise typer.Exit(2)
+    except Exception as e:  # a bug
+        if STATE["debug"]:
+            traceback.print_exc()
+        typer.echo(f"error: unexpected {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
+                   "(run again with --debug and report it)", err=True)
+        raise typer.Exit(EXIT_UNEXPECTED)
+
+
+def _print_json(obj):
+    typer.echo(json.dumps(obj, indent=None, sort_keys=False))
+
+
+# ----------------------------------------------------------------------------- generate
+@app.command()
+def generate(
+    portrait: Path = typer.Argument(..., help="Portrait image (PNG, JPEG, WebP, BMP; photo, painting or cartoon)."),
+    audio: Path = typer.Argument(..., help="Speech (anything ffmpeg decodes: WAV, MP3, FLAC, M4A, OGG)."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output",
+                                          help="Output MP4 [default: PORTRAIT_AUDIO.mp4 next to the audio]."),
+    weights: str = typer.Option("default", "--weights", help="Weights name from 'talkface weights list'."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    size: int = typer.Option(256, "--size", help="Side of the output with --crop."),
+    crop: bool = typer.Option(False, "--crop", help="Output the aligned face crop only, not the full portrait."),
+    max_size: int = typer.Option(1024, "--max-size", help="Largest side of the full-portrait output."),
+    detector: str = typer.Option("auto", "--detector", help="auto, dlib or fan (face-alignment)."),
+    landmarks: Optional[Path] = typer.Option(None, "--landmarks", help="68-point JSON to skip detection."),
+    face_index: Optional[int] = typer.Option(None, "--face-index", help="Which face, largest first (0)."),
+    renderer: str = typer.Option("auto", "--renderer", help="auto, neural or warp."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
+    max_seconds: float = typer.Option(1200.0, "--max-seconds", help="Refuse longer audio."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+):
+    """Make a talking-face MP4 from a portrait and speech."""
+    from .pipeline import generate as gen
+
+    res = run(lambda: gen(portrait, audio, output, weights=weights, device=device, size=size, crop=crop,
+                          max_size=max_size, detector=detector, landmarks=landmarks, face_index=face_index,
+                          renderer=renderer, force=force, max_seconds=max_seconds, quiet=quiet or as_json))
+    if as_json:
+        _print_json(res)
+    elif not quiet:
+        typer.echo(f"wrote {res['output']} ({res['frames']} frames, {res['duration']:.2f} s, "
+                   f"{res['size'][0]}x{res['size'][1]}) in {res['seconds']['total']:.1f} s", err=True)
+
+
+# ----------------------------------------------------------------------------- landmarks
+AUDIO_EXTS = {".wav", ".mp3", ".flac", ".m4a", ".ogg", ".aac", ".opus", ".wma", ".aiff", ".aif"}
+
+
+@app.command()
+def landmarks(
+    source: Path = typer.Argument(..., help="An image (68 points of its faces) or an audio file (with --portrait)."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="JSON (image) or .npz/.json (audio)."),
+    overlay: Optional[Path] = typer.Option(None, "--overlay", help="PNG with the numbered points."),
+    portrait: Optional[Path] = typer.Option(None, "--portrait", help="Portrait whose face the audio animates."),
+    video: Optional[Path] = typer.Option(None, "--video", help="MP4 of the animated landmarks with the audio."),
+    template: bool = typer.Option(False, "--template", help="Write the mean face fitted to --box instead."),
+    box: Optional[str] = typer.Option(None, "--box", help="x,y,w,h of the face for --template."),
+    weights: str = typer.Option("default", "--weights"),
+    device: str = typer.Option("auto", "--device"),
+    detector: str = typer.Option("auto", "--detector", help="auto, dlib or fan."),
+    face_index: Optional[int] = typer.Option(None, "--face-index"),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing outputs."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result JSON on stdout."),
+):
+    """68 landmarks of an image, or the landmark sequence predicted from audio."""
+    from . import landmarks_cmd
+
+    res = run(lambda: landmarks_cmd.run(source, output, overlay, portrait, video, template, box, weights, device,
+                                        detector, face_index, force))
+    if as_json or output is None:
+        _print_json(res)
+
+
+# ----------------------------------------------------------------------------- weights
+@weights_app.command("list")
+def weights_list(as_json: bool = typer.Option(False, "--json")):
+    """Installed weights (from weights/manifest.json)."""
+    from . import weights as W
+
+    m = run(lambda: W.read_manifest())
+    rows = [{"name": e["name"], "default": e["name"] == m.get("default"), "kind": e.get("kind", "talkface"),
+             "files": {k: v["file"] for k, v in e.get("files", {}).items()}, "card": e.get("card")}
+            for e in m["weights"]]
+    if as_json:
+        _print_json({"dir": str(W.weights_dir()), "weights": rows})
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"weights in {W.weights_dir()}")
+    for c in ("name", "default", "kind", "files", "card"):
+        t.add_column(c)
+    for r in rows:
+        t.add_row(r["name"], "yes" if r["default"] else "", r["kind"], ", ".join(r["files"].values()), r["card"] or "")
+    Console().print(t)
+    if not rows:
+        typer.echo("no weights installed", err=True)
+
+
+@weights_app.command("verify")
+def weights_verify(name: Optional[str] = typer.Argument(None, help="Entry name [default: all]."),
+                   as_json: bool = typer.Option(False, "--json")):
+    """Re-hash weight files against the manifest's sha256."""
+    from . import weights as W
+
+    def go():
+        m = W.read_manifest()
+        names = [name] if name else [e["name"] for e in m["weights"]]
+        if not names:
+            raise TalkfaceError(f"{W.weights_dir() / W.MANIFEST}: no weights installed", 4)
+        return [r for n in names for r in W.verify(n)]
+
+    rows = run(go)
+    if as_json:
+        _print_json({"files": rows, "ok": all(r["ok"] for r in rows)})
+    else:
+        for r in rows:
+            typer.echo(f"{'ok ' if r['ok'] else 'BAD'} {r['name']}/{r['part']}: {r['file']}"
+                       + ("" if r["ok"] else f" ({r['error']})"))
+    if not all(r["ok"] for r in rows):
+        raise typer.Exit(4)
+
+
+@weights_app.command("import-atvgnet")
+def weights_import(atnet: Path = typer.Option(..., "--atnet", help="atnet_lstm_18.pth"),
+                   vgnet: Path = typer.Option(..., "--vgnet", help="generator_23.pth"),
+                   basics: Path = typer.Option(..., "--basics", help="The authors' basics/ folder."),
+                   name: str = typer.Option("atvgnet-original", "--name")):
+    """Import the authors' released checkpoints (run them with --weights atvgnet-original)."""
+    from .original import import_atvgnet
+
+    e = run(lambda: import_atvgnet(atnet, vgnet, basics, name=name))
+    typer.echo(f"imported {e['name']}: " + ", ".join(f["file"] for f in e["files"].values()))
+
+
+# ----------------------------------------------------------------------------- doctor
+@app.command()
+def doctor(as_json: bool = typer.Option(False, "--json")):
+    """Versions, ffmpeg binary, torch devices, usable detectors, weights state."""
+    from .doctor import report
+
+    r = run(report)
+    if as_json:
+        _print_json(r)
+    else:
+        for k, v in r.items():
+            typer.echo(f"{k:>14}: {v}")
+
+
+# ----------------------------------------------------------------------------- data / train
+@data_app.command("prepare")
+def data_prepare(src: Path = typer.Argument(..., help="Folder of clips with audio (mp4, mpg, mov, avi, mkv)."),
+                 out: Path = typer.Argument(..., help="Output folder of training items."),
+                 jobs: int = typer.Option(1, "--jobs", "-j", help="Parallel workers."),
+                 limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N clips."),
+                 quiet: bool = typer.Option(False, "--quiet", "-q")):
+    """Landmarks, aligned crops and audio of every clip; resumable, faceless clips reported."""
+    from .progress import Reporter
+    from .train.data import prepare
+
+    if not src.is_dir():
+        run(lambda: (_ for _ in ()).throw(InputError(f"{src}: not a folder; give the folder holding the clips")))
+    rep = Reporter(show=not quiet)
+
+    class P:
+        def start(self, n):
+            self.n = n
+            self.done = 0
+
+        def advance(self):
+            self.done += 1
+            if rep.show:
+                print(f"\rprepared {self.done}/{self.n}", end="", file=sys.stderr, flush=True)
+
+    r = run(lambda: prepare(src, out, jobs=jobs, limit=limit, progress=P()))
+    if rep.show:
+        print(file=sys.stderr)
+    typer.echo(f"{r['prepared']} prepared, {r['already_done']} already done, {len(r['skipped'])} skipped "
+               f"(see {out / 'report.json'})", err=True)
+
+
+def _train_common(kind, data_dir, run_dir, config, steps, batch, device, resume, val, holdout, quiet):
+    if not Path(data_dir).is_dir():
+        run(lambda: (_ for _ in ()).throw(InputError(f"{data_dir}: not a folder; run talkface data prepare first")))
+    if kind == "atnet":
+        from .train.atnet import train
+    else:
+        from .train.vgnet import train
+    echo = None if quiet else (lambda s: print(s, file=sys.stderr, flush=True))
+
+    def go():
+        try:
+            return train(data_dir, run_dir, config=config, steps=steps, batch=batch, device=device, resume=resume,
+                         val_dirs=val, holdout=holdout, echo=echo)
+        except ValueError as e:
+            raise InputError(str(e))
+
+    run(go)
+    typer.echo(f"checkpoints in {run_dir} (best.pt, last.pt); export with talkface train export", err=True)
+
+
+@train_app.command("atnet")
+def train_atnet(data_dir: Path = typer.Argument(...), out: Path = typer.Option(..., "--out", help="Run folder."),
+                config: str = typer.Option("small", "--config", help="small or original."),
+                steps: int = typer.Option(4000, "--steps"), batch: int = typer.Option(32, "--batch"),
+                device: str = typer.Option("auto", "--device"), resume: bool = typer.Option(False, "--resume"),
+                val: List[Path] = typer.Option([], "--val", help="Extra prepared folder(s) to validate on."),
+                holdout: int = typer.Option(50, "--holdout", help="Training clips kept out for validation."),
+                quiet: bool = typer.Option(False, "--quiet", "-q")):
+    """Train AT-net (audio -> landmark PCA). Multi-GPU: torchrun --nproc_per_node N -m talkface train atnet ..."""
+    _train_common("atnet", data_dir, out, config, steps, batch, device, resume, val, holdout, quiet)
+
+
+@train_app.command("vgnet")
+def train_vgnet(data_dir: Path = typer.Argument(...), out: Path = typer.Option(..., "--out", help="Run folder."),
+                config: str = typer.Option("small", "--config", help="small or original."),
+                steps: int = typer.Option(3000, "--steps"), batch: int = typer.Option(4, "--batch"),
+                device: str = typer.Option("auto", "--device"), resume: bool = typer.Option(False, "--resume"),
+                val: List[Path] = typer.Option([], "--val", help="Extra prepared folder(s) to validate on."),
+                holdout: int = typer.Option(50, "--holdout", help="Training clips kept out for validation."),
+                quiet: bool = typer.Option(False, "--quiet", "-q")):
+    """Train VG-net with the dynamic pixel-wise loss and the regression discriminator."""
+    _train_common("vgnet", data_dir, out, config, steps, batch, device, resume, val, holdout, quiet)
+
+
+@train_app.command("export")
+def train_export(atnet_run: Path = typer.Argument(..., help="AT-net run folder."),
+                 vgnet_run: Optional[Path] = typer.Option(None, "--vgnet", help="VG-net run folder."),
+                 name: str = typer.Option(..., "--name", help="Weights name."),
+                 default: bool = typer.Option(False, "--default", help="Make these the default weights."),
+                 card: Optional[str] = typer.Option(None, "--card", help="Model card file name in weights/.")):
+    """Write safetensors + a manifest entry (sha256, config, PCA) into weights/."""
+    from .train.export import export
+
+    e = run(lambda: export(atnet_run, vgnet_run, name, make_default=default, card=card))
+    typer.echo(f"exported {e['name']}: " + ", ".join(f"{f['file']} {f['sha256'][:12]}" for f in e["files"].values()))
+
+
+def entry():
+    app(prog_name="talkface")
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,246 @@
+"""The Python API behind the CLI: ``generate`` (portrait + speech -> MP4) and the landmark
+functions. Each stage lives in its own module: face (detect, align, paste back), audio
+(decode, features), models (AT-net, VG-net), render, video (streaming writer, mux),
+weights (registry)."""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import audio as A
+from .errors import InputError, NoFaceError
+from .face.align import Paster, align, face_mask
+from .face.detect import Face, detect_faces
+from .face.image import load_image
+from .face.shape import from_norm, to_norm
+from .progress import Reporter
+
+RENDERERS = ("auto", "neural", "warp")
+
+
+def resolve_device(device: str = "auto") -> str:
+    import torch
+
+    if device in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
+        return "cpu"
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise InputError(f"--device {device}: CUDA is not available on this machine; use --device cpu or auto")
+        idx = device.split(":", 1)[1] if ":" in device else "0"
+        if not idx.isdigit() or int(idx) >= torch.cuda.device_count():
+            raise InputError(f"--device {device}: no such GPU (found {torch.cuda.device_count()}); use cuda:0")
+        return f"cuda:{idx}"
+    raise InputError(f"--device {device}: unknown device; use auto, cpu, cuda or cuda:N")
+
+
+# ----------------------------------------------------------------------------- landmarks I/O
+def read_landmarks_json(path) -> list[Face]:
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such landmarks file; give a JSON written by talkface landmarks")
+    try:
+        d = json.loads(p.read_text())
+        faces = []
+        for f in d["faces"]:
+            pts = np.asarray(f["points"], np.float32)
+            if pts.shape != (68, 2) or not np.isfinite(pts).all():
+                raise ValueError("points must be 68 [x, y] pairs")
+            box = f.get("box") or [*pts.min(0), *(pts.max(0) - pts.min(0))]
+            faces.append(Face(tuple(float(v) for v in box), float(f.get("score", 1.0)), pts, "file", "file"))
+    except (ValueError, KeyError, TypeError) as e:
+        raise InputError(f"{p}: not a talkface landmarks JSON ({e}); see talkface landmarks --help for the schema")
+    if not faces:
+        raise InputError(f"{p}: holds no faces; add one face with 68 points")
+    return faces
+
+
+def landmarks_json(image_path, image: np.ndarray, faces: list[Face]) -> dict:
+    h, w = image.shape[:2]
+    return {"image": str(image_path), "width": int(w), "height": int(h), "faces": [f.to_json() for f in faces]}
+
+
+def draw_overlay(image: np.ndarray, faces: list[Face]) -> np.ndarray:
+    import cv2
+
+    out = image.copy()
+    s = max(1.0, max(image.shape[:2]) / 600)
+    for f in faces:
+        x, y, w, h = [int(round(v)) for v in f.box]
+        cv2.rectangle(out, (x, y), (x + w, y + h), (255, 200, 0), max(1, int(s)))
+        for i, (px, py) in enumerate(f.points):
+            c = (int(round(px)), int(round(py)))
+            cv2.circle(out, c, max(1, int(2 * s)), (0, 255, 0), -1)
+            cv2.putText(out, str(i), (c[0] + int(2 * s), c[1] - int(2 * s)), cv2.FONT_HERSHEY_SIMPLEX,
+                        0.25 * s, (255, 0, 0), max(1, int(s / 2)), cv2.LINE_AA)
+    return out
+
+
+def find_face(image: np.ndarray, image_path, detector="auto", landmarks=None, face_index=None, device="cpu",
+              reporter: Reporter | None = None) -> Face:
+    faces = read_landmarks_json(landmarks) if landmarks else detect_faces(image, detector, device)
+    if not faces:
+        raise NoFaceError(
+            f"{image_path}: no face found; give 68 points with --landmarks FILE (write a starting point with "
+            f"talkface landmarks {image_path} --template --box x,y,w,h -o face.json)")
+    if face_index is not None:
+        if not 0 <= face_index < len(faces):
+            raise InputError(f"{image_path}: --face-index {face_index} but {len(faces)} face(s) found; "
+                             f"use 0..{len(faces) - 1}")
+        return faces[face_index]
+    if len(faces) > 1 and reporter:
+        reporter.warn(f"{image_path}: {len(faces)} faces found; using the largest (pick another with --face-index)")
+    return faces[0]
+
+
+def _fit_image(img: np.ndarray, max_size: int) -> np.ndarray:
+    import cv2
+
+    h, w = img.shape[:2]
+    if max(h, w) > max_size:
+        s = max_size / max(h, w)
+        img = cv2.resize(img, (max(2, int(round(w * s))), max(2, int(round(h * s)))), interpolation=cv2.INTER_AREA)
+    h, w = img.shape[:2]
+    return np.ascontiguousarray(img[: h - h % 2, : w - w % 2])
+
+
+def default_output(portrait, audio) -> Path:
+    a = Path(audio)
+    return a.with_name(f"{Path(portrait).stem}_{a.stem}.mp4")
+
+
+# ----------------------------------------------------------------------------- generate
+def generate(portrait, audio, output=None, *, weights: str = "default", device: str = "auto", size: int = 256,
+             crop: bool = False, max_size: int = 1024, detector: str = "auto", landmarks=None,
+             face_index: int | None = None, renderer: str = "auto", force: bool = False,
+             max_seconds: float = A.DEFAULT_MAX_SECONDS, batch: int = 32, quiet: bool = True,
+             reporter: Reporter | None = None) -> dict:
+    """Make a talking-face MP4 from a portrait and speech; returns a summary dict.
+
+    Raises ``TalkfaceError`` subclasses (with exit codes) for anything the user can fix.
+    """
+    from . import weights as W
+    from .video import VideoWriter, check_output_path
+
+    t_start = time.perf_counter()
+    rep = reporter or Reporter(show=not quiet)
+    out = Path(output) if output else default_output(portrait, audio)
+    check_output_path(out, force)
+    if renderer not in RENDERERS:
+        raise InputError(f"--renderer {renderer}: unknown; use one of {', '.join(RENDERERS)}")
+    if size < 32 or size > 2048 or size % 2:
+        raise InputError(f"--size {size}: must be an even number between 32 and 2048")
+    if max_size < 64:
+        raise InputError(f"--max-size {max_size}: must be at least 64")
+    dev = resolve_device(device)
+    with rep.stage("weights", "loading weights"):
+        wts = W.load(weights, dev, need_vgnet=True)
+    kind = wts.pipeline.get("kind", "talkface")
+    with rep.stage("image", "reading portrait"):
+        img = _fit_image(load_image(portrait), max_size)
+    with rep.stage("face", "finding the face"):
+        face = find_face(img, portrait, detector, landmarks, face_index, dev, rep)
+    with rep.stage("audio", "reading audio"):
+        wav = A.load_audio(audio, max_seconds=max_seconds)
+        n = A.n_frames_for(wav.size)
+        feats = A.features(wav, norm=bool(wts.pipeline.get("feature_norm", True)), n_frames=n)
+    half = dev.startswith("cuda")
+    if kind == "atvgnet-original":
+        from .original import original_crop, render_original
+
+        crop_size = 128
+        ref_crop, al = original_crop(img, face.points, wts.pipeline["extra"]["template"])
+        with rep.stage("atnet", "predicting landmarks"):
+            frames = render_original(wts, ref_crop, feats, dev, batch=batch)
+        used = "neural"
+    else:
+        crop_size = int(wts.pipeline.get("crop_size", 128))
+        zoom = float(wts.pipeline.get("zoom", 1.0))
+        al = align(face.points, crop_size, zoom)
+        ref_crop = al.warp(img)
+        ref_norm = to_norm(al.to_crop(face.points), crop_size).reshape(-1)
+        with rep.stage("atnet", "predicting landmarks"):
+            seq = predict_sequence(wts, ref_norm, feats, dev)
+        used = "neural"
+        if renderer == "warp" or wts.vgnet is None:
+            raise InputError(f"--renderer {renderer}: the warp renderer is not available in this version; "
+                             "use --renderer neural")
+        from .render import render_neural
+
+        frames = render_neural(wts.vgnet, ref_crop, ref_norm, seq, dev, batch=batch, half=half)
+    if crop:
+        width = height = size
+        paster = None
+    else:
+        height, width = img.shape[:2]
+        paster = Paster(img, al, face_mask(al.to_crop(face.points), crop_size))
+    import cv2
+
+    rep.seconds.setdefault("render", 0.0)
+    rep.seconds.setdefault("encode", 0.0)
+    first_frame = None
+    with VideoWriter(out, width, height, audio=audio, audio_seconds=wav.size / A.SAMPLE_RATE) as vw:
+        with rep.bar("rendering", n) as advance:
+            it = iter(frames)
+            for _ in range(n):
+                t0 = time.perf_counter()
+                color, alpha = next(it)
+                if paster is None:
+                    ref = ref_crop.astype(np.float32)
+                    f = ref + (color.astype(np.float32) - ref) * alpha[:, :, None]
+                    frame = cv2.resize(np.clip(f + 0.5, 0, 255).astype(np.uint8), (size, size),
+                                       interpolation=cv2.INTER_CUBIC if size > crop_size else cv2.INTER_AREA)
+                else:
+                    frame = paster.paste(color, alpha)
+                t1 = time.perf_counter()
+                vw.write(frame)
+                t2 = time.perf_counter()
+                rep.add("render", t1 - t0)
+                rep.add("encode", t2 - t1)
+                if first_frame is None:
+                    first_frame = t2 - t_start
+                advance()
+    rep.seconds["total"] = round(time.perf_counter() - t_start, 3)
+    return {
+        "output": str(out), "frames": n, "fps": A.FPS, "duration": round(n / A.FPS, 3),
+        "audio_duration": round(wav.size / A.SAMPLE_RATE, 3), "size": [width, height], "device": dev,
+        "detector": face.detector, "detector_attempt": face.attempt, "face_box": [round(v, 1) for v in face.box],
+        "weights": wts.name, "renderer": used, "first_frame_seconds": round(first_frame or 0.0, 3),
+        "seconds": dict(rep.seconds),
+    }
+
+
+def predict_sequence(wts, ref_norm: np.ndarray, feats: np.ndarray, device) -> np.ndarray:
+    """AT-net: (T, 136) landmark sequence in the weights' landmark space."""
+    from .train.atnet import predict
+
+    return predict(wts.atnet, wts.pca, ref_norm, feats, device)
+
+
+def audio_landmarks(audio, portrait, *, weights: str = "default", device: str = "auto", detector: str = "auto",
+                    landmarks=None, face_index=None, max_seconds: float = A.DEFAULT_MAX_SECONDS,
+                    reporter: Reporter | None = None):
+    """Predicted 68-point sequence (T, 68, 2) in portrait pixels, 25 fps, and the portrait."""
+    from . import weights as W
+
+    rep = reporter or Reporter(show=False)
+    dev = resolve_device(device)
+    wts = W.load(weights, dev, need_vgnet=False)
+    if wts.pipeline.get("kind", "talkface") != "talkface":
+        raise InputError(f"--weights {weights}: landmark sequences in portrait pixels need talkface weights; "
+                         "use --weights default")
+    img = load_image(portrait)
+    face = find_face(img, portrait, detector, landmarks, face_index, dev, rep)
+    wav = A.load_audio(audio, max_seconds=max_seconds)
+    feats = A.features(wav, norm=True)
+    crop_size = int(wts.pipeline.get("crop_size", 128))
+    al = align(face.points, crop_size, float(wts.pipeline.get("zoom", 1.0)))
+    ref_norm = to_norm(al.to_crop(face.points), crop_size).reshape(-1)
+    seq = predict_sequence(wts, ref_norm, feats, dev)
+    pts = al.to_image(from_norm(seq, crop_size).reshape(-1, 2)).reshape(-1, 68, 2).astype(np.float32)
+    return pts, img, face
