@@ -166,13 +166,16 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
         ref_norm = to_norm(al.to_crop(face.points), crop_size).reshape(-1)
         with rep.stage("atnet", "predicting landmarks"):
             seq = predict_sequence(wts, ref_norm, feats, dev)
-        used = "neural"
-        if renderer == "warp" or wts.vgnet is None:
-            raise InputError(f"--renderer {renderer}: the warp renderer is not available in this version; "
-                             "use --renderer neural")
-        from .render import render_neural
+        used = "warp" if renderer in ("auto", "warp") or wts.vgnet is None else "neural"
+        if used == "warp":
+            from .warp import render_warp
 
-        frames = render_neural(wts.vgnet, ref_crop, ref_norm, seq, dev, batch=batch, half=half)
+            pts = al.to_image(from_norm(seq, crop_size).reshape(-1, 2)).reshape(-1, 68, 2)
+            frames = ((f, None) for f in render_warp(img, face.points, pts))
+        else:
+            from .render import render_neural
+
+            frames = render_neural(wts.vgnet, ref_crop, ref_norm, seq, dev, batch=batch, half=half)
     if crop:
         width = height = size
         paster = None
@@ -190,7 +193,12 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
             for _ in range(n):
                 t0 = time.perf_counter()
                 color, alpha = next(it)
-                if paster is None:
+                if alpha is None:  # the warp renderer gives whole frames
+                    frame = color
+                    if crop:
+                        frame = cv2.resize(al.warp(color), (size, size),
+                                           interpolation=cv2.INTER_CUBIC if size > crop_size else cv2.INTER_AREA)
+                elif paster is None:
                     ref = ref_crop.astype(np.float32)
                     f = ref + (color.astype(np.float32) - ref) * alpha[:, :, None]
                     frame = cv2.resize(np.clip(f + 0.5, 0, 255).astype(np.uint8), (size, size),

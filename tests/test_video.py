@@ -1,0 +1,165 @@
+"""Video stage: the streaming H.264 + AAC writer and output-path checks (talkface.video)."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+
+import imageio_ffmpeg
+import numpy as np
+import pytest
+
+from conftest import synth_speech, write_wav
+from talkface.errors import InputError
+from talkface.video import VideoWriter, check_output_path, read_frames
+
+
+def probe(path) -> str:
+    """ffmpeg's stream description of ``path`` (ffmpeg -i exits 1 without an output)."""
+    r = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)],
+                       capture_output=True, text=True)
+    return r.stderr
+
+
+def video_size(path) -> tuple[int, int]:
+    m = re.search(r"Video:.*?(\d{2,5})x(\d{2,5})", probe(path))
+    assert m, probe(path)
+    return int(m.group(1)), int(m.group(2))
+
+
+def leftovers(d):
+    return [n for n in os.listdir(d) if n.endswith(".part")]
+
+
+def frames(n, w, h):
+    for i in range(n):
+        f = np.zeros((h, w, 3), np.uint8)
+        f[..., 0] = 20 * i % 256
+        f[: h // 2, : w // 2, 1] = 200
+        yield f
+
+
+@pytest.fixture(scope="module")
+def short_wav(tmp_path_factory):
+    return write_wav(tmp_path_factory.mktemp("vid") / "short.wav", synth_speech(0.4))
+
+
+def test_writer_writes_frames_and_audio(tmp_path, short_wav):
+    out = tmp_path / "v.mp4"
+    with VideoWriter(out, 64, 48, audio=short_wav, audio_seconds=0.4) as vw:
+        for f in frames(10, 64, 48):
+            vw.write(f)
+            assert not out.exists()  # only a temporary file while writing
+        assert not out.exists()
+        assert vw.frames == 10
+    assert out.is_file() and out.stat().st_size > 0
+    n, secs = imageio_ffmpeg.count_frames_and_secs(str(out))
+    assert n == 10
+    assert secs == pytest.approx(0.4, abs=0.041)
+    info = probe(out)
+    assert "Audio:" in info and "aac" in info
+    assert "h264" in info and "yuv420p" in info
+    assert video_size(out) == (64, 48)
+    assert leftovers(tmp_path) == []
+    # the pixels survive the round trip (roughly: lossy H.264)
+    got = list(read_frames(out))
+    assert len(got) == 10
+    assert got[0].shape == (48, 64, 3)
+    assert got[0][:20, :28, 1].mean() > 150 and got[0][30:, 40:, 1].mean() < 50
+
+
+def test_audio_shorter_than_video_is_padded(tmp_path, short_wav):
+    """The audio may not cut the video short: 20 frames (0.8 s) with 0.4 s of audio."""
+    out = tmp_path / "pad.mp4"
+    with VideoWriter(out, 32, 32, audio=short_wav, audio_seconds=0.8) as vw:
+        for f in frames(20, 32, 32):
+            vw.write(f)
+    n, secs = imageio_ffmpeg.count_frames_and_secs(str(out))
+    assert n == 20
+    assert "Audio:" in probe(out)
+
+
+def test_writer_without_audio(tmp_path):
+    out = tmp_path / "silent.mp4"
+    with VideoWriter(out, 32, 32) as vw:
+        for f in frames(5, 32, 32):
+            vw.write(f)
+    assert imageio_ffmpeg.count_frames_and_secs(str(out))[0] == 5
+    info = probe(out)
+    assert "Video:" in info and "Audio:" not in info
+
+
+def test_exception_inside_leaves_nothing(tmp_path, short_wav):
+    out = tmp_path / "boom.mp4"
+    with pytest.raises(RuntimeError, match="boom"):
+        with VideoWriter(out, 64, 48, audio=short_wav) as vw:
+            for f in frames(3, 64, 48):
+                vw.write(f)
+            raise RuntimeError("boom")
+    assert not out.exists()
+    assert leftovers(tmp_path) == []
+    assert os.listdir(tmp_path) == []
+
+
+def test_exception_keeps_an_existing_file(tmp_path):
+    out = tmp_path / "old.mp4"
+    out.write_bytes(b"previous")
+    with pytest.raises(KeyboardInterrupt):
+        with VideoWriter(out, 32, 32) as vw:
+            vw.write(next(frames(1, 32, 32)))
+            raise KeyboardInterrupt
+    assert out.read_bytes() == b"previous"
+    assert leftovers(tmp_path) == []
+
+
+def test_wrong_frame_size_raises_and_cleans_up(tmp_path):
+    out = tmp_path / "bad.mp4"
+    with pytest.raises(ValueError):
+        with VideoWriter(out, 32, 32) as vw:
+            vw.write(np.zeros((32, 34, 3), np.uint8))
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_odd_size_refused(tmp_path):
+    with pytest.raises(ValueError):
+        VideoWriter(tmp_path / "odd.mp4", 33, 32)
+    assert leftovers(tmp_path) == []
+
+
+# -- check_output_path -------------------------------------------------------------------
+
+def test_check_output_path_ok(tmp_path):
+    assert check_output_path(tmp_path / "a.mp4") == tmp_path / "a.mp4"
+    assert check_output_path(tmp_path / "A.MOV") == tmp_path / "A.MOV"
+
+
+def test_check_output_path_missing_folder(tmp_path):
+    p = tmp_path / "no" / "such" / "a.mp4"
+    with pytest.raises(InputError) as e:
+        check_output_path(p)
+    assert str(p) in e.value.message and "does not exist" in e.value.message
+    assert e.value.exit_code == 2
+
+
+@pytest.mark.parametrize("name", ["a.avi", "a.png", "a", "a.mp4.txt"])
+def test_check_output_path_wrong_extension(tmp_path, name):
+    with pytest.raises(InputError) as e:
+        check_output_path(tmp_path / name)
+    assert str(tmp_path / name) in e.value.message
+
+
+def test_check_output_path_exists(tmp_path):
+    p = tmp_path / "a.mp4"
+    p.write_bytes(b"x")
+    with pytest.raises(InputError) as e:
+        check_output_path(p)
+    assert "--force" in e.value.message
+    assert check_output_path(p, force=True) == p
+    assert p.read_bytes() == b"x"
+
+
+def test_check_output_path_directory(tmp_path):
+    d = tmp_path / "d.mp4"
+    d.mkdir()
+    with pytest.raises(InputError):
+        check_output_path(d, force=True)
