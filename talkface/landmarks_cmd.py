@@ -68,7 +68,7 @@ def parse_box(box: str | None):
 
 def run(source, output, overlay, portrait, video, template, box, weights, device, detector, face_index, force):
     from .face.image import load_image
-    from .pipeline import draw_overlay, find_face, landmarks_json
+    from .pipeline import draw_overlay, landmarks_json
 
     source = Path(source)
     if portrait is not None or source.suffix.lower() in AUDIO_EXTS:
@@ -87,7 +87,10 @@ def run(source, output, overlay, portrait, video, template, box, weights, device
             raise NoFaceError(f"{source}: no face found; write an editable starting point with talkface landmarks "
                               f"{source} --template --box x,y,w,h -o face.json")
         if face_index is not None:
-            faces = [find_face(img, source, detector, None, face_index, device)]
+            if not 0 <= face_index < len(faces):
+                raise InputError(f"{source}: --face-index {face_index} but {len(faces)} face(s) found; "
+                                 f"use 0..{len(faces) - 1}")
+            faces = [faces[face_index]]
     res = landmarks_json(source, img, faces)
     if len(faces) and not template:
         res["detector"] = faces[0].detector

@@ -138,9 +138,6 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
     if max_size < 64:
         raise InputError(f"--max-size {max_size}: must be at least 64")
     dev = resolve_device(device)
-    with rep.stage("weights", "loading weights"):
-        wts = W.load(weights, dev, need_vgnet=True)
-    kind = wts.pipeline.get("kind", "talkface")
     with rep.stage("image", "reading portrait"):
         img = _fit_image(load_image(portrait), max_size)
     with rep.stage("face", "finding the face"):
@@ -148,6 +145,10 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
     with rep.stage("audio", "reading audio"):
         wav = A.load_audio(audio, max_seconds=max_seconds)
         n = A.n_frames_for(wav.size)
+    with rep.stage("weights", "loading weights"):
+        wts = W.load(weights, dev, need_vgnet=True)
+    kind = wts.pipeline.get("kind", "talkface")
+    with rep.stage("audio"):
         feats = A.features(wav, norm=bool(wts.pipeline.get("feature_norm", True)), n_frames=n)
     half = dev.startswith("cuda")
     if kind == "atvgnet-original":
@@ -245,7 +246,7 @@ def audio_landmarks(audio, portrait, *, weights: str = "default", device: str = 
     img = load_image(portrait)
     face = find_face(img, portrait, detector, landmarks, face_index, dev, rep)
     wav = A.load_audio(audio, max_seconds=max_seconds)
-    feats = A.features(wav, norm=True)
+    feats = A.features(wav, norm=bool(wts.pipeline.get("feature_norm", True)))
     crop_size = int(wts.pipeline.get("crop_size", 128))
     al = align(face.points, crop_size, float(wts.pipeline.get("zoom", 1.0)))
     ref_norm = to_norm(al.to_crop(face.points), crop_size).reshape(-1)

@@ -63,6 +63,9 @@ class AtomicFile:
         self.tmp = Path(tmp)
 
     def commit(self):
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(self.tmp, 0o666 & ~umask)  # mkstemp made it 0600
         with open(self.tmp, "rb+") as f:
             f.flush()
             os.fsync(f.fileno())
@@ -89,7 +92,8 @@ class VideoWriter:
     """Stream RGB frames into ``out`` (H.264 yuv420p, 25 fps, +faststart), muxing ``audio``.
 
     Use as a context manager; the output appears at ``out`` only after a clean close.
-    ``n_frames`` fixes the frame count (the audio is not allowed to cut the video short).
+    ``audio_seconds`` pads or trims the muxed audio to that length, so the audio never
+    cuts the video short.
     """
 
     def __init__(self, out, width: int, height: int, audio=None, fps: int = FPS, crf: int = 20,

@@ -91,6 +91,7 @@ def test_generate_end_to_end(e2e, inputs):
     assert res["device"] == "cpu" or res["device"].startswith("cuda")
     assert res["detector"] in ("dlib", "fan")
     assert res["weights"] == "test-random"
+    assert res["renderer"] in ("warp", "neural")
     assert isinstance(res["seconds"], dict) and res["seconds"]["total"] > 0
     audio_seconds = A.load_audio(inputs["speech"]).size / A.SAMPLE_RATE
     want = math.ceil(25 * audio_seconds - 1e-6)
@@ -149,6 +150,26 @@ def test_generate_crop_default_name_and_force(inputs, random_weights, tmp_path):
     assert r.exit_code == 0, r.output
     assert video_size(out) == (64, 64)
     assert not [p for p in audio_dir.iterdir() if p.name.endswith(".part")]
+
+
+def test_generate_neural_renderer_full_portrait(inputs, random_weights, tmp_path):
+    """VG-net frames pasted back into the whole portrait (the Paster path of the pipeline)."""
+    out = tmp_path / "neural.mp4"
+    r = cli("generate", inputs["face"], inputs["short"], "-o", out, "--renderer", "neural", "--json")
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)
+    assert res["renderer"] == "neural"
+    assert res["size"] == [FACE_W, FACE_H] and video_size(out) == (FACE_W, FACE_H)
+    assert n_frames(out) == res["frames"] == 10
+
+
+def test_generate_max_size_keeps_even_dims(inputs, random_weights, tmp_path):
+    out = tmp_path / "small.mp4"
+    r = cli("generate", inputs["face"], inputs["short"], "-o", out, "--max-size", 155, "--json")
+    assert r.exit_code == 0, r.output
+    w, h = json.loads(r.stdout)["size"]
+    assert max(w, h) <= 155 and w % 2 == 0 and h % 2 == 0
+    assert video_size(out) == (w, h)
 
 
 def test_generate_missing_portrait_exit_2(inputs, tmp_path):

@@ -163,3 +163,14 @@ def test_check_output_path_directory(tmp_path):
     d.mkdir()
     with pytest.raises(InputError):
         check_output_path(d, force=True)
+
+
+def test_output_respects_umask(tmp_path):
+    out = tmp_path / "perm.mp4"
+    old = os.umask(0o022)
+    try:
+        with VideoWriter(out, 32, 32) as vw:
+            vw.write(next(frames(1, 32, 32)))
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o644
