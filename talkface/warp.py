@@ -68,8 +68,12 @@ class WarpRenderer:
         m = np.zeros(image.shape[:2], np.uint8)
         cv2.fillPoly(m, [lips], 1)
         lip_col = image[m > 0].reshape(-1, 3).astype(np.float32)
-        lip = np.median(lip_col, 0) if len(lip_col) else np.array([150, 80, 80], np.float32)
-        self.cavity = np.clip(lip * 0.35 + 15, 0, 255)
+        if len(lip_col):  # the darker lip pixels: teeth of a smiling portrait must not tint the cavity
+            lip_col = lip_col[np.argsort(lip_col.sum(1))][: max(1, len(lip_col) // 3)]
+            lip = np.median(lip_col, 0)
+        else:
+            lip = np.array([150, 80, 80], np.float32)
+        self.cavity = np.clip(lip * 0.45 + np.array([18, 4, 4]), 0, 255)
         face_px = image[int(self.src[29, 1]) - 2:int(self.src[29, 1]) + 3, int(self.src[29, 0]) - 2:int(self.src[29, 0]) + 3]
         skin = face_px.reshape(-1, 3).mean(0) if face_px.size else np.array([200, 170, 150])
         self.teeth = np.clip(0.75 * np.array([235, 230, 220]) + 0.25 * skin, 0, 255)
