@@ -1,6 +1,7 @@
 """Inputs the tests make themselves: a drawn face, speech, small random weights."""
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -131,3 +132,22 @@ def assets(tmp_path_factory):
 def random_weights(assets, monkeypatch):
     monkeypatch.setenv("TALKFACE_WEIGHTS", str(assets["weights"]))
     return assets["weights"]
+
+
+def probe(path) -> str:
+    """ffmpeg's stream description of ``path`` (ffmpeg -i exits 1 without an output)."""
+    r = subprocess.run([_ffmpeg(), "-hide_banner", "-i", str(path)],
+                       capture_output=True, text=True)
+    return r.stderr
+
+
+def video_size(path) -> tuple[int, int]:
+    m = re.search(r"Video:.*?(\d{2,5})x(\d{2,5})", probe(path))
+    assert m, probe(path)
+    return int(m.group(1)), int(m.group(2))
+
+
+def _ffmpeg():
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()

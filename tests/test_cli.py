@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from conftest import MOUTH_CENTRE, synth_speech, write_png, write_wav
+from conftest import MOUTH_CENTRE, probe, synth_speech, video_size, write_png, write_wav
 from talkface import audio as A
 from talkface.cli import app
 
@@ -34,16 +34,6 @@ def talkface(*args, weights=None, timeout=300):
                           text=True, env=env, timeout=timeout)
 
 
-def probe(path) -> str:
-    r = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)],
-                       capture_output=True, text=True)
-    return r.stderr
-
-
-def video_size(path) -> tuple[int, int]:
-    m = re.search(r"Video:.*?(\d{2,5})x(\d{2,5})", probe(path))
-    assert m, probe(path)
-    return int(m.group(1)), int(m.group(2))
 
 
 def n_frames(path) -> int:

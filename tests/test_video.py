@@ -9,22 +9,11 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 
-from conftest import synth_speech, write_wav
+from conftest import probe, synth_speech, video_size, write_wav
 from talkface.errors import InputError
 from talkface.video import VideoWriter, check_output_path, read_frames
 
 
-def probe(path) -> str:
-    """ffmpeg's stream description of ``path`` (ffmpeg -i exits 1 without an output)."""
-    r = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)],
-                       capture_output=True, text=True)
-    return r.stderr
-
-
-def video_size(path) -> tuple[int, int]:
-    m = re.search(r"Video:.*?(\d{2,5})x(\d{2,5})", probe(path))
-    assert m, probe(path)
-    return int(m.group(1)), int(m.group(2))
 
 
 def leftovers(d):
