@@ -243,3 +243,33 @@ def test_original_crop_geometry(scale):
         x, y = al.to_image(np.array([[u, v]], np.float64))[0]
         assert abs(int(crop[v, u, 0]) - xx[0, int(round(x))] * 255 / w) <= 3
         assert abs(int(crop[v, u, 1]) - yy[int(round(y)), 0] * 255 / h) <= 3
+
+
+# -- the CLI end to end -------------------------------------------------------------------
+
+def test_cli_import_and_generate(synthetic, tmp_path, monkeypatch, assets):
+    """talkface weights import-atvgnet, then talkface generate --weights atvgnet-original."""
+    import json as _json
+
+    from typer.testing import CliRunner
+
+    from talkface.cli import app
+    from talkface.video import count_frames
+
+    monkeypatch.setenv("TALKFACE_WEIGHTS", str(tmp_path / "w"))
+    b = make_basics(tmp_path / "basics")
+    runner = CliRunner()
+    r = runner.invoke(app, ["weights", "import-atvgnet", "--atnet", str(synthetic["at"]),
+                            "--vgnet", str(synthetic["vg"]), "--basics", str(b)])
+    assert r.exit_code == 0, r.output
+    # importing does not make the authors' weights the default
+    r = runner.invoke(app, ["generate", str(assets["face"]), str(assets["speech"]), "-o", str(tmp_path / "x.mp4")])
+    assert r.exit_code == 4
+    out = tmp_path / "orig.mp4"
+    r = runner.invoke(app, ["generate", str(assets["face"]), str(assets["speech"]), "-o", str(out),
+                            "--weights", "atvgnet-original", "--json", "--max-seconds", "30"])
+    assert r.exit_code == 0, r.output
+    res = _json.loads(r.output.strip().splitlines()[-1])
+    assert res["weights"] == "atvgnet-original" and res["renderer"] == "neural"
+    n, _ = count_frames(out)
+    assert n == res["frames"]
