@@ -40,9 +40,7 @@ def load_audio(path: str | os.PathLike, sr: int = SAMPLE_RATE, max_seconds: floa
         raise InputError(f"{p}: is a directory; give an audio file (WAV, MP3, FLAC, M4A, OGG)")
     if p.stat().st_size == 0:
         raise InputError(f"{p}: file is empty; give a valid audio file")
-    stream = ffmpeg.input(str(p))
-    if max_seconds:
-        stream = ffmpeg.input(str(p), t=max_seconds + 1.0)
+    stream = ffmpeg.input(str(p), **({"t": max_seconds + 1.0} if max_seconds else {}))
     try:
         out, err = (stream.output("pipe:", format="s16le", acodec="pcm_s16le", ac=1, ar=sr, map="0:a:0")
                     .global_args("-nostdin", "-hide_banner", "-loglevel", "error")
@@ -67,14 +65,13 @@ def n_frames_for(n_samples: int, sr: int = SAMPLE_RATE, fps: int = FPS) -> int:
     return max(1, int(math.ceil(n_samples * fps / sr - 1e-6)))
 
 
-def power_spectrum(wav: np.ndarray, sr: int = SAMPLE_RATE) -> tuple[np.ndarray, np.ndarray]:
-    """Pre-emphasised 25 ms / 10 ms power spectrum (rows, 257) and frame energy (rows,)."""
+def power_spectrum(wav: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """Pre-emphasised 25 ms / 10 ms power spectrum (rows, 257)."""
     from python_speech_features import sigproc
 
     sig = sigproc.preemphasis(np.asarray(wav, np.float64), 0.97)
     frames = sigproc.framesig(sig, 0.025 * sr, 0.01 * sr, lambda n: np.ones((n,)))
-    pspec = sigproc.powspec(frames, 512)
-    return pspec, pspec.sum(1)
+    return sigproc.powspec(frames, 512)
 
 
 _FB_CACHE: dict = {}
@@ -100,9 +97,10 @@ def filterbank(sr: int = SAMPLE_RATE, warp: float = 1.0, nfilt: int = 26, nfft: 
     return _FB_CACHE[key]
 
 
-def mfcc_from_power(pspec: np.ndarray, energy: np.ndarray, sr: int = SAMPLE_RATE, warp: float = 1.0) -> np.ndarray:
+def mfcc_from_power(pspec: np.ndarray, sr: int = SAMPLE_RATE, warp: float = 1.0) -> np.ndarray:
     """(rows, 12) MFCC from a power spectrum, as python_speech_features.mfcc computes it
-    (26 filters, 13 cepstra, lifter 22, log energy in c0), with c0 dropped (FACTS.md 2)."""
+    (26 filters, 13 cepstra, lifter 22), with c0 (the log frame energy there) dropped
+    (FACTS.md 2), so the frame energy is never needed."""
     from python_speech_features.base import lifter
     from scipy.fftpack import dct
 
@@ -115,8 +113,7 @@ def mfcc_from_power(pspec: np.ndarray, energy: np.ndarray, sr: int = SAMPLE_RATE
 
 def mfcc(wav: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
     """(rows, 12) MFCC at 100 rows/s, energy column dropped (FACTS.md 2)."""
-    pspec, energy = power_spectrum(wav, sr)
-    return mfcc_from_power(pspec, energy, sr)
+    return mfcc_from_power(power_spectrum(wav, sr), sr)
 
 
 def windows(feats: np.ndarray, n_frames: int, norm: bool = True) -> np.ndarray:

@@ -116,9 +116,6 @@ def generate(
 
 
 # ----------------------------------------------------------------------------- landmarks
-AUDIO_EXTS = {".wav", ".mp3", ".flac", ".m4a", ".ogg", ".aac", ".opus", ".wma", ".aiff", ".aif"}
-
-
 @app.command()
 def landmarks(
     source: Path = typer.Argument(..., help="An image (68 points of its faces) or an audio file (with --portrait)."),

@@ -185,6 +185,7 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
         paster = Paster(img, al, face_mask(al.to_crop(face.points), crop_size))
     import cv2
 
+    ref_f = ref_crop.astype(np.float32)  # for --crop blending, converted once
     rep.seconds.setdefault("render", 0.0)
     rep.seconds.setdefault("encode", 0.0)
     first_frame = None
@@ -200,8 +201,7 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
                         frame = cv2.resize(al.warp(color), (size, size),
                                            interpolation=cv2.INTER_CUBIC if size > crop_size else cv2.INTER_AREA)
                 elif paster is None:
-                    ref = ref_crop.astype(np.float32)
-                    f = ref + (color.astype(np.float32) - ref) * alpha[:, :, None]
+                    f = ref_f + (color.astype(np.float32) - ref_f) * alpha[:, :, None]
                     frame = cv2.resize(np.clip(f + 0.5, 0, 255).astype(np.uint8), (size, size),
                                        interpolation=cv2.INTER_CUBIC if size > crop_size else cv2.INTER_AREA)
                 else:

@@ -205,7 +205,7 @@ def detect_faces(image: np.ndarray, detector: str = "auto", device: str = "cpu",
             x, y, w, h = f.box
             f.box = ((x / scale) - px, (y / scale) - py, w / scale, h / scale)
             f.points = f.points / scale - np.array([px, py], np.float32)
-            f.attempt = name if det == first else f"{det}"
+            f.attempt = name if det == first else det
             if name != "original" and det == first and det == "dlib":
                 # refine the points on the original pixels inside the mapped box
                 f.points = dlib_points(image, f.box)

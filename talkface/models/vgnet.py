@@ -131,8 +131,6 @@ class VGNet(nn.Module):
         alpha = self.generator_attention(base)
         img = rep(ref["image"])
         out = alpha * color + (1 - alpha) * img
-        s = self.cfg.size
-
         def shp(x, c):
             return x.view(b, t, c, x.shape[-2], x.shape[-1])
 

@@ -39,19 +39,18 @@ class Clip:
         wav = m["wav"].astype(np.float32) / 32767.0
         self.n = min(len(self.norm), A.n_frames_for(wav.size))
         self.norm = self.norm[: self.n]
-        self.pspec, self.energy = A.power_spectrum(A.pad(wav))
-        self.pspec = self.pspec.astype(np.float32)
+        self.pspec = A.power_spectrum(A.pad(wav)).astype(np.float32)
         self.loud = A.loudness(wav, self.n)
 
     def feats(self, rng=None, aug: bool = False):
         """(n, 28, 12) windows and the (n, 136) landmarks, optionally augmented."""
-        pspec, energy, norm, n = self.pspec, self.energy, self.norm, self.n
+        pspec, norm, n = self.pspec, self.norm, self.n
         warp = 1.0
         if aug:
             tempo = rng.uniform(0.88, 1.12)
             if abs(tempo - 1) > 0.01:
                 rows = np.clip(np.round(np.arange(0, len(pspec) / tempo) * tempo).astype(int), 0, len(pspec) - 1)
-                pspec, energy = pspec[rows], energy[rows]
+                pspec = pspec[rows]
                 n = max(T_WIN + 1, int(self.n / tempo))
                 src = np.clip(np.arange(n) * tempo, 0, self.n - 1)
                 lo = np.floor(src).astype(int)
@@ -65,8 +64,7 @@ class Clip:
                 tilt = np.linspace(1.0, rng.uniform(0.1, 1.0), pspec.shape[1])[None].astype(np.float32)
                 noise = rng.exponential(1.0, size=pspec.shape).astype(np.float32) * level * tilt
                 pspec = pspec + noise
-                energy = pspec.sum(1)
-        f = A.mfcc_from_power(pspec, energy, warp=warp)
+        f = A.mfcc_from_power(pspec, warp=warp)
         return A.windows(f, n), norm, n
 
 
