@@ -31,6 +31,13 @@ def ffmpeg_exe() -> str:
 
 def load_audio(path: str | os.PathLike, sr: int = SAMPLE_RATE, max_seconds: float | None = DEFAULT_MAX_SECONDS) -> np.ndarray:
     """Decode ``path`` to float32 mono at ``sr`` Hz through the bundled ffmpeg binary."""
+    return load_audio_int16(path, sr, max_seconds).astype(np.float32) / 32768.0
+
+
+def load_audio_int16(path: str | os.PathLike, sr: int = SAMPLE_RATE,
+                     max_seconds: float | None = DEFAULT_MAX_SECONDS) -> np.ndarray:
+    """Decode ``path`` to int16 mono at ``sr`` Hz (half the memory of float32: long audio
+    stays small; :class:`Features` converts it a chunk at a time)."""
     import ffmpeg
 
     p = Path(path)
@@ -49,7 +56,7 @@ def load_audio(path: str | os.PathLike, sr: int = SAMPLE_RATE, max_seconds: floa
         msg = (e.stderr or b"").decode(errors="replace").strip().splitlines()
         why = "it has no audio stream" if any("matches no streams" in m for m in msg) else "ffmpeg cannot decode it"
         raise InputError(f"{p}: not readable as audio ({why}); give a WAV, MP3, FLAC, M4A or OGG file")
-    wav = np.frombuffer(out, np.int16).astype(np.float32) / 32768.0
+    wav = np.frombuffer(out, np.int16)
     if wav.size == 0:
         raise InputError(f"{p}: contains no audio samples; give a non-empty audio file")
     if max_seconds and wav.size > max_seconds * sr:
@@ -111,9 +118,80 @@ def mfcc_from_power(pspec: np.ndarray, sr: int = SAMPLE_RATE, warp: float = 1.0)
     return feat[:, 1:].astype(np.float32)
 
 
-def mfcc(wav: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
-    """(rows, 12) MFCC at 100 rows/s, energy column dropped (FACTS.md 2)."""
-    return mfcc_from_power(power_spectrum(wav, sr), sr)
+HOP = 160  # 10 ms at 16 kHz
+FRAME = 400  # 25 ms
+CHUNK_ROWS = 3000  # 30 s of MFCC rows per chunk: memory stays flat however long the audio
+
+
+def _as_float(x: np.ndarray) -> np.ndarray:
+    return x.astype(np.float64) / 32768.0 if x.dtype == np.int16 else np.asarray(x, np.float64)
+
+
+def _padded(wav: np.ndarray, pad_n: int, start: int, stop: int) -> np.ndarray:
+    """Samples [start, stop) of ``wav`` with ``pad_n`` zeros before and after it (and zeros
+    beyond), as float64, without building the padded copy of the whole signal."""
+    out = np.zeros(stop - start, np.float64)
+    a, b = max(start, pad_n), min(stop, pad_n + wav.size)
+    if b > a:
+        out[a - start:b - start] = _as_float(wav[a - pad_n:b - pad_n])
+    return out
+
+
+def n_mfcc_rows(n_samples: int) -> int:
+    """Rows python_speech_features' framesig makes from ``n_samples`` (25 ms / 10 ms)."""
+    return 1 if n_samples <= FRAME else 1 + int(math.ceil((n_samples - FRAME) / HOP))
+
+
+def mfcc(wav: np.ndarray, sr: int = SAMPLE_RATE, pad_n: int = 0, chunk_rows: int = CHUNK_ROWS) -> np.ndarray:
+    """(rows, 12) MFCC at 100 rows/s, energy column dropped (FACTS.md 2); equal to
+    python_speech_features.mfcc (pre-emphasis 0.97, 512-point FFT, 26 filters, lifter 22)
+    but computed ``chunk_rows`` at a time. ``wav`` may be float or int16; ``pad_n`` zeros
+    are added virtually on both sides."""
+    if sr != SAMPLE_RATE:
+        raise ValueError("mfcc expects 16 kHz audio")
+    total = wav.size + 2 * pad_n
+    rows = n_mfcc_rows(total)
+    out = np.empty((rows, 12), np.float32)
+    for r0 in range(0, rows, chunk_rows):
+        r1 = min(rows, r0 + chunk_rows)
+        s0, s1 = r0 * HOP, (r1 - 1) * HOP + FRAME
+        x = _padded(wav, pad_n, max(0, s0 - 1), s1)
+        if s0 > 0:  # pre-emphasis needs the sample before the chunk
+            pe = x[1:] - 0.97 * x[:-1]
+        else:
+            pe = np.concatenate([x[:1], x[1:] - 0.97 * x[:-1]])
+        if s1 > total:  # framesig pads the pre-emphasised signal with zeros
+            pe[max(0, total - s0):] = 0.0
+        frames = np.lib.stride_tricks.sliding_window_view(pe, FRAME)[::HOP][: r1 - r0]
+        pspec = np.abs(np.fft.rfft(frames, 512)) ** 2 / 512.0
+        out[r0:r1] = mfcc_from_power(pspec, sr)
+    return out
+
+
+class Features:
+    """MFCC windows of one utterance, one (28, 12) window per 25 fps video frame, cut on
+    demand: only the MFCC rows (12 floats per 10 ms) are kept, never the power spectrum or
+    all windows, so long audio costs little memory. ``window(f0, f1)`` gives frames
+    f0..f1-1; ``features()`` is ``Features(...).window(0, n)``."""
+
+    def __init__(self, wav: np.ndarray, sr: int = SAMPLE_RATE, norm: bool = True, n_frames: int | None = None):
+        self.n_frames = n_frames_for(wav.size, sr) if n_frames is None else int(n_frames)
+        feats = mfcc(wav, sr, pad_n=PAD_SAMPLES * sr // SAMPLE_RATE)
+        if norm:
+            core = feats[ROWS_PER_FRAME * 3: max(ROWS_PER_FRAME * 3 + 1, len(feats) - ROWS_PER_FRAME * 3)]
+            feats = (feats - core.mean(0, keepdims=True)) / np.maximum(core.std(0, keepdims=True), 1e-3)
+        need = (self.n_frames - 1) * ROWS_PER_FRAME + WINDOW
+        if len(feats) < need:
+            feats = np.concatenate([feats, np.repeat(feats[-1:], need - len(feats), 0)])
+        self.rows = np.ascontiguousarray(feats, np.float32)
+
+    def __len__(self) -> int:
+        return self.n_frames
+
+    def window(self, f0: int = 0, f1: int | None = None) -> np.ndarray:
+        f1 = self.n_frames if f1 is None else min(f1, self.n_frames)
+        idx = np.arange(f0, f1)[:, None] * ROWS_PER_FRAME + np.arange(WINDOW)[None, :]
+        return np.ascontiguousarray(self.rows[idx])
 
 
 def windows(feats: np.ndarray, n_frames: int, norm: bool = True) -> np.ndarray:
@@ -141,14 +219,13 @@ def features(wav: np.ndarray, sr: int = SAMPLE_RATE, norm: bool = True, n_frames
     centred on frame f (FACTS.md 2); with ``norm`` the coefficients are normalised over
     the utterance (the padding excluded).
     """
-    if n_frames is None:
-        n_frames = n_frames_for(wav.size, sr)
-    return windows(mfcc(pad(wav, sr), sr), n_frames, norm)
+    return Features(wav, sr, norm, n_frames).window()
 
 
 def loudness(wav: np.ndarray, n_frames: int, sr: int = SAMPLE_RATE) -> np.ndarray:
     """RMS level per video frame in dB (for the loudness baseline and silence checks)."""
     hop = sr // FPS
+    wav = _as_float(wav).astype(np.float32)
     x = np.concatenate([wav, np.zeros(max(0, n_frames * hop - wav.size), np.float32)])[: n_frames * hop]
     rms = np.sqrt(np.mean(x.reshape(n_frames, hop) ** 2, axis=1) + 1e-10)
     return 20 * np.log10(rms + 1e-10)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from . import audio as A
-from .errors import InputError, NoFaceError
+from .errors import InputError, NoFaceError, TalkfaceError, WeightsError
 from .face.align import Paster, align, face_mask
 from .face.detect import Face, detect_faces
 from .face.image import load_image
@@ -81,13 +81,17 @@ def draw_overlay(image: np.ndarray, faces: list[Face]) -> np.ndarray:
     return out
 
 
-def find_face(image: np.ndarray, image_path, detector="auto", landmarks=None, face_index=None, device="cpu",
-              reporter: Reporter | None = None) -> Face:
+def candidate_faces(image: np.ndarray, image_path, detector="auto", landmarks=None, device="cpu") -> list[Face]:
+    """Every face of the portrait, best first: from the ``--landmarks`` file or the detector chain."""
     faces = read_landmarks_json(landmarks) if landmarks else detect_faces(image, detector, device)
     if not faces:
         raise NoFaceError(
             f"{image_path}: no face found; give 68 points with --landmarks FILE (write a starting point with "
             f"talkface landmarks {image_path} --template --box x,y,w,h -o face.json)")
+    return faces
+
+
+def choose_face(faces: list[Face], image_path, face_index=None, reporter: Reporter | None = None) -> Face:
     if face_index is not None:
         if not 0 <= face_index < len(faces):
             raise InputError(f"{image_path}: --face-index {face_index} but {len(faces)} face(s) found; "
@@ -96,6 +100,94 @@ def find_face(image: np.ndarray, image_path, detector="auto", landmarks=None, fa
     if len(faces) > 1 and reporter:
         reporter.warn(f"{image_path}: {len(faces)} faces found; using the largest (pick another with --face-index)")
     return faces[0]
+
+
+def find_face(image: np.ndarray, image_path, detector="auto", landmarks=None, face_index=None, device="cpu",
+              reporter: Reporter | None = None) -> Face:
+    return choose_face(candidate_faces(image, image_path, detector, landmarks, device), image_path, face_index,
+                       reporter)
+
+
+def _fan_weights_on_disk() -> bool:
+    """face.detect.fan_weights_present() without importing torch (torch.hub's default dir)."""
+    home = os.environ.get("TORCH_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "torch")
+    ck = Path(home) / "hub" / "checkpoints"
+    names = [p.name for p in ck.iterdir()] if ck.is_dir() else []
+    return any(n.startswith("2DFAN4") for n in names) and any(n.startswith("s3fd") for n in names)
+
+
+def _face_child(conn, args):
+    try:
+        conn.send(("ok", candidate_faces(*args)))
+    except TalkfaceError as e:
+        conn.send(("error", (type(e).__name__, e.message, e.exit_code)))
+    except BaseException as e:  # noqa: BLE001 - reported to the parent, which raises it
+        conn.send(("crash", f"{type(e).__name__}: {e}"))
+    finally:
+        conn.close()
+
+
+class FaceSearch:
+    """Finds the portrait's faces, in a forked process when that saves time: loading dlib's
+    68-point model (~0.8 s) then runs on a second core while this process imports torch,
+    loads the weights and reads the audio. Inline when torch is already imported (forking a
+    process with torch's thread pools is unsafe) or the detector is already loaded."""
+
+    def __init__(self, image, image_path, detector="auto", landmarks=None):
+        self.args = (image, image_path, detector, landmarks)
+        self.proc = self.conn = None
+        if not landmarks and self._fork_pays(detector):
+            import multiprocessing as mp
+
+            ctx = mp.get_context("fork")
+            self.conn, child = ctx.Pipe(duplex=False)
+            self.proc = ctx.Process(target=_face_child, args=(child, self.args + ("cpu",)), daemon=True)
+            self.proc.start()
+            child.close()
+
+    @staticmethod
+    def _fork_pays(detector) -> bool:
+        import sys
+
+        from .face import detect as D
+
+        if sys.platform != "linux" or "torch" in sys.modules or detector == "fan" or (os.cpu_count() or 1) < 2:
+            return False
+        # face-alignment (which wants the GPU) runs here, never in the child
+        return D._dlib_models.cache_info().currsize == 0 and not (detector == "auto" and _fan_weights_on_disk())
+
+    def faces(self, device="cpu") -> list[Face]:
+        """The faces, best first; ``device`` is for face-alignment when it runs here."""
+        if self.proc is None:
+            return candidate_faces(*self.args, device)
+        try:
+            status, value = self.conn.recv()
+        except EOFError:  # the child died (killed, out of memory): search here instead
+            status, value = "crash", None
+        finally:
+            self.close()
+        if status == "ok":
+            return value
+        if status == "error":
+            name, message, code = value
+            raise {"NoFaceError": NoFaceError, "WeightsError": WeightsError}.get(name, InputError)(message, code)
+        return candidate_faces(*self.args, device)  # unexpected failure in the child: retry inline
+
+    def close(self):
+        if self.proc is not None:
+            if self.proc.is_alive():
+                self.proc.terminate()
+            self.proc.join()
+            self.conn.close()
+            self.proc = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
 
 
 def _fit_image(img: np.ndarray, max_size: int) -> np.ndarray:
@@ -137,19 +229,21 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
         raise InputError(f"--size {size}: must be an even number between 32 and 2048")
     if max_size < 64:
         raise InputError(f"--max-size {max_size}: must be at least 64")
-    dev = resolve_device(device)
     with rep.stage("image", "reading portrait"):
         img = _fit_image(load_image(portrait), max_size)
-    with rep.stage("face", "finding the face"):
-        face = find_face(img, portrait, detector, landmarks, face_index, dev, rep)
-    with rep.stage("audio", "reading audio"):
-        wav = A.load_audio(audio, max_seconds=max_seconds)
-        n = A.n_frames_for(wav.size)
-    with rep.stage("weights", "loading weights"):
-        wts = W.load(weights, dev, need_vgnet=True)
-    kind = wts.pipeline.get("kind", "talkface")
-    with rep.stage("audio"):
-        feats = A.features(wav, norm=bool(wts.pipeline.get("feature_norm", True)), n_frames=n)
+    with FaceSearch(img, portrait, detector, landmarks) as search:
+        with rep.stage("setup", "starting torch"):
+            dev = resolve_device(device)
+        with rep.stage("audio", "reading audio"):
+            wav = A.load_audio_int16(audio, max_seconds=max_seconds)
+            n = A.n_frames_for(wav.size)
+        with rep.stage("weights", "loading weights"):
+            wts = W.load(weights, dev, need_vgnet=True)
+        kind = wts.pipeline.get("kind", "talkface")
+        with rep.stage("audio"):
+            feats = A.Features(wav, norm=bool(wts.pipeline.get("feature_norm", True)), n_frames=n)
+        with rep.stage("face", "finding the face"):
+            face = choose_face(search.faces(dev), portrait, face_index, rep)
     half = dev.startswith("cuda")
     if kind == "atvgnet-original":
         from .original import original_crop, render_original
@@ -157,7 +251,7 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
         crop_size = 128
         ref_crop, al = original_crop(img, face.points, wts.pipeline["extra"]["template"])
         with rep.stage("atnet", "predicting landmarks"):
-            frames = render_original(wts, ref_crop, feats, dev, batch=batch)
+            frames = render_original(wts, ref_crop, feats.window(), dev, batch=batch)
         used = "neural"
     else:
         crop_size = int(wts.pipeline.get("crop_size", 128))
@@ -165,18 +259,18 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
         al = align(face.points, crop_size, zoom)
         ref_crop = al.warp(img)
         ref_norm = to_norm(al.to_crop(face.points), crop_size).reshape(-1)
-        with rep.stage("atnet", "predicting landmarks"):
-            seq = predict_sequence(wts, ref_norm, feats, dev)
+        # AT-net runs a chunk at a time as the renderer asks for frames (timed as "atnet")
+        chunks = _timed(predict_chunks(wts, ref_norm, feats, dev), rep, "atnet")
         used = "warp" if renderer in ("auto", "warp") or wts.vgnet is None else "neural"
         if used == "warp":
             from .warp import render_warp
 
-            pts = al.to_image(from_norm(seq, crop_size).reshape(-1, 2)).reshape(-1, 68, 2)
-            frames = ((f, None) for f in render_warp(img, face.points, pts))
+            pts = (al.to_image(from_norm(c, crop_size).reshape(-1, 2)).reshape(-1, 68, 2) for c in chunks)
+            frames = ((f, None) for f in render_warp(img, face.points, _frames_of(pts)))
         else:
             from .render import render_neural
 
-            frames = render_neural(wts.vgnet, ref_crop, ref_norm, seq, dev, batch=batch, half=half)
+            frames = render_neural(wts.vgnet, ref_crop, ref_norm, chunks, dev, batch=batch, half=half)
     if crop:
         width = height = size
         paster = None
@@ -194,6 +288,7 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
             it = iter(frames)
             for _ in range(n):
                 t0 = time.perf_counter()
+                a0 = rep.seconds.get("atnet", 0.0)
                 color, alpha = next(it)
                 if alpha is None:  # the warp renderer gives whole frames
                     frame = color
@@ -209,7 +304,7 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
                 t1 = time.perf_counter()
                 vw.write(frame)
                 t2 = time.perf_counter()
-                rep.add("render", t1 - t0)
+                rep.add("render", t1 - t0 - (rep.seconds.get("atnet", 0.0) - a0))
                 rep.add("encode", t2 - t1)
                 if first_frame is None:
                     first_frame = t2 - t_start
@@ -224,11 +319,36 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
     }
 
 
-def predict_sequence(wts, ref_norm: np.ndarray, feats: np.ndarray, device) -> np.ndarray:
-    """AT-net: (T, 136) landmark sequence in the weights' landmark space."""
-    from .train.atnet import predict
+def predict_chunks(wts, ref_norm: np.ndarray, feats, device):
+    """AT-net, streamed: (k, 136) landmark chunks in the weights' landmark space."""
+    from .train.atnet import predict_iter
 
-    return predict(wts.atnet, wts.pca, ref_norm, feats, device)
+    return predict_iter(wts.atnet, wts.pca, ref_norm, feats, device)
+
+
+def predict_sequence(wts, ref_norm: np.ndarray, feats, device) -> np.ndarray:
+    """AT-net: (T, 136) landmark sequence in the weights' landmark space."""
+    return np.concatenate(list(predict_chunks(wts, ref_norm, feats, device)))
+
+
+def _frames_of(chunks):
+    for c in chunks:
+        yield from c
+
+
+def _timed(it, rep: Reporter, name: str):
+    """Yield from ``it``, adding the time spent producing each item to stage ``name``."""
+    it = iter(it)
+    rep.seconds.setdefault(name, 0.0)
+    while True:
+        t0 = time.perf_counter()
+        try:
+            x = next(it)
+        except StopIteration:
+            return
+        finally:
+            rep.add(name, time.perf_counter() - t0)
+        yield x
 
 
 def audio_landmarks(audio, portrait, *, weights: str = "default", device: str = "auto", detector: str = "auto",

@@ -96,18 +96,33 @@ def loudness_baseline(coef, ref_norm, loud):
     return out.reshape(len(l), -1)
 
 
-@torch.inference_mode()
-def predict(model, pca: LandmarkPCA, ref_norm: np.ndarray, feats: np.ndarray, device="cpu", chunk: int = 500):
-    """Landmarks (T, 136) in norm space: the reference plus the predicted motion."""
+def predict_iter(model, pca: LandmarkPCA, ref_norm: np.ndarray, feats, device="cpu", chunk: int = 500,
+                 first: int = 50):
+    """Landmarks in norm space, a chunk of frames at a time ((k, 136) float32 arrays): the
+    reference plus the predicted motion. ``feats`` is an (T, 28, 12) array or an
+    :class:`talkface.audio.Features`; the LSTM state carries over between chunks, so the
+    result equals one pass over the whole utterance. The first chunk is short so that
+    rendering can start early."""
     model.eval()
-    c_ref = torch.from_numpy(pca.project(ref_norm)).to(device)
-    basis = torch.from_numpy(pca.basis).to(device)
-    out, state = [], None
-    for s in range(0, len(feats), chunk):
-        a = torch.from_numpy(feats[s:s + chunk]).to(device)[None]
-        d, state = model(c_ref, a, state)
-        out.append((d[0] @ basis.T).cpu().numpy())
-    return ref_norm[None] + np.concatenate(out)
+    with torch.inference_mode():
+        c_ref = torch.from_numpy(pca.project(ref_norm)).float().to(device)
+        basis = torch.from_numpy(pca.basis).float().to(device)
+    ref = np.asarray(ref_norm, np.float32)[None]
+    window = feats.window if hasattr(feats, "window") else (lambda a, b: feats[a:b])
+    state, s, n = None, 0, len(feats)
+    while s < n:
+        e = min(n, s + (first if s == 0 else chunk))
+        with torch.inference_mode():
+            a = torch.from_numpy(np.ascontiguousarray(window(s, e), np.float32)).to(device)[None]
+            d, state = model(c_ref, a, state)
+            out = (d[0] @ basis.T).float().cpu().numpy()
+        yield ref + out
+        s = e
+
+
+def predict(model, pca: LandmarkPCA, ref_norm: np.ndarray, feats, device="cpu", chunk: int = 500):
+    """Landmarks (T, 136) in norm space: the reference plus the predicted motion."""
+    return np.concatenate(list(predict_iter(model, pca, ref_norm, feats, device, chunk)))
 
 
 def evaluate_clips(model, pca, clips, coef, device="cpu"):
