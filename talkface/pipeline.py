@@ -265,8 +265,13 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
         if used == "warp":
             from .warp import render_warp
 
-            pts = (al.to_image(from_norm(c, crop_size).reshape(-1, 2)).reshape(-1, 68, 2) for c in chunks)
-            frames = ((f, None) for f in render_warp(img, face.points, _frames_of(pts)))
+            if crop:  # warp the aligned crop at the output size: no full-resolution work per frame
+                al_out = align(face.points, size, zoom)
+                base, to_px = al_out.warp(img), (lambda p: al_out.to_crop(al.to_image(p)))
+            else:
+                base, to_px = img, al.to_image
+            pts = (to_px(from_norm(c, crop_size).reshape(-1, 2)).reshape(-1, 68, 2) for c in chunks)
+            frames = ((f, None) for f in render_warp(base, to_px(al.to_crop(face.points)), _frames_of(pts)))
         else:
             from .render import render_neural
 
@@ -292,9 +297,6 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
                 color, alpha = next(it)
                 if alpha is None:  # the warp renderer gives whole frames
                     frame = color
-                    if crop:
-                        frame = cv2.resize(al.warp(color), (size, size),
-                                           interpolation=cv2.INTER_CUBIC if size > crop_size else cv2.INTER_AREA)
                 elif paster is None:
                     f = ref_f + (color.astype(np.float32) - ref_f) * alpha[:, :, None]
                     frame = cv2.resize(np.clip(f + 0.5, 0, 255).astype(np.uint8), (size, size),
