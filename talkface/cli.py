@@ -13,7 +13,7 @@ from . import __version__
 from .errors import EXIT_UNEXPECTED, InputError, TalkfaceError
 
 EPILOG = ("Exit codes: 0 ok, 1 unexpected error (run with --debug), 2 bad usage or input, 3 no face found, "
-          "4 weights missing or corrupt.")
+          "4 weights missing or corrupt, 5 some batch items failed.")
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None, epilog=EPILOG,
                   help="Talking-face videos from one portrait and speech (ATVG-net, CVPR 2019).")
@@ -93,10 +93,12 @@ def generate(
     size: int = typer.Option(256, "--size", help="Side of the output with --crop."),
     crop: bool = typer.Option(False, "--crop", help="Output the aligned face crop only, not the full portrait."),
     max_size: int = typer.Option(1024, "--max-size", help="Largest side of the full-portrait output."),
-    detector: str = typer.Option("auto", "--detector", help="auto, dlib or fan (face-alignment)."),
+    detector: str = typer.Option("auto", "--detector", help="auto, dlib, fan (face-alignment) or cartoon."),
     landmarks: Optional[Path] = typer.Option(None, "--landmarks", help="68-point JSON to skip detection."),
     face_index: Optional[int] = typer.Option(None, "--face-index", help="Which face, largest first (0)."),
     renderer: str = typer.Option("auto", "--renderer", help="auto, neural or warp."),
+    blink: bool = typer.Option(True, "--blink/--no-blink", help="Eye blinks every 2-6 s (warp renderer)."),
+    head_motion: bool = typer.Option(False, "--head-motion", help="A very light idle head sway (warp renderer)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
     max_seconds: float = typer.Option(1200.0, "--max-seconds", help="Refuse longer audio."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
@@ -107,12 +109,67 @@ def generate(
 
     res = run(lambda: gen(portrait, audio, output, weights=weights, device=device, size=size, crop=crop,
                           max_size=max_size, detector=detector, landmarks=landmarks, face_index=face_index,
-                          renderer=renderer, force=force, max_seconds=max_seconds, quiet=quiet or as_json))
+                          renderer=renderer, force=force, max_seconds=max_seconds, quiet=quiet or as_json,
+                          blink=blink, head_motion=head_motion))
     if as_json:
         _print_json(res)
     elif not quiet:
         typer.echo(f"wrote {res['output']} ({res['frames']} frames, {res['duration']:.2f} s, "
                    f"{res['size'][0]}x{res['size'][1]}) in {res['seconds']['total']:.1f} s", err=True)
+
+
+# ----------------------------------------------------------------------------- batch
+@app.command()
+def batch(
+    manifest: Path = typer.Argument(..., help="CSV/TSV with a header line, or JSONL: portrait, audio, output and "
+                                              "optional id, size, crop, max_size, detector, landmarks, face_index, "
+                                              "renderer, weights, max_seconds, blink, head_motion. Relative paths "
+                                              "are relative to the manifest's folder."),
+    jobs: int = typer.Option(1, "--jobs", "-j", help="Worker processes, each loading the models once "
+                                                     "(1: run in this process)."),
+    shard: Optional[str] = typer.Option(None, "--shard", help="K/N (K from 1): only rows K, K+N, K+2N ... so N "
+                                                              "machines share one manifest."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write status, seconds and error line per item "
+                                                                 "(.json or .csv; replaced if it exists)."),
+    resume: bool = typer.Option(False, "--resume", help="Skip items whose output exists and is a valid video."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing outputs."),
+    weights: str = typer.Option("default", "--weights", help="Weights for rows without a weights column."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    size: int = typer.Option(256, "--size", help="Side of the output with --crop."),
+    crop: bool = typer.Option(False, "--crop", help="Output the aligned face crop only."),
+    max_size: int = typer.Option(1024, "--max-size", help="Largest side of the full-portrait output."),
+    detector: str = typer.Option("auto", "--detector", help="auto, dlib, fan (face-alignment) or cartoon."),
+    renderer: str = typer.Option("auto", "--renderer", help="auto, neural or warp."),
+    max_seconds: float = typer.Option(1200.0, "--max-seconds", help="Refuse longer audio."),
+    blink: Optional[bool] = typer.Option(None, "--blink/--no-blink", help="As for generate [default: blink]."),
+    head_motion: Optional[bool] = typer.Option(None, "--head-motion/--no-head-motion",
+                                               help="As for generate [default: none]."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-item lines."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object on stdout."),
+):
+    """Generate every row of a manifest; failing items are reported and skipped (exit 5 if any failed)."""
+    from . import batch as B
+    from .errors import EXIT_BATCH_FAILED
+
+    printer = B.Printer(quiet=quiet)
+    opts = dict(weights=weights, size=size, crop=crop, max_size=max_size, detector=detector, renderer=renderer,
+                max_seconds=max_seconds)
+    opts.update({k: v for k, v in (("blink", blink), ("head_motion", head_motion)) if v is not None})
+
+    def go():
+        try:
+            return B.run_batch(manifest, jobs=jobs, shard=shard, report=report, resume=resume, force=force,
+                               device=device, options=opts, debug=STATE["debug"], on_start=printer.start,
+                               on_item=printer.item)
+        finally:
+            printer.stop()
+
+    s = run(go)
+    printer.summary(s)
+    if as_json:
+        _print_json(s)
+    if s["failed"] or s["not_run"]:
+        raise typer.Exit(EXIT_BATCH_FAILED)
 
 
 # ----------------------------------------------------------------------------- landmarks
@@ -127,7 +184,7 @@ def landmarks(
     box: Optional[str] = typer.Option(None, "--box", help="x,y,w,h of the face for --template."),
     weights: str = typer.Option("default", "--weights"),
     device: str = typer.Option("auto", "--device"),
-    detector: str = typer.Option("auto", "--detector", help="auto, dlib or fan."),
+    detector: str = typer.Option("auto", "--detector", help="auto, dlib, fan or cartoon."),
     face_index: Optional[int] = typer.Option(None, "--face-index"),
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs."),
     as_json: bool = typer.Option(False, "--json", help="Print the result JSON on stdout."),
@@ -139,6 +196,36 @@ def landmarks(
                                         detector, face_index, force))
     if as_json or output is None:
         _print_json(res)
+
+
+# ----------------------------------------------------------------------------- evaluate
+@app.command()
+def evaluate(
+    clips_dir: Path = typer.Argument(..., help="Folder of real talking-face clips with audio (searched recursively)."),
+    weights: str = typer.Option("default", "--weights", help="Weights name from 'talkface weights list'."),
+    renderer: str = typer.Option("auto", "--renderer", help="auto, neural or warp."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N clips (sorted by path)."),
+    save_videos: Optional[Path] = typer.Option(None, "--save-videos",
+                                               help="Keep the generated videos in this folder (replaced if present)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+):
+    """Generate from each clip's first frame and own audio; PSNR, SSIM, LMD and lip-sync against the real frames."""
+    from .evaluate import evaluate as ev, print_table
+    from .progress import Reporter
+
+    rep = Reporter(show=not (quiet or as_json))
+    res = run(lambda: ev(clips_dir, weights=weights, renderer=renderer, device=device, limit=limit,
+                         save_videos=save_videos, reporter=rep))
+    if as_json:
+        _print_json(res)
+    else:
+        print_table(res, title=f"talkface evaluate {clips_dir} (--weights {weights}, --renderer {renderer})")
+    if not res["clips"]:
+        typer.echo(f"error: {clips_dir}: no clip could be evaluated ({len(res['failed'])} failed, see above); "
+                   "check that the clips have a face and audio", err=True)
+        raise typer.Exit(2)
 
 
 # ----------------------------------------------------------------------------- weights
@@ -154,15 +241,22 @@ def weights_list(as_json: bool = typer.Option(False, "--json")):
     if as_json:
         _print_json({"dir": str(W.weights_dir()), "weights": rows})
         return
-    from rich.console import Console
-    from rich.table import Table
+    if not sys.stdout.isatty():  # scripts and pipes: tab-separated lines, nothing cut short, no box drawing
+        typer.echo("name\tdefault\tkind\tfiles\tcard")
+        for r in rows:
+            typer.echo("\t".join([r["name"], "yes" if r["default"] else "", r["kind"], ",".join(r["files"].values()),
+                                  r["card"] or ""]))
+    else:
+        from rich.console import Console
+        from rich.table import Table
 
-    t = Table(title=f"weights in {W.weights_dir()}")
-    for c in ("name", "default", "kind", "files", "card"):
-        t.add_column(c)
-    for r in rows:
-        t.add_row(r["name"], "yes" if r["default"] else "", r["kind"], ", ".join(r["files"].values()), r["card"] or "")
-    Console().print(t)
+        t = Table(title=f"weights in {W.weights_dir()}")
+        for c in ("name", "default", "kind", "files", "card"):
+            t.add_column(c)
+        for r in rows:
+            t.add_row(r["name"], "yes" if r["default"] else "", r["kind"], ", ".join(r["files"].values()),
+                      r["card"] or "")
+        Console().print(t)
     if not rows:
         typer.echo("no weights installed", err=True)
 

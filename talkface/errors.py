@@ -6,6 +6,7 @@ Exit codes (also in the README):
   2  bad usage or bad input (file missing, unreadable, wrong format, output exists ...)
   3  no face found in the portrait
   4  weights missing or corrupt
+  5  talkface batch: some items failed (the others were written; see the report)
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ EXIT_UNEXPECTED = 1
 EXIT_INPUT = 2
 EXIT_NO_FACE = 3
 EXIT_WEIGHTS = 4
+EXIT_BATCH_FAILED = 5
 
 
 class TalkfaceError(Exception):

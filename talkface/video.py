@@ -52,24 +52,91 @@ def check_output_path(out: Path, force: bool = False, exts=VIDEO_EXTS) -> Path:
     return out
 
 
+def _host() -> str:
+    import re
+    import socket
+
+    return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname().split(".")[0])[:32] or "host"
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True
+    return True
+
+
+def remove_stale_temps(target: Path) -> list[Path]:
+    """Delete temp files of ``target`` (``.NAME.HOST-PID.*.part``) left by a killed run: only
+    those made on this host by a process that no longer exists."""
+    target = Path(target)
+    prefix = f".{target.name}.{_host()}-"
+    gone = []
+    try:
+        entries = list(target.parent.iterdir())
+    except OSError:
+        return gone
+    for p in entries:
+        if not (p.name.startswith(prefix) and p.name.endswith(".part")):
+            continue
+        pid = p.name[len(prefix):].split(".", 1)[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            try:
+                p.unlink()
+                gone.append(p)
+            except OSError:
+                pass
+    return gone
+
+
+def write_error(target: Path, e: OSError) -> Exception:
+    """A user-facing error for an OSError met while writing ``target`` (else ``e`` itself)."""
+    import errno
+
+    target = Path(target)
+    if e.errno == errno.ENOSPC:
+        return InputError(f"{target}: no space left on the device; free some disk space or write elsewhere")
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return InputError(f"{target}: folder {target.parent} is not writable ({e.strerror}); "
+                          "choose another output folder")
+    return e
+
+
 class AtomicFile:
-    """A temporary path beside ``target``, renamed onto it by ``commit()``."""
+    """A temporary path beside ``target``, renamed onto it by ``commit()``.
+
+    The temp file is ``.NAME.HOST-PID.RANDOM.EXT.part``; one left behind by a killed run
+    (kill -9, power loss) is removed by the next write to the same target on that host.
+    """
 
     def __init__(self, target: Path, suffix: str | None = None):
         self.target = Path(target)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=(suffix or self.target.suffix) + ".part",
-                                   dir=str(self.target.parent))
+        remove_stale_temps(self.target)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.target.name}.{_host()}-{os.getpid()}.",
+                                       suffix=(suffix or self.target.suffix) + ".part", dir=str(self.target.parent))
+        except OSError as e:
+            raise write_error(self.target, e) from None
         os.close(fd)
         self.tmp = Path(tmp)
 
     def commit(self):
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(self.tmp, 0o666 & ~umask)  # mkstemp made it 0600
-        with open(self.tmp, "rb+") as f:
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(self.tmp, self.target)
+        try:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(self.tmp, 0o666 & ~umask)  # mkstemp made it 0600
+            with open(self.tmp, "rb+") as f:
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(self.tmp, self.target)
+        except OSError as e:
+            self.discard()
+            raise write_error(self.target, e) from None
         try:
             dfd = os.open(str(self.target.parent), os.O_RDONLY)
             os.fsync(dfd)

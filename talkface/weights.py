@@ -139,6 +139,29 @@ def save_tensors(tensors: dict, path: Path, metadata: dict | None = None) -> dic
     return {"file": path.name, "sha256": sha256(path)}
 
 
+# load() keeps what it built here while a cache is on (batch workers: models loaded once).
+_CACHE: dict | None = None
+
+
+def use_cache(on: bool = True) -> None:
+    """Keep (or stop keeping) loaded models in memory for later ``load`` calls in this process.
+
+    The key holds the weights folder, entry, device and each file's sha256 from the manifest
+    plus its size and modification time, so a file changed on disk is verified and loaded
+    again."""
+    global _CACHE
+    _CACHE = {} if on else None
+
+
+def _cache_key(e: dict, d: Path, device, need_vgnet: bool):
+    try:
+        files = tuple((part, spec["file"], spec["sha256"], (d / spec["file"]).stat().st_size,
+                       (d / spec["file"]).stat().st_mtime_ns) for part, spec in sorted(e.get("files", {}).items()))
+    except (OSError, KeyError, TypeError):
+        return None  # let load() report the problem
+    return str(d.resolve()), e["name"], str(device), bool(need_vgnet), files
+
+
 @dataclass
 class LoadedWeights:
     name: str
@@ -157,6 +180,9 @@ def load(name: str = "default", device="cpu", need_vgnet: bool = True, d: Path |
 
     d = Path(d) if d else weights_dir()
     e = find_entry(name, d)
+    key = _cache_key(e, d, device, need_vgnet) if _CACHE is not None else None
+    if key is not None and key in _CACHE:
+        return _CACHE[key]
     files = e.get("files", {})
     if "atnet" not in files:
         raise WeightsError(f"{d / MANIFEST}: entry {e['name']!r} has no AT-net file; re-export it")
@@ -176,7 +202,12 @@ def load(name: str = "default", device="cpu", need_vgnet: bool = True, d: Path |
         vg.to(device).eval()
     pipe = dict(e.get("pipeline", {}))
     pipe["extra"] = {k[6:]: v.numpy() for k, v in extra.items()}
-    return LoadedWeights(e["name"], e, atnet, vg, pca, pipe)
+    lw = LoadedWeights(e["name"], e, atnet, vg, pca, pipe)
+    if key is not None and _CACHE is not None:
+        if len(_CACHE) >= 4:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = lw
+    return lw
 
 
 def _load_strict(model, sd, path):

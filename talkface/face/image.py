@@ -42,7 +42,9 @@ def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndar
     except InputError:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise InputError(f"{p}: not a readable image ({type(e).__name__}); give a PNG, JPEG, WebP or BMP file")
+        why = ("not an image format it knows" if isinstance(e, UnidentifiedImageError)
+               else "the file is truncated" if "truncated" in str(e).lower() else type(e).__name__)
+        raise InputError(f"{p}: not a readable image ({why}); give a PNG, JPEG, WebP or BMP file")
     if min(arr.shape[:2]) < MIN_SIDE:
         raise InputError(f"{p}: image is only {arr.shape[1]}x{arr.shape[0]} pixels; give a larger portrait")
     return arr

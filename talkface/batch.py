@@ -1,0 +1,606 @@
+"""``talkface batch``: many ``generate`` runs from one manifest (CSV or JSONL).
+
+Each row (CSV) or JSON object (JSONL) names ``portrait``, ``audio`` and ``output`` and may
+set per-item options (``size``, ``crop``, ``max_size``, ``detector``, ``landmarks``,
+``face_index``, ``renderer``, ``weights``, ``max_seconds``, ``blink``, ``head_motion``) and
+an ``id`` that is copied into the report. Relative paths are relative to the manifest's folder.
+
+* Items run in this process (``jobs=1``) or in ``jobs`` worker processes; either way the
+  models are loaded once per process (``weights.use_cache``).
+* A failing item is reported and the batch goes on; the result says which failed.
+* ``resume`` skips items whose output exists and is a readable video.
+* ``shard=(K, N)`` keeps the items at positions K, K+N, K+2N ... (1-based, counting every
+  data row of the manifest, bad ones too), so N machines split one manifest with no overlap.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import EXIT_INPUT, EXIT_UNEXPECTED, InputError, TalkfaceError, WeightsError
+
+MANIFEST_EXTS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+REPORT_EXTS = (".json", ".csv")
+REQUIRED = ("portrait", "audio", "output")
+
+
+def _bool(v):
+    if isinstance(v, bool):
+        return v
+    s = str(v).strip().lower()
+    if s in ("1", "true", "yes", "y", "on"):
+        return True
+    if s in ("0", "false", "no", "n", "off"):
+        return False
+    raise ValueError("is not true or false")
+
+
+def _int(v):
+    if isinstance(v, bool) or (isinstance(v, float) and not v.is_integer()):
+        raise ValueError("is not a whole number")
+    try:
+        return int(str(v).strip())
+    except ValueError:
+        raise ValueError("is not a whole number") from None
+
+
+def _float(v):
+    if isinstance(v, bool):
+        raise ValueError("is not a number")
+    try:
+        return float(str(v).strip())
+    except ValueError:
+        raise ValueError("is not a number") from None
+
+
+# column -> converter of the cell (None: keep the text; "path": relative to the manifest)
+OPTIONS = {"size": _int, "crop": _bool, "max_size": _int, "detector": None, "landmarks": "path",
+           "face_index": _int, "renderer": None, "weights": None, "max_seconds": _float, "blink": _bool,
+           "head_motion": _bool}
+COLUMNS = REQUIRED + ("id",) + tuple(OPTIONS)
+STATUSES = ("ok", "skipped", "failed", "not run")
+REPORT_FIELDS = ("index", "line", "id", "status", "exit_code", "seconds", "output", "portrait", "audio", "frames",
+                 "error")
+
+
+@dataclass
+class Item:
+    index: int  # 1-based position among the manifest's data rows
+    line: int  # line of the manifest where the row ends
+    id: str | None = None
+    portrait: str | None = None
+    audio: str | None = None
+    output: str | None = None
+    options: dict = field(default_factory=dict)
+    error: str | None = None  # what is wrong with the row itself
+
+
+def _column(name) -> str:
+    return str(name).strip().lower().lstrip("-").replace("-", "_")
+
+
+def parse_shard(spec: str | None) -> tuple[int, int] | None:
+    """``"K/N"`` (1 <= K <= N) -> (K, N); None -> None."""
+    if spec is None:
+        return None
+    try:
+        k, n = (int(v) for v in str(spec).split("/"))
+        if not 1 <= k <= n:
+            raise ValueError
+    except ValueError:
+        raise InputError(f"--shard {spec}: use K/N with 1 <= K <= N (e.g. --shard 1/4 for the first of 4 shares)")
+    return k, n
+
+
+def in_shard(item: Item, shard: tuple[int, int] | None) -> bool:
+    return shard is None or (item.index - 1) % shard[1] == shard[0] - 1
+
+
+def read_manifest(path) -> list[Item]:
+    """All items of a manifest; rows with problems carry ``error`` (the batch reports them)."""
+    p = Path(path)
+    kind = MANIFEST_EXTS.get(p.suffix.lower())
+    if not p.exists():
+        raise InputError(f"{p}: no such manifest; check the path")
+    if p.is_dir():
+        raise InputError(f"{p}: is a directory; give a CSV or JSONL manifest file")
+    if kind is None:
+        raise InputError(f"{p}: manifest must be .csv, .tsv or .jsonl (one item per line); rename or convert it")
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(f"{p}: manifest is not UTF-8 text; save it as UTF-8 CSV or JSONL")
+    if not text.strip():
+        raise InputError(f"{p}: manifest is empty; add a header line and one row per video")
+    base = p.parent
+    rows = _read_jsonl(p, text) if kind == "jsonl" else _read_csv(p, text, "\t" if kind == "tsv" else ",")
+    if not rows:
+        raise InputError(f"{p}: manifest has no items; add one row per video")
+    items, seen = [], {}
+    for i, (line, row, err) in enumerate(rows, 1):
+        it = Item(i, line, error=err)
+        if err is None:
+            _fill(it, row, p, base)
+        if it.error is None:
+            key = os.path.normcase(os.path.abspath(it.output))
+            if key in seen:
+                it.error = (f"{p} line {line}: output {it.output} is also the output of line {seen[key]}; "
+                            "give every row its own output")
+            else:
+                seen[key] = line
+        items.append(it)
+    return items
+
+
+def _read_csv(p: Path, text: str, delimiter: str):
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    try:
+        header = next(reader)
+        while not any(c.strip() for c in header):
+            header = next(reader)
+    except StopIteration:
+        raise InputError(f"{p}: manifest is empty; add a header line and one row per video")
+    cols = [_column(c) for c in header]
+    missing = [c for c in REQUIRED if c not in cols]
+    if missing:
+        raise InputError(f"{p}: header has no {', '.join(missing)} column; the first line must name the columns "
+                         f"(portrait,audio,output and optional {', '.join(COLUMNS[3:])})")
+    unknown = [h for h, c in zip(header, cols) if c not in COLUMNS]
+    if unknown:
+        raise InputError(f"{p}: unknown column {unknown[0]!r}; use only {', '.join(COLUMNS)}")
+    dup = sorted({c for c in cols if cols.count(c) > 1})
+    if dup:
+        raise InputError(f"{p}: column {dup[0]!r} appears twice in the header; keep one")
+    rows = []
+    try:
+        for cells in reader:
+            if not any(c.strip() for c in cells):
+                continue
+            line = reader.line_num
+            if len(cells) > len(cols):
+                rows.append((line, None, f"{p} line {line}: {len(cells)} values but {len(cols)} columns; "
+                                         "quote values that contain the delimiter"))
+                continue
+            rows.append((line, dict(zip(cols, cells)), None))
+    except csv.Error as e:
+        raise InputError(f"{p} line {reader.line_num}: not valid CSV ({e}); fix the quoting")
+    return rows
+
+
+def _read_jsonl(p: Path, text: str):
+    rows = []
+    for line, s in enumerate(text.splitlines(), 1):
+        if not s.strip():
+            continue
+        try:
+            obj = json.loads(s)
+        except ValueError as e:
+            rows.append((line, None, f"{p} line {line}: not valid JSON ({str(e).split(':')[0]}); "
+                                     "write one JSON object per line"))
+            continue
+        if not isinstance(obj, dict):
+            rows.append((line, None, f"{p} line {line}: not a JSON object; write one object per line "
+                                     '({"portrait": ..., "audio": ..., "output": ...})'))
+            continue
+        unknown = [k for k in obj if _column(k) not in COLUMNS]
+        row = {_column(k): v for k, v in obj.items()}
+        if unknown:
+            rows.append((line, None, f"{p} line {line}: unknown key {unknown[0]!r}; use only {', '.join(COLUMNS)}"))
+            continue
+        rows.append((line, row, None))
+    return rows
+
+
+def _fill(it: Item, row: dict, manifest: Path, base: Path):
+    where = f"{manifest} line {it.line}"
+
+    def cell(name):
+        v = row.get(name)
+        if v is None:
+            return None
+        if isinstance(v, (dict, list)):
+            raise ValueError(f"{name} must be a single value")
+        s = v if isinstance(v, (bool, int, float)) else str(v).strip()
+        return None if s == "" else s
+
+    try:
+        for name in REQUIRED:
+            v = cell(name)
+            if v is None:
+                it.error = f"{where}: no {name}; fill in the {name} column"
+                return
+            setattr(it, name, str(base / Path(str(v)).expanduser()))
+        v = cell("id")
+        it.id = None if v is None else str(v)
+        for name, conv in OPTIONS.items():
+            v = cell(name)
+            if v is None:
+                continue
+            if conv == "path":
+                it.options[name] = str(base / Path(str(v)).expanduser())
+            elif conv is None:
+                it.options[name] = str(v)
+            else:
+                try:
+                    it.options[name] = conv(v)
+                except ValueError as e:
+                    it.error = f"{where}: {name} {v!r} {e}; fix the row"
+                    return
+    except ValueError as e:
+        it.error = f"{where}: {e}; fix the row"
+
+
+# ----------------------------------------------------------------------------- one item
+def describe(e: BaseException) -> tuple[int, str]:
+    """(exit code, one-line message) for an exception, as the CLI reports it."""
+    if isinstance(e, TalkfaceError):
+        return e.exit_code, e.message
+    if isinstance(e, MemoryError):
+        return EXIT_UNEXPECTED, "out of memory; try a smaller --max-size, shorter audio or fewer --jobs"
+    if isinstance(e, OSError):
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        if e.errno == 28:
+            return EXIT_INPUT, f"{where}no space left on the device; free some disk space or write elsewhere"
+        if e.errno == 13:
+            return EXIT_INPUT, f"{where}permission denied; choose a writable location"
+        return EXIT_INPUT, f"{where}{e.strerror or e}; check the path"
+    text = str(e).splitlines()[0] if str(e) else ""
+    return EXIT_UNEXPECTED, f"unexpected {type(e).__name__}: {text} (run again with --debug and report it)"
+
+
+def _isobmff_complete(path) -> bool | None:
+    """MP4/MOV: True when the top-level boxes cover the file exactly and include ftyp, mdat
+    and a moov with a video track (a file cut short fails); None when not ISO BMFF."""
+    import re
+    import struct
+
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            if f.read(8)[4:8] != b"ftyp":
+                return None
+            seen, pos, video = set(), 0, False
+            while pos < size:
+                f.seek(pos)
+                h = f.read(16)
+                if len(h) < 8:
+                    return False
+                n, kind = struct.unpack(">I4s", h[:8])
+                if n == 1 and len(h) == 16:
+                    n = struct.unpack(">Q", h[8:16])[0]
+                elif n == 0:
+                    n = size - pos
+                if n < 8:
+                    return False
+                if kind == b"moov" and n < (64 << 20):
+                    f.seek(pos)
+                    video = re.search(rb"hdlr.{8}vide", f.read(n), re.DOTALL) is not None
+                seen.add(kind)
+                pos += n
+    except OSError:
+        return False
+    return pos == size and video and {b"ftyp", b"moov", b"mdat"} <= seen
+
+
+def valid_video(path) -> bool:
+    """True when ``path`` is a complete video: for MP4/MOV a structural check of the boxes
+    (microseconds, so --resume of a large batch is quick), else ffmpeg decodes its first frame."""
+    from .audio import ffmpeg_exe
+
+    quick = _isobmff_complete(path)
+    if quick is not None:
+        return quick
+    try:
+        r = subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:v:0",
+                            "-frames:v", "1", "-f", "null", "-"], capture_output=True, timeout=120)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return r.returncode == 0
+
+
+def _result(it: Item, status: str, code: int, seconds: float = 0.0, error: str | None = None,
+            frames: int | None = None) -> dict:
+    return {"index": it.index, "line": it.line, "id": it.id, "status": status, "exit_code": code,
+            "seconds": round(seconds, 3), "output": it.output, "portrait": it.portrait, "audio": it.audio,
+            "frames": frames, "error": error}
+
+
+def precheck(it: Item, resume: bool = False, force: bool = False) -> dict | None:
+    """The result of an item that needs no work (bad row, finished, output in the way), else None."""
+    t0 = time.perf_counter()
+    if it.error:
+        return _result(it, "failed", EXIT_INPUT, 0.0, it.error)
+    out = Path(it.output)
+    if out.exists() and not out.is_dir():
+        if resume and valid_video(out):
+            return _result(it, "skipped", 0, time.perf_counter() - t0)
+        if resume and not force:
+            return _result(it, "failed", EXIT_INPUT, time.perf_counter() - t0,
+                           f"{out}: exists but is not a readable video; delete it or pass --force to replace it")
+        if not force:
+            return _result(it, "failed", EXIT_INPUT, time.perf_counter() - t0,
+                           f"{out}: already exists; pass --resume to skip finished items or --force to overwrite")
+    return None
+
+
+def run_item(it: Item, common: dict, resume: bool = False, force: bool = False, debug: bool = False) -> dict:
+    """Generate one item; never raises for the item's own problems."""
+    from .pipeline import generate
+
+    t0 = time.perf_counter()
+    pre = precheck(it, resume, force)
+    if pre is not None:
+        return pre
+    try:
+        res = generate(it.portrait, it.audio, it.output, **{**common, **it.options}, force=force, quiet=True)
+    except Exception as e:  # noqa: BLE001 - every failure is reported per item
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        code, msg = describe(e)
+        return _result(it, "failed", code, time.perf_counter() - t0, msg)
+    return _result(it, "ok", 0, time.perf_counter() - t0, frames=res.get("frames"))
+
+
+# ----------------------------------------------------------------------------- workers
+_WORKER = {}
+
+
+def _raise_interrupt(*_):
+    raise KeyboardInterrupt
+
+
+def _worker_init(threads: int, debug: bool):
+    from . import weights as W
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it stops us with SIGTERM
+    signal.signal(signal.SIGTERM, _raise_interrupt)  # abort the item: its temp file is removed
+    try:
+        import torch
+
+        torch.set_num_threads(max(1, threads))
+    except Exception:  # noqa: BLE001
+        pass
+    W.use_cache(True)
+    _WORKER["debug"] = debug
+
+
+def _worker_run(it: Item, common: dict, resume: bool, force: bool) -> dict:
+    return run_item(it, common, resume, force, _WORKER.get("debug", False))
+
+
+def _run_pool(todo: list[Item], common: dict, jobs: int, resume: bool, force: bool, debug: bool, done):
+    """Run ``todo`` in ``jobs`` spawned worker processes, at most ``jobs`` items in flight.
+    A worker that dies (out of memory, killed) fails only the items it was running."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        cpus = len(os.sched_getaffinity(0))  # what Slurm / taskset gave us, not the whole machine
+    except AttributeError:
+        cpus = os.cpu_count() or 1
+    threads = max(1, cpus // jobs)
+    queue = list(todo)
+    ctx = multiprocessing.get_context("spawn")  # no fork: torch / CUDA state is not fork-safe
+    while queue:
+        ex = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
+                                 initargs=(threads, debug))
+        running = {}
+        broken = False
+        try:
+            while queue or running:
+                while queue and len(running) < jobs and not broken:
+                    it = queue.pop(0)
+                    running[ex.submit(_worker_run, it, common, resume, force)] = it
+                if not running:
+                    break
+                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for f in finished:
+                    it = running.pop(f)
+                    try:
+                        done(f.result())
+                    except BrokenProcessPool:
+                        broken = True
+                        done(_result(it, "failed", EXIT_UNEXPECTED, 0.0,
+                                     f"{it.output}: the worker process died (killed, or out of memory); "
+                                     "run again with --resume, perhaps with fewer --jobs"))
+                if broken and not running:
+                    break
+        except BaseException:
+            for p in list(getattr(ex, "_processes", {}).values()):
+                try:
+                    p.terminate()  # SIGTERM: the worker aborts its item cleanly
+                except Exception:  # noqa: BLE001
+                    pass
+            ex.shutdown(wait=True, cancel_futures=True)
+            raise
+        ex.shutdown(wait=True, cancel_futures=True)
+
+
+# ----------------------------------------------------------------------------- batch
+def check_report_path(report) -> Path | None:
+    if report is None:
+        return None
+    r = Path(report)
+    if r.suffix.lower() not in REPORT_EXTS:
+        raise InputError(f"{r}: report must be .json or .csv; change the extension")
+    if r.is_dir():
+        raise InputError(f"{r}: is a directory; give a report file name")
+    if not r.parent.exists():
+        raise InputError(f"{r}: folder {r.parent} does not exist; create it first")
+    if not os.access(r.parent, os.W_OK):
+        raise InputError(f"{r}: folder {r.parent} is not writable; choose another report folder")
+    return r
+
+
+def write_report(path: Path, summary: dict):
+    """JSON (the ``--json`` object) or CSV (one row per item), written atomically."""
+    from .video import AtomicFile
+
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=REPORT_FIELDS, lineterminator="\n")
+        w.writeheader()
+        for r in summary["items"]:
+            w.writerow({k: "" if r.get(k) is None else r[k] for k in REPORT_FIELDS})
+        data = buf.getvalue()
+    else:
+        data = json.dumps(summary, indent=1) + "\n"
+    a = AtomicFile(path)
+    try:
+        a.tmp.write_text(data)
+        a.commit()
+    except BaseException:
+        a.discard()
+        raise
+
+
+def run_batch(manifest, *, jobs: int = 1, shard: str | None = None, report=None, resume: bool = False,
+              force: bool = False, device: str = "auto", options: dict | None = None, debug: bool = False,
+              on_start=None, on_item=None) -> dict:
+    """Run a manifest; returns the summary (also written to ``report``).
+
+    ``options`` are generate options for every item (a row's own columns win).
+    ``on_start(n)`` and ``on_item(result, done, n)`` report progress.
+    Raises ``InputError`` / ``WeightsError`` for problems of the whole batch (bad manifest,
+    shard, report path, device or weights) before any item runs.
+    """
+    from . import weights as W
+    from .pipeline import resolve_device
+
+    t0 = time.perf_counter()
+    if jobs < 1:
+        raise InputError(f"--jobs {jobs}: must be at least 1")
+    sh = parse_shard(shard)
+    rep = check_report_path(report)
+    items = read_manifest(manifest)
+    todo = [it for it in items if in_shard(it, sh)]
+    common = dict(options or {})
+    common["device"] = resolve_device(device)
+    if any(it.error is None and "weights" not in it.options for it in todo):
+        name = common.get("weights", "default")
+        bad = [r for r in W.verify(name) if not r["ok"]]
+        if bad:
+            raise WeightsError(bad[0]["error"])
+    results: dict[int, dict] = {}
+    if on_start:
+        on_start(len(todo))
+
+    def done(res):
+        results[res["index"]] = res
+        if on_item:
+            on_item(res, len(results), len(todo))
+
+    interrupted = False
+    old_term = None
+    try:
+        try:
+            old_term = signal.signal(signal.SIGTERM, _raise_interrupt)  # scancel / kubectl delete: stop cleanly
+        except ValueError:  # not the main thread
+            old_term = None
+        runnable = []
+        for it in todo:  # bad rows, finished items and outputs in the way need no worker
+            pre = precheck(it, resume, force)
+            if pre is None:
+                runnable.append(it)
+            else:
+                done(pre)
+        n_jobs = min(jobs, len(runnable))
+        if n_jobs <= 1:
+            W.use_cache(True)
+            try:
+                for it in runnable:
+                    done(run_item(it, common, resume, force, debug))
+            finally:
+                W.use_cache(False)
+        else:
+            _run_pool(runnable, common, n_jobs, resume, force, debug, done)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
+    for it in todo:
+        if it.index not in results:
+            results[it.index] = _result(it, "not run", 130 if interrupted else EXIT_UNEXPECTED, 0.0,
+                                        "interrupted before this item finished; run again with --resume")
+    rows = [results[i] for i in sorted(results)]
+    count = {s: sum(r["status"] == s for r in rows) for s in STATUSES}
+    summary = {"manifest": str(manifest), "shard": None if sh is None else f"{sh[0]}/{sh[1]}",
+               "jobs": jobs, "device": common["device"], "total": len(rows), "ok": count["ok"],
+               "skipped": count["skipped"], "failed": count["failed"], "not_run": count["not run"],
+               "interrupted": interrupted, "seconds": round(time.perf_counter() - t0, 3),
+               "report": None if rep is None else str(rep), "items": rows}
+    if rep is not None:
+        write_report(rep, summary)
+    if interrupted:
+        raise TalkfaceError(f"{manifest}: interrupted after {count['ok'] + count['skipped'] + count['failed']} of "
+                            f"{len(rows)} items; finished videos are kept, run again with --resume", 130)
+    return summary
+
+
+# ----------------------------------------------------------------------------- display
+class Printer:
+    """Per-item lines on stderr: plain text in scripts and pipes; colour and a progress bar on a terminal."""
+
+    def __init__(self, quiet: bool = False):
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty() and not quiet
+        self._progress = None
+        self._task = None
+
+    def start(self, n: int):
+        if self.tty and n:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._progress = Progress(TextColumn("batch"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                                      console=Console(stderr=True), transient=True)
+            self._progress.start()
+            self._task = self._progress.add_task("batch", total=n)
+
+    def item(self, r: dict, done: int, n: int):
+        if self.quiet:
+            return
+        width = len(str(n))
+        head = f"[{done:>{width}}/{n}]"
+        if r["status"] == "ok":
+            text = f"{head} ok      {r['output']} ({r['seconds']:.1f} s)"
+        elif r["status"] == "skipped":
+            text = f"{head} skipped {r['output']} (a valid video is there)"
+        else:
+            what = r["output"] or f"line {r['line']}"
+            err = r["error"] or ""
+            text = f"{head} FAILED  {err}" if err.startswith(f"{what}:") else f"{head} FAILED  {what}: {err}"
+        if self._progress is not None:
+            from rich.markup import escape
+
+            colour = {"ok": "green", "skipped": "cyan"}.get(r["status"], "red")
+            self._progress.console.print(f"[{colour}]{escape(text)}[/{colour}]", highlight=False, soft_wrap=True)
+            self._progress.advance(self._task)
+        else:
+            print(text, file=sys.stderr, flush=True)
+
+    def stop(self):
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def summary(self, s: dict):
+        if self.quiet:
+            return
+        where = f"; report: {s['report']}" if s.get("report") else ""
+        shard = f" (shard {s['shard']})" if s.get("shard") else ""
+        print(f"batch{shard}: {s['total']} items, {s['ok']} ok, {s['skipped']} skipped, {s['failed']} failed "
+              f"in {s['seconds']:.1f} s{where}", file=sys.stderr, flush=True)
