@@ -211,7 +211,7 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
              crop: bool = False, max_size: int = 1024, detector: str = "auto", landmarks=None,
              face_index: int | None = None, renderer: str = "auto", force: bool = False,
              max_seconds: float = A.DEFAULT_MAX_SECONDS, batch: int = 32, quiet: bool = True,
-             reporter: Reporter | None = None) -> dict:
+             reporter: Reporter | None = None, blink: bool = True, head_motion: bool = False) -> dict:
     """Make a talking-face MP4 from a portrait and speech; returns a summary dict.
 
     Raises ``TalkfaceError`` subclasses (with exit codes) for anything the user can fix.
@@ -229,6 +229,8 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
         raise InputError(f"--size {size}: must be an even number between 32 and 2048")
     if max_size < 64:
         raise InputError(f"--max-size {max_size}: must be at least 64")
+    if max_seconds is not None and not max_seconds > 0:
+        raise InputError(f"--max-seconds {max_seconds}: must be a positive number of seconds")
     with rep.stage("image", "reading portrait"):
         img = _fit_image(load_image(portrait), max_size)
     with FaceSearch(img, portrait, detector, landmarks) as search:
@@ -261,8 +263,11 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
         ref_norm = to_norm(al.to_crop(face.points), crop_size).reshape(-1)
         # AT-net runs a chunk at a time as the renderer asks for frames (timed as "atnet")
         chunks = _timed(predict_chunks(wts, ref_norm, feats, dev), rep, "atnet")
-        used = "warp" if renderer in ("auto", "warp") or wts.vgnet is None else "neural"
+        from .warp import choose_renderer
+
+        used = "warp" if wts.vgnet is None else choose_renderer(renderer, wts.pipeline, face)
         if used == "warp":
+            from .motion import stream as add_motion
             from .warp import render_warp
 
             if crop:  # warp the aligned crop at the output size: no full-resolution work per frame
@@ -271,7 +276,8 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
             else:
                 base, to_px = img, al.to_image
             pts = (to_px(from_norm(c, crop_size).reshape(-1, 2)).reshape(-1, 68, 2) for c in chunks)
-            frames = ((f, None) for f in render_warp(base, to_px(al.to_crop(face.points)), _frames_of(pts)))
+            pts = add_motion(_frames_of(pts), n, blink=blink, head=head_motion)  # --blink, --head-motion
+            frames = ((f, None) for f in render_warp(base, to_px(al.to_crop(face.points)), pts, device=dev))
         else:
             from .render import render_neural
 
@@ -281,7 +287,7 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
         paster = None
     else:
         height, width = img.shape[:2]
-        paster = Paster(img, al, face_mask(al.to_crop(face.points), crop_size))
+        paster = Paster(img, al, face_mask(al.to_crop(face.points), crop_size), color_match=True)
     import cv2
 
     ref_f = ref_crop.astype(np.float32)  # for --crop blending, converted once

@@ -429,3 +429,12 @@ def test_odd_but_valid(case, image, audio, f, random_weights, tmp_path):
         assert res["face_box"][2] > 150  # the larger face
     if case == "wav-cut-in-its-data":
         assert res["frames"] < 20  # what is there, not what the header promised
+
+
+@pytest.mark.parametrize("value", ["0", "-5"])
+def test_max_seconds_must_be_positive(f, random_weights, tmp_path, value):
+    r = runner.invoke(app, ["generate", str(f["face"]), str(f["wav"]), "-o", str(tmp_path / "o.mp4"),
+                            "--max-seconds", value, "--quiet"])
+    assert r.exit_code == 2
+    assert r.stderr.strip().splitlines() == [f"error: --max-seconds {float(value)}: must be a positive number of seconds"]
+    assert not (tmp_path / "o.mp4").exists()

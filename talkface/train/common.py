@@ -6,6 +6,7 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 
@@ -48,18 +49,48 @@ def init_weights(m):
         torch.nn.init.zeros_(m.bias)
 
 
+def _tensors(obj):
+    """numpy arrays -> tensors (tagged), so checkpoints load with ``weights_only=True``."""
+    if isinstance(obj, np.ndarray):
+        return {"__ndarray__": torch.from_numpy(np.ascontiguousarray(obj))}
+    if isinstance(obj, dict):
+        return {k: _tensors(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_tensors(v) for v in obj)
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def _arrays(obj):
+    if isinstance(obj, dict):
+        if set(obj) == {"__ndarray__"}:
+            return obj["__ndarray__"].numpy()
+        return {k: _arrays(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_arrays(v) for v in obj)
+    return obj
+
+
 def save_checkpoint(run_dir: Path, state: dict, name: str = "last.pt"):
     run_dir = Path(run_dir)
     tmp = run_dir / (name + ".tmp")
-    torch.save(state, tmp)
+    torch.save(_tensors(state), tmp)
     os.replace(tmp, run_dir / name)
 
 
 def load_checkpoint(run_dir: Path, name: str = "last.pt"):
+    """A training checkpoint, loaded without arbitrary pickle (``weights_only=True``);
+    numpy's array types are allowed for checkpoints written before arrays were stored as
+    tensors."""
     p = Path(run_dir) / name
     if not p.exists():
         return None
-    return torch.load(p, map_location="cpu", weights_only=False)  # our own training state
+    mu = getattr(np, "_core", None) or np.core  # numpy 2 / 1
+    legacy = [np.ndarray, np.dtype, mu.multiarray._reconstruct, mu.multiarray.scalar] + \
+        [type(np.dtype(t)) for t in ("float32", "float64", "int64", "int32", "uint8", "bool")]
+    with torch.serialization.safe_globals(legacy):
+        return _arrays(torch.load(p, map_location="cpu", weights_only=True))
 
 
 class Log:
