@@ -294,7 +294,7 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
     rep.seconds.setdefault("render", 0.0)
     rep.seconds.setdefault("encode", 0.0)
     first_frame = None
-    with VideoWriter(out, width, height, audio=audio, audio_seconds=wav.size / A.SAMPLE_RATE) as vw:
+    with VideoWriter(out, width, height, audio=audio, audio_seconds=wav.size / A.SAMPLE_RATE, overwrite=force) as vw:
         with rep.bar("rendering", n) as advance:
             it = iter(frames)
             for _ in range(n):

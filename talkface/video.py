@@ -114,8 +114,9 @@ class AtomicFile:
     (kill -9, power loss) is removed by the next write to the same target on that host.
     """
 
-    def __init__(self, target: Path, suffix: str | None = None):
+    def __init__(self, target: Path, suffix: str | None = None, overwrite: bool = True):
         self.target = Path(target)
+        self.overwrite = overwrite
         remove_stale_temps(self.target)
         try:
             fd, tmp = tempfile.mkstemp(prefix=f".{self.target.name}.{_host()}-{os.getpid()}.",
@@ -133,7 +134,10 @@ class AtomicFile:
             with open(self.tmp, "rb+") as f:
                 f.flush()
                 os.fsync(f.fileno())
-            os.replace(self.tmp, self.target)
+            if self.overwrite:
+                os.replace(self.tmp, self.target)
+            else:
+                self._place()
         except OSError as e:
             self.discard()
             raise write_error(self.target, e) from None
@@ -143,6 +147,24 @@ class AtomicFile:
             os.close(dfd)
         except OSError:
             pass
+
+    def _place(self):
+        """Rename without replacing a file that appeared at the target meanwhile (another
+        process wrote it while we rendered): a hard link fails if the target exists."""
+        try:
+            os.link(self.tmp, self.target)
+        except FileExistsError:
+            self.discard()
+            raise InputError(f"{self.target}: was created by something else while rendering; "
+                             "nothing was overwritten (use --force to replace it)") from None
+        except OSError:  # no hard links here (FAT, some network disks): check, then rename
+            if self.target.exists():
+                self.discard()
+                raise InputError(f"{self.target}: was created by something else while rendering; "
+                                 "nothing was overwritten (use --force to replace it)") from None
+            os.replace(self.tmp, self.target)
+            return
+        self.tmp.unlink()
 
     def discard(self):
         try:
@@ -164,7 +186,7 @@ class VideoWriter:
     """
 
     def __init__(self, out, width: int, height: int, audio=None, fps: int = FPS, crf: int = 20,
-                 preset: str = "veryfast", audio_seconds: float | None = None):
+                 preset: str = "veryfast", audio_seconds: float | None = None, overwrite: bool = True):
         import ffmpeg
 
         if width % 2 or height % 2:
@@ -172,7 +194,7 @@ class VideoWriter:
         self.out = Path(out)
         self.size = (width, height)
         self.frames = 0
-        self._atomic = AtomicFile(self.out)
+        self._atomic = AtomicFile(self.out, overwrite=overwrite)
         video = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}", framerate=fps)
         args = dict(vcodec="libx264", pix_fmt="yuv420p", crf=crf, preset=preset, movflags="+faststart",
                     r=fps, format="mp4")

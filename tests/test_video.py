@@ -163,3 +163,24 @@ def test_output_respects_umask(tmp_path):
     finally:
         os.umask(old)
     assert out.stat().st_mode & 0o777 == 0o644
+
+
+def test_atomic_commit_never_replaces_a_file_that_appeared_meanwhile(tmp_path):
+    import pytest
+
+    from talkface.errors import InputError
+    from talkface.video import AtomicFile
+
+    target = tmp_path / "out.mp4"
+    a = AtomicFile(target, overwrite=False)
+    a.tmp.write_bytes(b"new")
+    target.write_bytes(b"someone else's")  # appears while "rendering"
+    with pytest.raises(InputError, match="--force"):
+        a.commit()
+    assert target.read_bytes() == b"someone else's"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]  # temp removed
+    b = AtomicFile(target, overwrite=False)
+    b.tmp.write_bytes(b"new")
+    target.unlink()
+    b.commit()
+    assert target.read_bytes() == b"new" and [p.name for p in tmp_path.iterdir()] == ["out.mp4"]
