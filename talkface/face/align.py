@@ -104,10 +104,14 @@ class Paster:
     """Pastes generated crops back into the portrait with a feathered mask.
 
     The inverse warp and the mask are computed once for the region of interest, so
-    each frame costs one small warpAffine and a blend.
+    each frame costs one small warpAffine and a blend. With ``color_match`` (generate uses it)
+    the crop's colour is matched to the portrait's: per channel, the mean and spread of
+    the crop in a ring just inside the mask's feathered edge are mapped onto the
+    portrait's in the same ring (gain clipped to 0.7..1.4, smoothed over frames), so a
+    crop rendered a little too warm, dark or flat leaves no halo where it fades out.
     """
 
-    def __init__(self, portrait: np.ndarray, alignment: Alignment, mask: np.ndarray):
+    def __init__(self, portrait: np.ndarray, alignment: Alignment, mask: np.ndarray, color_match: bool = False):
         self.portrait = portrait
         h, w = portrait.shape[:2]
         s = alignment.size
@@ -123,6 +127,27 @@ class Paster:
         mw = cv2.warpAffine(mask, inv, self.roi, flags=cv2.INTER_LINEAR, borderValue=0)
         self.mask = mw[:, :, None].astype(np.float32)
         self.bg = portrait[self.y0:self.y1, self.x0:self.x1].astype(np.float32)
+        self.ring = None
+        self._gain = None
+        if color_match:
+            m = self.mask[:, :, 0]
+            idx = np.flatnonzero((m > 0.2) & (m < 0.9))
+            if len(idx) >= 30:
+                idx = idx[:: max(1, len(idx) // 3000)]
+                self.ring = idx
+                ref = self.bg.reshape(-1, 3)[idx]
+                self.ref_mean, self.ref_std = ref.mean(0), ref.std(0) + 1.0
+
+    def _match(self, warped: np.ndarray) -> np.ndarray:
+        """``warped`` (ROI float32) with its ring colour statistics moved onto the portrait's."""
+        px = warped.reshape(-1, 3)[self.ring]
+        gain = np.clip(self.ref_std / (px.std(0) + 1.0), 0.7, 1.4)
+        off = self.ref_mean - px.mean(0) * gain
+        if self._gain is not None:  # smooth over frames: no flicker
+            gain = 0.7 * self._gain[0] + 0.3 * gain
+            off = 0.7 * self._gain[1] + 0.3 * off
+        self._gain = (gain, off)
+        return warped * gain + off
 
     def paste(self, crop: np.ndarray, alpha: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
         """Return the portrait with ``crop`` (size x size RGB uint8) blended in through the
@@ -136,6 +161,9 @@ class Paster:
             a = cv2.warpAffine(np.ascontiguousarray(alpha, np.float32), self.inv, self.roi, flags=cv2.INTER_LINEAR,
                                borderValue=0)
             mask = mask * a[:, :, None]
-        blend = self.bg + (warped.astype(np.float32) - self.bg) * mask
+        warped = warped.astype(np.float32)
+        if self.ring is not None:
+            warped = self._match(warped)
+        blend = self.bg + (warped - self.bg) * mask
         frame[self.y0:self.y1, self.x0:self.x1] = np.clip(blend + 0.5, 0, 255).astype(np.uint8)
         return frame

@@ -6,8 +6,12 @@ Detectors:
   * ``fan``: face-alignment 1.5.0 (S3FD + 2D-FAN), used only when its weights are already
     in the torch hub cache (it cannot download them offline).
 
+  * ``cartoon``: flat-colour faces (cartoons, mascots, emoji): colour regions, eye and
+    mouth blobs, the 68-point template fitted on them. Tried last.
+
 ``detect_faces(image)`` runs the chain and the cheap retries (upscaled, padded,
-contrast-normalised copies) and returns faces sorted largest first.
+contrast-normalised copies, the other detectors, the cartoon fit) and returns faces
+sorted largest first.
 """
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ import numpy as np
 
 from ..errors import InputError
 
-DETECTORS = ("auto", "dlib", "fan")
+DETECTORS = ("auto", "dlib", "fan", "cartoon")
 
 
 @dataclass
@@ -131,6 +135,111 @@ def _detect_fan(image: np.ndarray, device: str = "cpu") -> list[Face]:
     return faces
 
 
+# ----------------------------------------------------------------------------- cartoon
+def _cartoon_faces(image: np.ndarray, work: int = 256) -> list[Face]:
+    """Flat-colour faces the HOG/CNN detectors miss (cartoons, mascots, emoji).
+
+    Colours are clustered (k-means in Lab); every large connected region of one colour
+    is a face candidate, and the regions of other colours it encloses are its features.
+    A candidate needs two eye-like features side by side (similar size and height,
+    symmetric about the region's centre, not thin strokes like brows) and preferably a
+    mouth below them; the 68-point template is then fitted on the eyes, the mouth and
+    the region's outline (``template.fit_template``). The score (0..1) says how well
+    the eye pair and the mouth fit; it is only tried when every other attempt fails.
+    """
+    import cv2
+
+    from .template import fit_template
+
+    h0, w0 = image.shape[:2]
+    s = min(1.0, work / max(h0, w0))
+    small = cv2.resize(image, (max(8, int(w0 * s)), max(8, int(h0 * s))), interpolation=cv2.INTER_AREA) \
+        if s < 1 else image
+    small = cv2.medianBlur(np.ascontiguousarray(small), 3)
+    h, w = small.shape[:2]
+    lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.float32)
+    k = 8
+    crit = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 15, 1.0)
+    cv2.setRNGSeed(0)
+    _, labels, _ = cv2.kmeans(lab, k, None, crit, 2, cv2.KMEANS_PP_CENTERS)
+    labels = labels.reshape(h, w)
+    best: list[tuple[float, np.ndarray, tuple]] = []
+    for lab_id in range(k):
+        n, comp, stats, _ = cv2.connectedComponentsWithStats((labels == lab_id).astype(np.uint8), connectivity=8)
+        for ci in range(1, n):
+            area = stats[ci, cv2.CC_STAT_AREA]
+            if not 0.04 * h * w <= area <= 0.7 * h * w:
+                continue
+            region = (comp == ci).astype(np.uint8)
+            contours, _ = cv2.findContours(region, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+            filled = np.zeros_like(region)
+            cv2.drawContours(filled, contours, -1, 1, -1)
+            res = _cartoon_candidate(region, filled)
+            if res is not None:
+                best.append(res)
+    faces = []
+    for score, filled, (er, el, m, esz, msz) in sorted(best, key=lambda r: -r[0])[:1]:
+        pts = fit_template(er, el, m, esz, msz, filled) / s
+        x, y, bw, bh = cv2.boundingRect(filled)
+        faces.append(Face((x / s, y / s, bw / s, bh / s), float(score), pts.astype(np.float32), "cartoon"))
+    return faces
+
+
+def _cartoon_candidate(region: np.ndarray, filled: np.ndarray):
+    import cv2
+
+    x, y, bw, bh = cv2.boundingRect(filled)
+    if bw < 20 or bh < 20 or not 0.4 < bw / bh < 2.5:
+        return None
+    farea = float(filled.sum())
+    if farea < 0.5 * bw * bh:  # not a compact blob (a background or a frame around things)
+        return None
+    holes = (filled - region).astype(np.uint8)
+    n, _, st, cen = cv2.connectedComponentsWithStats(holes, connectivity=8)
+    feats = []
+    for i in range(1, n):
+        a = st[i, cv2.CC_STAT_AREA]
+        fw, fh = st[i, cv2.CC_STAT_WIDTH], st[i, cv2.CC_STAT_HEIGHT]
+        if a < max(4, 0.0015 * farea) or a > 0.3 * farea:
+            continue
+        feats.append((cen[i], a, fw, fh))
+    if len(feats) < 2:
+        return None
+    cx = x + bw / 2
+    best = None
+    for i in range(len(feats)):
+        for j in range(len(feats)):
+            (ci, ai, wi, hi_), (cj, aj, wj, hj) = feats[i], feats[j]
+            if ci[0] >= cj[0]:
+                continue
+            dx, dy = cj[0] - ci[0], abs(cj[1] - ci[1])
+            ratio = min(ai, aj) / max(ai, aj)
+            if ratio < 0.4 or dy > 0.25 * dx or not 0.18 * bw < dx < 0.75 * bw:
+                continue
+            mid = (ci + cj) / 2
+            if abs(mid[0] - cx) > 0.15 * bw or not y + 0.1 * bh < mid[1] < y + 0.7 * bh:
+                continue
+            thin = max(wi / max(hi_, 1), wj / max(hj, 1))
+            if thin > 3.5:  # brows, lashes, hair strands
+                continue
+            score = ratio * (1 - dy / dx) * (1 - abs(mid[0] - cx) / (0.15 * bw) * 0.5)
+            # a mouth: below the eyes, centred between them
+            mouth = None
+            for c, a, fw, fh in feats:
+                if c[1] > mid[1] + 0.3 * dx and abs(c[0] - mid[0]) < 0.3 * dx and c[1] < y + bh:
+                    if mouth is None or fw * fh > mouth[2] * mouth[3]:
+                        mouth = (c, a, fw, fh)
+            score *= 1.0 if mouth is not None else 0.6
+            if best is None or score > best[0]:
+                if mouth is not None:
+                    m, msz = mouth[0], (max(mouth[2], 0.35 * dx), max(mouth[3], 0.08 * dx))
+                else:
+                    m, msz = mid + (0, 0.9 * dx), None
+                esz = [(max(wi, 0.15 * dx), max(hi_, 0.08 * dx)), (max(wj, 0.15 * dx), max(hj, 0.08 * dx))]
+                best = (score, filled, (ci, cj, m, esz, msz))
+    return best
+
+
 # ----------------------------------------------------------------------------- chain
 def usable_detectors() -> list[str]:
     out = []
@@ -146,6 +255,8 @@ def _run(name: str, image: np.ndarray, device: str) -> list[Face]:
         return _detect_dlib(image)
     if name == "fan":
         return _detect_fan(image, device)
+    if name == "cartoon":
+        return _cartoon_faces(image)
     raise InputError(f"unknown detector {name!r}; use one of {', '.join(DETECTORS)}")
 
 
@@ -180,9 +291,11 @@ def detect_faces(image: np.ndarray, detector: str = "auto", device: str = "cpu",
     """Faces in ``image`` (RGB uint8), largest first. Empty list when none is found.
 
     ``detector``: ``auto`` (face-alignment when its weights are present, else dlib),
-    ``dlib`` or ``fan``. With ``retries``, when the first try finds nothing the image is
-    retried upscaled, padded, contrast-normalised, greyscale and with the other
-    detectors; the first attempt that finds a face wins and is recorded in ``Face.attempt``.
+    ``dlib``, ``fan`` or ``cartoon``. With ``retries``, when the first try finds nothing
+    the image is retried upscaled, padded, contrast-normalised, greyscale, with the other
+    detectors and last with the cartoon fit; the first attempt that finds a face wins and
+    is recorded in ``Face.attempt``. A weak dlib face (score < 0) that a confident
+    cartoon fit contradicts (eyes or mouth elsewhere) gives way to the cartoon fit.
     """
     if detector not in DETECTORS:
         raise InputError(f"unknown detector {detector!r}; use one of {', '.join(DETECTORS)}")
@@ -194,6 +307,8 @@ def detect_faces(image: np.ndarray, detector: str = "auto", device: str = "cpu",
             raise InputError("detector 'fan' needs face-alignment 1.5.0 and its weights in the torch hub "
                              "cache; use --detector dlib")
         chain = [detector] + ([d for d in usable if d != detector] if retries else [])
+    if retries and "cartoon" not in chain:
+        chain.append("cartoon")
     first = chain[0]
     variants = list(_retries(image)) if retries else [("original", image, 1.0, (0, 0))]
     plan = [(first, v) for v in variants] + [(d, variants[0]) for d in chain[1:]]
@@ -209,8 +324,26 @@ def detect_faces(image: np.ndarray, detector: str = "auto", device: str = "cpu",
             if name != "original" and det == first and det == "dlib":
                 # refine the points on the original pixels inside the mapped box
                 f.points = dlib_points(image, f.box)
-        return _rank(faces)
+        faces = _rank(faces)
+        if retries and det == "dlib" and "cartoon" in chain and faces[0].score < 0:
+            faces = _check_weak(image, faces)
+        return faces
     return []
+
+
+def _check_weak(image: np.ndarray, faces: list[Face]) -> list[Face]:
+    """A weak dlib face on a drawing is often misplaced: prefer a confident cartoon fit
+    that puts the eyes or the mouth elsewhere."""
+    alt = _cartoon_faces(image)
+    if not alt or alt[0].score < 0.9:
+        return faces
+    a, b = alt[0].points, faces[0].points
+    iod = float(np.linalg.norm(a[42:48].mean(0) - a[36:42].mean(0)))
+    parts = (slice(36, 42), slice(42, 48), slice(48, 68))
+    if max(float(np.linalg.norm(a[p].mean(0) - b[p].mean(0))) for p in parts) > 0.35 * iod:
+        alt[0].attempt = "cartoon"
+        return alt
+    return faces
 
 
 def _rank(faces: list[Face]) -> list[Face]:

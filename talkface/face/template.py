@@ -80,4 +80,66 @@ TEMPLATE_128 = np.array([
 
 # Points used to estimate the similarity transform (nose and eyes, FACTS.md 1.2).
 ALIGN_POINTS = list(range(27, 45))
+T = TEMPLATE_128
 MOUTH = list(range(48, 68))
+
+# mouth width (48-54) over the distance between the eye centres, for a human face
+MOUTH_RATIO = float(np.linalg.norm(TEMPLATE_128[54] - TEMPLATE_128[48])
+                    / np.linalg.norm(TEMPLATE_128[42:48].mean(0) - TEMPLATE_128[36:42].mean(0)))
+
+EYE_R = list(range(36, 42))  # the subject's right eye: image left
+EYE_L = list(range(42, 48))
+JAW = list(range(0, 17))
+
+
+def _ellipse_eye(cx, cy, w, h) -> np.ndarray:
+    """Points 36..41 (or 42..47) of an eye whose visible opening is the w x h ellipse."""
+    k = np.sqrt(1 - (1 / 3) ** 2)
+    return np.array([(cx - w / 2, cy), (cx - w / 6, cy - k * h / 2), (cx + w / 6, cy - k * h / 2),
+                     (cx + w / 2, cy), (cx + w / 6, cy + k * h / 2), (cx - w / 6, cy + k * h / 2)])
+
+
+def fit_template(eye_r, eye_l, mouth, eye_size=None, mouth_size=None, face_mask=None) -> np.ndarray:
+    """The 68-point template placed on a face from a few measured features.
+
+    ``eye_r``, ``eye_l``: centres of the image-left and image-right eye; ``mouth``: the
+    mouth centre. An affine map takes the template's eye and mouth centres exactly onto
+    them (so wide-set eyes or a long chin are followed). Optional refinements:
+    ``eye_size`` ((w, h) per eye), ``mouth_size`` (w, h) reshape those parts to the
+    measured blobs, and ``face_mask`` (uint8, face = 1) moves the jaw line onto the face
+    outline along rays from the face centre.
+    """
+    import cv2
+
+    src = np.float32([T[EYE_R].mean(0), T[EYE_L].mean(0), T[MOUTH].mean(0)])
+    dst = np.float32([eye_r, eye_l, mouth])
+    m = cv2.getAffineTransform(src, dst).astype(np.float64)
+    pts = TEMPLATE_128 @ m[:, :2].T + m[:, 2]
+    if eye_size is not None:
+        for idx, c, (w, h) in zip((EYE_R, EYE_L), (eye_r, eye_l), eye_size):
+            pts[idx] = _ellipse_eye(c[0], c[1], w, h)
+    if mouth_size is not None:
+        t = T[MOUTH]
+        lo, hi = t[:12].min(0), t[:12].max(0)
+        u = (t - (lo + hi) / 2) / (hi - lo)  # outer lip box -> unit box
+        u[12:, 1] *= 0.5  # inner lips stay nearly closed
+        pts[MOUTH] = np.asarray(mouth, np.float64) + u * np.asarray(mouth_size, np.float64)
+    if face_mask is not None:
+        h, w = face_mask.shape[:2]
+        c = pts[[27, 28, 29, 30]].mean(0)
+        for i in JAW:
+            d = pts[i] - c
+            r0 = float(np.linalg.norm(d))
+            if r0 < 1:
+                continue
+            u = d / r0
+            best = None
+            for r in np.linspace(0.6 * r0, 1.6 * r0, 60):
+                x, y = (c + u * r).round().astype(int)
+                inside = 0 <= x < w and 0 <= y < h and face_mask[y, x] > 0
+                if not inside:
+                    best = r
+                    break
+            if best is not None:
+                pts[i] = c + u * best * 0.97
+    return pts
