@@ -108,15 +108,6 @@ def find_face(image: np.ndarray, image_path, detector="auto", landmarks=None, fa
                        reporter)
 
 
-def _fan_weights_on_disk() -> bool:
-    """face.detect.fan_weights_present() without importing torch (torch.hub's default dir)."""
-    home = os.environ.get("TORCH_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "torch")
-    ck = Path(home) / "hub" / "checkpoints"
-    names = [p.name for p in ck.iterdir()] if ck.is_dir() else []
-    return any(n.startswith("2DFAN4") for n in names) and any(n.startswith("s3fd") for n in names)
-
-
 def _face_child(conn, args):
     try:
         conn.send(("ok", candidate_faces(*args)))
@@ -155,7 +146,7 @@ class FaceSearch:
         if sys.platform != "linux" or "torch" in sys.modules or detector == "fan" or (os.cpu_count() or 1) < 2:
             return False
         # face-alignment (which wants the GPU) runs here, never in the child
-        return D._dlib_models.cache_info().currsize == 0 and not (detector == "auto" and _fan_weights_on_disk())
+        return D._dlib_models.cache_info().currsize == 0 and not (detector == "auto" and D.fan_weights_present())
 
     def faces(self, device="cpu") -> list[Face]:
         """The faces, best first; ``device`` is for face-alignment when it runs here."""
