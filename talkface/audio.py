@@ -168,15 +168,26 @@ def mfcc(wav: np.ndarray, sr: int = SAMPLE_RATE, pad_n: int = 0, chunk_rows: int
     return out
 
 
+def raw_rows(wav: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """MFCC rows of ``wav`` padded by 0.12 s on each side, not normalised (what
+    :class:`Features` starts from)."""
+    return mfcc(wav, sr, pad_n=PAD_SAMPLES * sr // SAMPLE_RATE)
+
+
 class Features:
     """MFCC windows of one utterance, one (28, 12) window per 25 fps video frame, cut on
     demand: only the MFCC rows (12 floats per 10 ms) are kept, never the power spectrum or
     all windows, so long audio costs little memory. ``window(f0, f1)`` gives frames
     f0..f1-1; ``features()`` is ``Features(...).window(0, n)``."""
 
-    def __init__(self, wav: np.ndarray, sr: int = SAMPLE_RATE, norm: bool = True, n_frames: int | None = None):
-        self.n_frames = n_frames_for(wav.size, sr) if n_frames is None else int(n_frames)
-        feats = mfcc(wav, sr, pad_n=PAD_SAMPLES * sr // SAMPLE_RATE)
+    def __init__(self, wav: np.ndarray | None, sr: int = SAMPLE_RATE, norm: bool = True, n_frames: int | None = None,
+                 rows: np.ndarray | None = None):
+        if rows is None:  # else: MFCC rows of the padded waveform computed elsewhere (raw_rows)
+            self.n_frames = n_frames_for(wav.size, sr) if n_frames is None else int(n_frames)
+            rows = raw_rows(wav, sr)
+        else:
+            self.n_frames = int(n_frames)
+        feats = rows
         if norm:
             core = feats[ROWS_PER_FRAME * 3: max(ROWS_PER_FRAME * 3 + 1, len(feats) - ROWS_PER_FRAME * 3)]
             feats = (feats - core.mean(0, keepdims=True)) / np.maximum(core.std(0, keepdims=True), 1e-3)

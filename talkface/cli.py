@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -401,7 +402,22 @@ def train_export(atnet_run: Path = typer.Argument(..., help="AT-net run folder."
 
 
 def entry():
-    app(prog_name="talkface")
+    try:
+        app(prog_name="talkface")
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+        code = 1
+    code = int(code or 0)
+    if "torch" in sys.modules:
+        # Interpreter teardown after importing torch takes ~0.4 s (its module graph); every
+        # output is complete and closed at this point, so leave straight away.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -108,32 +108,53 @@ def find_face(image: np.ndarray, image_path, detector="auto", landmarks=None, fa
                        reporter)
 
 
-def _face_child(conn, args):
+def _audio_rows(audio, max_seconds):
+    wav = A.load_audio_int16(audio, max_seconds=max_seconds)
+    return wav.size, A.raw_rows(wav)
+
+
+def _prefetch_child(conn, face_args, audio_args):
+    def job(kind, fn, *args):
+        try:
+            conn.send((kind, "ok", fn(*args)))
+        except TalkfaceError as e:
+            conn.send((kind, "error", (type(e).__name__, e.message, e.exit_code)))
+        except BaseException as e:  # noqa: BLE001 - the parent redoes the job itself
+            conn.send((kind, "crash", f"{type(e).__name__}: {e}"))
+
     try:
-        conn.send(("ok", candidate_faces(*args)))
-    except TalkfaceError as e:
-        conn.send(("error", (type(e).__name__, e.message, e.exit_code)))
-    except BaseException as e:  # noqa: BLE001 - reported to the parent, which raises it
-        conn.send(("crash", f"{type(e).__name__}: {e}"))
+        if audio_args is not None:
+            job("audio", _audio_rows, *audio_args)
+        if face_args is not None:
+            job("faces", candidate_faces, *face_args)
     finally:
         conn.close()
 
 
-class FaceSearch:
-    """Finds the portrait's faces, in a forked process when that saves time: loading dlib's
-    68-point model (~0.8 s) then runs on a second core while this process imports torch,
-    loads the weights and reads the audio. Inline when torch is already imported (forking a
-    process with torch's thread pools is unsafe) or the detector is already loaded."""
+class Prefetch:
+    """Reads the audio and finds the portrait's faces, in a forked process when that saves
+    time: decoding + MFCC and loading dlib's 68-point model (~0.8 s) then run on a second
+    core while this process imports torch (~1 s) and loads the weights. Inline when torch is
+    already imported (forking a process with torch's thread pools is unsafe), when the
+    detector is already loaded (batch workers, repeated API calls) or on one core.
 
-    def __init__(self, image, image_path, detector="auto", landmarks=None):
-        self.args = (image, image_path, detector, landmarks)
+    ``audio()`` gives (samples, raw MFCC rows); ``faces(device)`` the faces, best first;
+    errors are raised where these are asked for, so they come in the same order as inline.
+    """
+
+    def __init__(self, image, image_path, detector="auto", landmarks=None, audio=None,
+                 max_seconds: float | None = A.DEFAULT_MAX_SECONDS):
+        self.face_args = (image, image_path, detector, landmarks)
+        self.audio_args = (audio, max_seconds) if audio is not None else None
         self.proc = self.conn = None
+        self._got: dict = {}
         if not landmarks and self._fork_pays(detector):
             import multiprocessing as mp
 
             ctx = mp.get_context("fork")
             self.conn, child = ctx.Pipe(duplex=False)
-            self.proc = ctx.Process(target=_face_child, args=(child, self.args + ("cpu",)), daemon=True)
+            self.proc = ctx.Process(target=_prefetch_child, args=(child, self.face_args + ("cpu",), self.audio_args),
+                                    daemon=True)
             self.proc.start()
             child.close()
 
@@ -148,22 +169,42 @@ class FaceSearch:
         # face-alignment (which wants the GPU) runs here, never in the child
         return D._dlib_models.cache_info().currsize == 0 and not (detector == "auto" and D.fan_weights_present())
 
-    def faces(self, device="cpu") -> list[Face]:
-        """The faces, best first; ``device`` is for face-alignment when it runs here."""
-        if self.proc is None:
-            return candidate_faces(*self.args, device)
-        try:
-            status, value = self.conn.recv()
-        except EOFError:  # the child died (killed, out of memory): search here instead
-            status, value = "crash", None
-        finally:
-            self.close()
+    def _result(self, kind):
+        """The child's (status, value) for ``kind``; ("crash", None) when it is gone."""
+        while kind not in self._got and self.proc is not None:
+            try:
+                k, status, value = self.conn.recv()
+                self._got[k] = (status, value)
+            except (EOFError, OSError):  # the child died (killed, out of memory)
+                self.close()
+        return self._got.get(kind, ("crash", None))
+
+    @staticmethod
+    def _raise(value):
+        name, message, code = value
+        raise {"NoFaceError": NoFaceError, "WeightsError": WeightsError}.get(name, InputError)(message, code)
+
+    def audio(self):
+        if self.proc is None and "audio" not in self._got:
+            return _audio_rows(*self.audio_args)
+        status, value = self._result("audio")
         if status == "ok":
             return value
         if status == "error":
-            name, message, code = value
-            raise {"NoFaceError": NoFaceError, "WeightsError": WeightsError}.get(name, InputError)(message, code)
-        return candidate_faces(*self.args, device)  # unexpected failure in the child: retry inline
+            self._raise(value)
+        return _audio_rows(*self.audio_args)  # the child failed unexpectedly: redo it here
+
+    def faces(self, device="cpu") -> list[Face]:
+        """The faces, best first; ``device`` is for face-alignment when it runs here."""
+        if self.proc is None and "faces" not in self._got:
+            return candidate_faces(*self.face_args, device)
+        status, value = self._result("faces")
+        self.close()
+        if status == "ok":
+            return value
+        if status == "error":
+            self._raise(value)
+        return candidate_faces(*self.face_args, device)
 
     def close(self):
         if self.proc is not None:
@@ -179,6 +220,9 @@ class FaceSearch:
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+FaceSearch = Prefetch  # the face part alone: Prefetch(image, path, detector, landmarks)
 
 
 def _fit_image(img: np.ndarray, max_size: int) -> np.ndarray:
@@ -224,17 +268,17 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
         raise InputError(f"--max-seconds {max_seconds}: must be a positive number of seconds")
     with rep.stage("image", "reading portrait"):
         img = _fit_image(load_image(portrait), max_size)
-    with FaceSearch(img, portrait, detector, landmarks) as search:
+    with Prefetch(img, portrait, detector, landmarks, audio, max_seconds) as search:
         with rep.stage("setup", "starting torch"):
             dev = resolve_device(device)
         with rep.stage("audio", "reading audio"):
-            wav = A.load_audio_int16(audio, max_seconds=max_seconds)
-            n = A.n_frames_for(wav.size)
+            n_samples, rows = search.audio()
+            n = A.n_frames_for(n_samples)
         with rep.stage("weights", "loading weights"):
             wts = W.load(weights, dev, need_vgnet=True)
         kind = wts.pipeline.get("kind", "talkface")
         with rep.stage("audio"):
-            feats = A.Features(wav, norm=bool(wts.pipeline.get("feature_norm", True)), n_frames=n)
+            feats = A.Features(None, norm=bool(wts.pipeline.get("feature_norm", True)), n_frames=n, rows=rows)
         with rep.stage("face", "finding the face"):
             face = choose_face(search.faces(dev), portrait, face_index, rep)
     half = dev.startswith("cuda")
@@ -285,7 +329,7 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
     rep.seconds.setdefault("render", 0.0)
     rep.seconds.setdefault("encode", 0.0)
     first_frame = None
-    with VideoWriter(out, width, height, audio=audio, audio_seconds=wav.size / A.SAMPLE_RATE, overwrite=force) as vw:
+    with VideoWriter(out, width, height, audio=audio, audio_seconds=n_samples / A.SAMPLE_RATE, overwrite=force) as vw:
         with rep.bar("rendering", n) as advance:
             it = iter(frames)
             for _ in range(n):
@@ -311,7 +355,7 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
     rep.seconds["total"] = round(time.perf_counter() - t_start, 3)
     return {
         "output": str(out), "frames": n, "fps": A.FPS, "duration": round(n / A.FPS, 3),
-        "audio_duration": round(wav.size / A.SAMPLE_RATE, 3), "size": [width, height], "device": dev,
+        "audio_duration": round(n_samples / A.SAMPLE_RATE, 3), "size": [width, height], "device": dev,
         "detector": face.detector, "detector_attempt": face.attempt, "face_box": [round(v, 1) for v in face.box],
         "weights": wts.name, "renderer": used, "first_frame_seconds": round(first_frame or 0.0, 3),
         "seconds": dict(rep.seconds),

@@ -105,3 +105,32 @@ def test_bench_runs_and_reports(tmp_path):
     assert run["frames"] == 38 and run["size"] == [256, 256]
     assert run["rtf"] > 0 and run["first_frame_s"] > 0 and run["peak_pss_mb"] > 50
     assert {"face", "audio", "atnet", "render", "encode"} <= set(run["stages"])
+
+
+def test_prefetch_reads_audio_in_the_forked_process(assets, tmp_path):
+    r = _in_fresh_python(f"""
+        import json, sys
+        import numpy as np
+        from talkface import audio as A
+        from talkface.errors import InputError
+        from talkface.face.image import load_image
+        from talkface.pipeline import Prefetch
+        img = load_image({str(assets['face'])!r})
+        with Prefetch(img, "face.png", audio={str(assets['speech'])!r}) as p:
+            forked = p.proc is not None
+            n, rows = p.audio()
+            faces = p.faces()
+        wav = A.load_audio_int16({str(assets['speech'])!r})
+        same = n == wav.size and np.array_equal(rows, A.raw_rows(wav))
+        try:
+            with Prefetch(img, "face.png", audio={str(tmp_path / 'missing.wav')!r}) as p:
+                p.audio()
+            err = None
+        except InputError as e:
+            err = [e.exit_code, e.message]
+        print(json.dumps({{"forked": forked, "same": bool(same), "faces": len(faces), "err": err}}))
+    """)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["forked"] and out["same"] and out["faces"] == 1
+    assert out["err"][0] == 2 and "missing.wav" in out["err"][1]
