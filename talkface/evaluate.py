@@ -1,0 +1,311 @@
+"""``talkface evaluate``: generate from real clips and compare with their frames.
+
+For each clip (any container ffmpeg reads, searched recursively): the first frame is the
+portrait, talkface generates a video from the clip's own audio, and generated and real
+frames are compared in the paper's aligned 128 px crop (FACTS.md 6), with the paper's
+bugs fixed:
+
+* PSNR in float (the paper's wrapped modulo 256 on uint8), on greyscale as the paper
+  and on RGB, after resizing both crops to 256 px (INTER_AREA) as the paper did;
+* SSIM (skimage defaults: 7x7 uniform window, data range 255, over the colour
+  channels) on the same 256 px crops;
+* LMD: mouth points 48-67 found by dlib on the real and on the generated 128 px crop,
+  each set centred on its own centroid, **mean** per-point distance in pixels (the
+  paper's code summed over the 20 points); frames where either has no face are left out.
+
+And a landmark-only check of AT-net's lip sync, independent of the renderer: the mouth
+AT-net predicts for every frame against the mouth tracked on the real frames (full
+resolution, head motion removed by a similarity on nose and eye corners, then mapped into
+the same 128 px crop), next to two baselines from the same reference: a static mouth,
+and a mouth that opens with the audio loudness (the least-squares coefficients fitted on
+the training clips by ``talkface train atnet`` and stored with the weights).
+
+The first frame is the reference, so it is left out of every figure. The crop is the
+similarity alignment of the first frame's landmarks (the cameras of GRID/LRW-style clips
+are static); the generated video is full-frame, so both are cropped alike.
+"""
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from . import audio as A
+from .errors import InputError, NoFaceError, TalkfaceError
+from .progress import Reporter
+
+EVAL_SIZE = 128        # the paper's aligned crop
+EVAL_ZOOM = 1.0        # the paper's template, unzoomed
+METRIC_SIZE = 256      # SSIM / PSNR after resizing both crops (FACTS.md 6)
+KEYS = ("frames", "psnr", "psnr_rgb", "ssim", "lmd", "sync_error", "baseline_static", "baseline_loudness")
+
+
+# ----------------------------------------------------------------------------- metrics
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB of two uint8 images, computed in float (100 when identical, as the paper)."""
+    d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
+    mse = float(np.mean(d * d))
+    return 100.0 if mse == 0 else 20.0 * math.log10(255.0 / math.sqrt(mse))
+
+
+def image_metrics(real: np.ndarray, fake: np.ndarray) -> tuple[float, float, float]:
+    """(grey PSNR, RGB PSNR, SSIM) of two RGB crops, both resized to 256 px first."""
+    import cv2
+    from skimage.metrics import structural_similarity
+
+    r = cv2.resize(real, (METRIC_SIZE, METRIC_SIZE), interpolation=cv2.INTER_AREA)
+    f = cv2.resize(fake, (METRIC_SIZE, METRIC_SIZE), interpolation=cv2.INTER_AREA)
+    grey = psnr(cv2.cvtColor(r, cv2.COLOR_RGB2GRAY), cv2.cvtColor(f, cv2.COLOR_RGB2GRAY))
+    ssim = structural_similarity(f, r, channel_axis=2, data_range=255)
+    return grey, psnr(r, f), float(ssim)
+
+
+def mouth_distance(a, b) -> float:
+    """Mean per-point distance of mouth points 48-67, each set centred on its own centroid."""
+    from .face.shape import mouth_error
+
+    return mouth_error(a, b)
+
+
+def crop_landmarks(crop: np.ndarray) -> np.ndarray | None:
+    """68 points dlib finds in a (128 px) crop, or None: dlib's HOG upsampled once, as the
+    paper; when that finds nothing, once more on a 2x copy. dlib only (no other detector
+    or fitted template), so real and generated frames are measured alike."""
+    import cv2
+
+    from .face.detect import detect_faces
+
+    faces = detect_faces(crop, "dlib", retries=False)
+    if faces:
+        return faces[0].points
+    big = cv2.resize(crop, (crop.shape[1] * 2, crop.shape[0] * 2), interpolation=cv2.INTER_CUBIC)
+    faces = detect_faces(big, "dlib", retries=False)
+    return faces[0].points / 2.0 if faces else None
+
+
+def reference_face(frame: np.ndarray):
+    """The dlib face of the first frame (the usual retries, but never a fitted template)."""
+    from .face.detect import detect_faces
+
+    faces = detect_faces(frame, "dlib", retries=False) or detect_faces(frame, "dlib", retries=True)
+    faces = [f for f in faces if f.detector == "dlib"]
+    return faces[0] if faces else None
+
+
+class _Tracker:
+    """68 points per frame: dlib's predictor inside the previous frame's landmark box."""
+
+    def __init__(self, box):
+        self.box = box
+
+    def __call__(self, frame):
+        from .face.detect import dlib_points
+
+        p = dlib_points(frame, self.box)
+        x0, y0 = p.min(0)
+        x1, y1 = p.max(0)
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 - (y1 - y0) * 0.08
+        side = max(x1 - x0, y1 - y0) * 1.15
+        self.box = (cx - side / 2, cy - side / 2, side, side)
+        return p
+
+
+# ----------------------------------------------------------------------------- clips
+def find_clips(clips_dir) -> list[tuple[str, Path]]:
+    """(name, path) of every clip under ``clips_dir`` (recursively), sorted."""
+    from .train.data import find_clips as _find
+
+    d = Path(clips_dir)
+    if not d.is_dir():
+        raise InputError(f"{d}: not a folder; give the folder holding the clips (mp4, mpg, mov, avi, mkv)")
+    clips = [(p.relative_to(d).as_posix(), p) for p in _find(d)]
+    if not clips:
+        raise InputError(f"{d}: no clips found (mp4, mpg, mpeg, mov, avi, mkv, webm, m4v); check the folder")
+    return clips
+
+
+def _first_frame(path, max_size):
+    from .pipeline import _fit_image
+    from .video import read_frames
+
+    try:
+        gen = read_frames(path)
+        frame = next(gen, None)
+        gen.close()
+    except (OSError, RuntimeError) as e:
+        raise InputError(f"{path}: not readable as video ({str(e).splitlines()[0] if str(e) else e})")
+    if frame is None:
+        raise InputError(f"{path}: has no video frames")
+    return _fit_image(frame, max_size)
+
+
+def _to_crop(al_from, al_to, seq_norm, crop_size):
+    """Landmarks in the weights' crop space -> pixels of the evaluation crop."""
+    from .face.shape import from_norm
+
+    img = al_from.to_image(from_norm(seq_norm, crop_size).reshape(-1, 2))
+    return al_to.to_crop(img).reshape(-1, 68, 2)
+
+
+def evaluate_clip(path: Path, video_out: Path, wts, *, renderer: str, device: str, max_size: int = 1024,
+                  tmp: Path) -> dict:
+    """Metrics of one clip (see the module doc); raises TalkfaceError subclasses."""
+    import cv2
+
+    from .face.align import align
+    from .face.shape import stabilise, to_norm
+    from .pipeline import _fit_image, generate, predict_sequence
+    from .train.atnet import loudness_baseline
+    from .video import read_frames
+
+    first = _first_frame(path, max_size)
+    face = reference_face(first)
+    if face is None:
+        raise NoFaceError(f"{path}: no face found in the first frame (it is the reference portrait)")
+    portrait = tmp / "portrait.png"
+    cv2.imwrite(str(portrait), cv2.cvtColor(first, cv2.COLOR_RGB2BGR))
+    lm_json = tmp / "face.json"
+    lm_json.write_text(json.dumps({"faces": [face.to_json()]}))
+    # generation from the clip's own audio, with exactly these landmarks
+    generate(portrait, path, video_out, weights=wts.name, device=device, max_size=max_size, landmarks=lm_json,
+             renderer=renderer, force=True, max_seconds=None, quiet=True)
+
+    al = align(face.points, EVAL_SIZE, EVAL_ZOOM)
+    # AT-net and the baselines, in the evaluation crop
+    pred = static = loud = None
+    if wts.pipeline.get("kind", "talkface") == "talkface":
+        wav = A.load_audio(path, max_seconds=None)
+        n = A.n_frames_for(wav.size)
+        cs = int(wts.pipeline.get("crop_size", 128))
+        al_w = align(face.points, cs, float(wts.pipeline.get("zoom", 1.0)))
+        ref_norm = to_norm(al_w.to_crop(face.points), cs).reshape(-1)
+        feats = A.features(wav, norm=bool(wts.pipeline.get("feature_norm", True)), n_frames=n)
+        pred = _to_crop(al_w, al, predict_sequence(wts, ref_norm, feats, device), cs)
+        static = al.to_crop(face.points)[None]
+        coef = wts.pipeline.get("extra", {}).get("loudness_coef")
+        if coef is not None:
+            loud = _to_crop(al_w, al, loudness_baseline(np.asarray(coef, np.float64), ref_norm,
+                                                        A.loudness(wav, n)), cs)
+
+    track = _Tracker(face.box)
+    ref_pts = None
+    img, lmd, sync = [], [], {"sync_error": [], "baseline_static": [], "baseline_loudness": []}
+    frames = 0
+    for i, (real, fake) in enumerate(zip(read_frames(path), read_frames(video_out))):
+        real = _fit_image(real, max_size)
+        pts = track(real)
+        if i == 0:
+            ref_pts = pts
+            continue  # the reference frame itself
+        if fake.shape != real.shape:
+            fake = cv2.resize(fake, (real.shape[1], real.shape[0]), interpolation=cv2.INTER_AREA)
+        frames += 1
+        rc, fc = al.warp(real), al.warp(fake)
+        img.append(image_metrics(rc, fc))
+        lr, lf = crop_landmarks(rc), crop_landmarks(fc)
+        if lr is not None and lf is not None:
+            lmd.append(mouth_distance(lf, lr))
+        if pred is not None and i < len(pred):
+            true = al.to_crop(stabilise(np.stack([ref_pts, pts]), target=ref_pts)[1])
+            sync["sync_error"].append(mouth_distance(pred[i], true))
+            sync["baseline_static"].append(mouth_distance(static[0], true))
+            if loud is not None:
+                sync["baseline_loudness"].append(mouth_distance(loud[i], true))
+    if frames == 0:
+        raise InputError(f"{path}: fewer than 2 frames to compare; give clips of at least 2 frames")
+    a = np.asarray(img, np.float64)
+    mean = lambda v: float(np.mean(v)) if len(v) else None
+    return {"frames": frames, "psnr": float(a[:, 0].mean()), "psnr_rgb": float(a[:, 1].mean()),
+            "ssim": float(a[:, 2].mean()), "lmd": mean(lmd), **{k: mean(v) for k, v in sync.items()}}
+
+
+def _mean_row(rows: list[dict]) -> dict:
+    out = {}
+    for k in KEYS:
+        v = [r[k] for r in rows if r.get(k) is not None]
+        out[k] = _round(float(np.mean(v))) if v else None
+    return out
+
+
+def _round(v):
+    return None if v is None else round(float(v), 4)
+
+
+# ----------------------------------------------------------------------------- entry point
+def evaluate(clips_dir, *, weights: str = "default", renderer: str = "auto", device: str = "auto",
+             limit: int | None = None, save_videos=None, max_size: int = 1024,
+             reporter: Reporter | None = None) -> dict:
+    """Evaluate talkface on every clip under ``clips_dir``; returns
+    ``{"clips": [row, ...], "mean": row, "failed": [{"clip", "error"}, ...]}`` where a row
+    holds ``clip, frames, psnr, psnr_rgb, ssim, lmd, sync_error, baseline_static,
+    baseline_loudness`` (see the module doc). Clips that fail are listed, not fatal."""
+    from . import weights as W
+    from .pipeline import RENDERERS, resolve_device
+
+    rep = reporter or Reporter(show=False)
+    if renderer not in RENDERERS:
+        raise InputError(f"--renderer {renderer}: unknown; use one of {', '.join(RENDERERS)}")
+    if limit is not None and limit < 1:
+        raise InputError(f"--limit {limit}: must be at least 1")
+    if max_size < 64:
+        raise InputError(f"--max-size {max_size}: must be at least 64")
+    clips = find_clips(clips_dir)[:limit] if limit else find_clips(clips_dir)
+    dev = resolve_device(device)
+    wts = W.load(weights, dev, need_vgnet=False)
+    if renderer == "neural" and "vgnet" not in wts.entry.get("files", {}):
+        raise InputError(f"--renderer neural: weights {wts.name!r} have no VG-net; use --renderer warp")
+    save = None
+    if save_videos is not None:
+        save = Path(save_videos)
+        if save.exists() and not save.is_dir():
+            raise InputError(f"{save}: exists and is not a folder; give a folder for --save-videos")
+        save.mkdir(parents=True, exist_ok=True)
+    rows, failed = [], []
+    with tempfile.TemporaryDirectory(prefix="talkface-eval-") as td, rep.bar("evaluating", len(clips)) as advance:
+        tmp = Path(td)
+        for name, path in clips:
+            out = (save / (name.replace("/", "__").rsplit(".", 1)[0] + ".mp4")) if save else tmp / "generated.mp4"
+            try:
+                r = evaluate_clip(path, out, wts, renderer=renderer, device=dev, max_size=max_size, tmp=tmp)
+                rows.append({"clip": name, "frames": r["frames"], **{k: _round(r[k]) for k in KEYS[1:]}})
+            except (KeyboardInterrupt, MemoryError):
+                raise
+            except TalkfaceError as e:
+                failed.append({"clip": name, "error": e.message})
+            except Exception as e:  # never fatal for the other clips
+                msg = str(e).splitlines()[0] if str(e) else ""
+                failed.append({"clip": name, "error": f"{type(e).__name__}: {msg}".rstrip(": ")})
+            advance()
+    return {"clips": rows, "mean": _mean_row(rows), "failed": failed}
+
+
+def print_table(res: dict, title: str = "", console=None):
+    """The per-clip rows, the mean and the failures as a rich table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    con = console or Console()
+    if console is None and not con.is_terminal:
+        con = Console(width=140)  # pipes and logs: do not squeeze the columns to 80
+    t = Table(title=title or None)
+    heads = [("clip", "clip"), ("frames", "frames"), ("psnr", "PSNR"), ("psnr_rgb", "PSNR rgb"), ("ssim", "SSIM"),
+             ("lmd", "LMD"), ("sync_error", "AT-net sync"), ("baseline_static", "static"),
+             ("baseline_loudness", "loudness")]
+    for _, h in heads:
+        t.add_column(h, justify="left" if h == "clip" else "right")
+    fmt = lambda k, v: "-" if v is None else (f"{v:.0f}" if k == "frames" else f"{v:.4f}" if k == "ssim"
+                                               else f"{v:.2f}")
+    for r in res["clips"]:
+        t.add_row(*[r["clip"]] + [fmt(k, r[k]) for k, _ in heads[1:]])
+    if res["clips"]:
+        t.add_section()
+        t.add_row(*[f"mean of {len(res['clips'])}"] + [fmt(k, res["mean"][k]) for k, _ in heads[1:]],
+                  style="bold")
+    con.print(t)
+    con.print("PSNR/SSIM on the 128 px crops resized to 256; LMD, sync and baselines: mean mouth-point distance "
+              "in pixels of the 128 px crop (lower is better).")
+    for f in res["failed"]:
+        con.print(f"failed: {f['clip']}: {f['error']}", style="red", markup=False)

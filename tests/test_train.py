@@ -1,0 +1,151 @@
+"""The training commands on a small folder of clips, through the CLI (issue 3):
+data prepare -> train atnet -> train vgnet (and --resume) -> train export -> generate
+with the exported weights -> evaluate. Tiny steps and batches: this is about the
+commands working end to end, not about the quality of what they train."""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from clips import make_clips, write_corrupt
+from conftest import ROOT, probe
+from talkface.cli import app
+
+runner = CliRunner()
+SHIPPED_MANIFEST = ROOT / "weights" / "manifest.json"
+ROW_KEYS = {"clip", "frames", "psnr", "psnr_rgb", "ssim", "lmd", "sync_error", "baseline_static",
+            "baseline_loudness"}
+
+
+def cli(*args):
+    r = runner.invoke(app, [str(a) for a in args])
+    assert r.exit_code == 0, (args, r.output, r.exception)
+    return r
+
+
+def digest(p):
+    return hashlib.sha256(p.read_bytes()).hexdigest() if p.exists() else None
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    d = tmp_path_factory.mktemp("train")
+    clips = d / "clips"
+    make_clips(clips / "speakers", n=4, seconds=2.0)  # a sub-folder: prepare searches recursively
+    write_corrupt(clips / "broken.mp4")
+    return {"dir": d, "clips": clips, "data": d / "data", "atnet": d / "runs" / "atnet",
+            "vgnet": d / "runs" / "vgnet", "weights": d / "weights", "shipped": digest(SHIPPED_MANIFEST)}
+
+
+def log_rows(run):
+    return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+
+
+def test_data_prepare_and_resume(work):
+    cli("data", "prepare", work["clips"], work["data"], "-q")
+    items = sorted(p.name for p in work["data"].iterdir() if p.is_dir())
+    assert items == [f"speakers__speaker{i}" for i in range(4)]
+    for it in items:
+        m = np.load(work["data"] / it / "meta.npz")
+        frames = np.load(work["data"] / it / "frames.npy", mmap_mode="r")
+        assert frames.shape == (50, 128, 128, 3) and frames.dtype == np.uint8
+        assert m["points"].shape == (50, 68, 2) and m["wav"].size == 32000 and int(m["size"]) == 128
+    rep = json.loads((work["data"] / "report.json").read_text())
+    assert rep["prepared"] == 4 and rep["already_done"] == 0
+    assert [s["clip"] for s in rep["skipped"]] == [str(work["clips"] / "broken.mp4")]
+    assert rep["skipped"][0]["error"]
+    # a second run skips the finished items and still lists the corrupt clip
+    r = cli("data", "prepare", work["clips"], work["data"], "-q")
+    assert "0 prepared, 4 already done, 1 skipped" in r.output
+    rep = json.loads((work["data"] / "report.json").read_text())
+    assert rep["prepared"] == 0 and rep["already_done"] == 4 and len(rep["skipped"]) == 1
+
+
+def test_train_atnet_and_resume(work):
+    run = work["atnet"]
+    cli("train", "atnet", work["data"], "--out", run, "--steps", 3, "--batch", 4, "--holdout", 1,
+        "--device", "cpu", "-q")
+    assert (run / "last.pt").exists() and (run / "best.pt").exists()
+    rows = log_rows(run)
+    data = next(r for r in rows if r.get("event") == "data")
+    assert data["train"] == 3 and data["heldout"] == 1
+    val = [r for r in rows if r.get("event") == "val"]
+    assert val[-1]["step"] == 3 and np.isfinite(val[-1]["heldout_atnet"])
+    cli("train", "atnet", work["data"], "--out", run, "--steps", 5, "--batch", 4, "--holdout", 1,
+        "--device", "cpu", "--resume", "-q")
+    rows = log_rows(run)
+    assert any(r.get("event") == "resume" and r["step"] == 3 for r in rows)
+    assert [r for r in rows if r.get("event") == "val"][-1]["step"] == 5
+
+
+def test_train_vgnet_and_resume(work):
+    run = work["vgnet"]
+    cli("train", "vgnet", work["data"], "--out", run, "--steps", 1, "--batch", 1, "--holdout", 1,
+        "--device", "cpu", "-q")
+    assert (run / "last.pt").exists() and (run / "best.pt").exists()
+    # the resumed run skips the held-out validation (VG-net inference is the slow part on CPU)
+    cli("train", "vgnet", work["data"], "--out", run, "--steps", 2, "--batch", 1, "--holdout", 0,
+        "--device", "cpu", "--resume", "-q")
+    rows = log_rows(run)
+    assert any(r.get("event") == "resume" and r["step"] == 1 for r in rows)
+    val = [r for r in rows if r.get("event") == "val"]
+    assert [r["step"] for r in val] == [1, 2] and np.isfinite(val[0]["heldout_psnr"])
+    import torch
+
+    assert torch.load(run / "last.pt", map_location="cpu", weights_only=False)["step"] == 2
+
+
+def test_export_into_other_weights_dir(work, monkeypatch):
+    d = work["weights"]
+    d.mkdir()
+    shutil.copy(SHIPPED_MANIFEST, d / "manifest.json")  # an existing registry to add to
+    before = json.loads((d / "manifest.json").read_text())
+    monkeypatch.setenv("TALKFACE_WEIGHTS", str(d))
+    cli("train", "export", work["atnet"], "--vgnet", work["vgnet"], "--name", "tiny")
+    m = json.loads((d / "manifest.json").read_text())
+    assert m["default"] == before["default"]  # not made the default without --default
+    assert [e["name"] for e in m["weights"]] == [e["name"] for e in before["weights"]] + ["tiny"]
+    tiny = m["weights"][-1]
+    assert set(tiny["files"]) == {"atnet", "vgnet"} and tiny["pipeline"]["zoom"] == 0.85
+    r = runner.invoke(app, ["weights", "verify", "tiny", "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["ok"]
+    assert digest(SHIPPED_MANIFEST) == work["shipped"]  # the shipped registry is untouched
+
+
+def test_generate_with_exported_weights(work, monkeypatch):
+    monkeypatch.setenv("TALKFACE_WEIGHTS", str(work["weights"]))
+    clip = work["clips"] / "speakers" / "speaker0.mp4"
+    portrait = work["dir"] / "portrait.png"
+    from talkface.video import read_frames
+    import cv2
+
+    cv2.imwrite(str(portrait), cv2.cvtColor(next(read_frames(clip)), cv2.COLOR_RGB2BGR))
+    out = work["dir"] / "tiny.mp4"
+    r = cli("generate", portrait, clip, "-o", out, "--weights", "tiny", "--renderer", "neural", "--json")
+    res = json.loads(r.stdout)
+    assert res["weights"] == "tiny" and res["renderer"] == "neural" and res["frames"] == 50
+    info = probe(out)
+    assert "Video: h264" in info and "Audio: aac" in info
+
+
+def test_evaluate_with_exported_weights(work, monkeypatch):
+    monkeypatch.setenv("TALKFACE_WEIGHTS", str(work["weights"]))
+    r = cli("evaluate", work["clips"], "--weights", "tiny", "--renderer", "neural", "--json", "--limit", 2)
+    res = json.loads(r.stdout)
+    assert set(res) == {"clips", "mean", "failed"}
+    # sorted by path: broken.mp4 first, then the first speaker
+    assert [f["clip"] for f in res["failed"]] == ["broken.mp4"]
+    assert [c["clip"] for c in res["clips"]] == ["speakers/speaker0.mp4"]
+    for row in res["clips"]:
+        assert set(row) == ROW_KEYS and row["frames"] == 49
+        # lmd is null when dlib finds no face in any generated frame (VG-net after 2 steps draws a blur)
+        assert row["lmd"] is None or row["lmd"] >= 0, json.dumps(row)
+        assert all(isinstance(row[k], float) and np.isfinite(row[k]) for k in ROW_KEYS - {"clip", "frames", "lmd"}), \
+            json.dumps(row)
+    assert set(res["mean"]) == ROW_KEYS - {"clip"}
+    assert res["mean"] == {k: v for k, v in res["clips"][0].items() if k != "clip"}
