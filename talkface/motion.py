@@ -86,17 +86,32 @@ def apply(seq: np.ndarray, blink: bool = True, head: bool = False, fps: int = FP
     return seq
 
 
-def stream(frames, n_frames: int, blink: bool = True, head: bool = False, fps: int = FPS, seed: int = 0):
+def rest_eyes(p: np.ndarray, rest: np.ndarray) -> np.ndarray:
+    """``p`` with each eye's six points replaced by the portrait's (``rest``) eye, moved
+    with the eye corners' centre: AT-net's eye shapes carry no speech information, only
+    noise a renderer would read as half-closed lids, so the lids move by blinks alone."""
+    p = np.array(p, np.float32, copy=True)
+    for e in (list(range(36, 42)), list(range(42, 48))):
+        shift = p[[e[0], e[3]]].mean(0) - rest[[e[0], e[3]]].mean(0)
+        p[e] = rest[e] + shift
+    return p
+
+
+def stream(frames, n_frames: int, blink: bool = True, head: bool = False, fps: int = FPS, seed: int = 0,
+           rest: np.ndarray | None = None):
     """The touches applied one frame at a time to an iterable of (68, 2) point arrays
-    (the streaming renderer's input); frame ``i`` gets exactly what ``apply`` gives it."""
+    (the streaming renderer's input); frame ``i`` gets exactly what ``apply`` gives it.
+    With ``rest`` (the portrait's points) the eyes first take the portrait's shape."""
+    rest = None if rest is None else np.asarray(rest, np.float32)
     if not blink and not head:
-        yield from frames
+        for p in frames:
+            yield p if rest is None else rest_eyes(p, rest)
         return
     closure = blink_schedule(n_frames, fps, seed) if blink else None
     sway = head_motion(n_frames, fps, seed) if head else None
     centre = width = None
     for i, p in enumerate(frames):
-        p = np.array(p, np.float32, copy=True)
+        p = np.array(p, np.float32, copy=True) if rest is None else rest_eyes(p, rest)
         if closure is not None and i < len(closure) and closure[i] > 0:
             p = add_blinks(p[None], closure=closure[i:i + 1])[0]
         if sway is not None and i < len(sway):

@@ -311,8 +311,9 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
             else:
                 base, to_px = img, al.to_image
             pts = (to_px(from_norm(c, crop_size).reshape(-1, 2)).reshape(-1, 68, 2) for c in chunks)
-            pts = add_motion(_frames_of(pts), n, blink=blink, head=head_motion)  # --blink, --head-motion
-            frames = ((f, None) for f in render_warp(base, to_px(al.to_crop(face.points)), pts, device=dev))
+            rest = to_px(al.to_crop(face.points))
+            pts = add_motion(_frames_of(pts), n, blink=blink, head=head_motion, rest=rest)  # --blink, --head-motion
+            frames = ((f, None) for f in render_warp(base, rest, pts, device=dev))
         else:
             from .render import render_neural
 

@@ -7,8 +7,10 @@ renamed into place (after flush + fsync) when complete.
 from __future__ import annotations
 
 import os
+import queue
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -209,15 +211,44 @@ class VideoWriter:
         cmd = stream.global_args("-nostdin", "-hide_banner", "-loglevel", "error", "-y").compile(cmd=ffmpeg_exe())
         self._err = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._err)
+        try:  # a pipe that holds a whole frame or more (Linux F_SETPIPE_SZ); fine without
+            import fcntl
+
+            fcntl.fcntl(self.proc.stdin.fileno(), 1031, min(1 << 20, max(1 << 16, width * height * 3)))
+        except (ImportError, OSError):
+            pass
+        # frames go to ffmpeg from a thread, so rendering the next frame overlaps the pipe
+        # write (which waits for the encoder); the queue bounds memory to a few frames
+        self._q: queue.Queue = queue.Queue(maxsize=8)
+        self._broken = False
+        self._pump = threading.Thread(target=self._pump_frames, name="talkface-encoder-pipe", daemon=True)
+        self._pump.start()
+
+    def _pump_frames(self):
+        stdin = self.proc.stdin
+        while True:
+            b = self._q.get()
+            if b is None:
+                return
+            if not self._broken:
+                try:
+                    stdin.write(b)
+                except (BrokenPipeError, OSError, ValueError):
+                    self._broken = True
 
     def write(self, frame: np.ndarray):
         if frame.shape[1] != self.size[0] or frame.shape[0] != self.size[1]:
             raise ValueError(f"frame is {frame.shape[1]}x{frame.shape[0]}, writer expects {self.size}")
-        try:
-            self.proc.stdin.write(np.ascontiguousarray(frame, np.uint8).tobytes())
-        except BrokenPipeError:
+        if self._broken:
+            self._stop_pump()
             self._fail()
+        self._q.put(np.ascontiguousarray(frame, np.uint8).tobytes())
         self.frames += 1
+
+    def _stop_pump(self):
+        if self._pump.is_alive():
+            self._q.put(None)
+            self._pump.join()
 
     def _stderr(self) -> str:
         self._err.seek(0)
@@ -232,6 +263,9 @@ class VideoWriter:
         raise InputError(f"{self.out}: video encoding failed ({err.splitlines()[-1] if err else 'ffmpeg exited'})")
 
     def close(self):
+        self._stop_pump()
+        if self._broken:
+            self._fail()
         try:
             self.proc.stdin.close()
         except BrokenPipeError:
@@ -245,6 +279,8 @@ class VideoWriter:
         try:
             self.proc.kill()
             self.proc.wait()
+            self._broken = True  # the pump drops what is queued
+            self._stop_pump()
         finally:
             self._atomic.discard()
 
