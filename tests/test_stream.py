@@ -134,3 +134,23 @@ def test_prefetch_reads_audio_in_the_forked_process(assets, tmp_path):
     out = json.loads(r.stdout)
     assert out["forked"] and out["same"] and out["faces"] == 1
     assert out["err"][0] == 2 and "missing.wav" in out["err"][1]
+
+
+def test_eyes_take_the_portraits_shape_so_lids_move_by_blinks_alone():
+    from talkface.motion import blink_schedule, stream
+
+    rng = np.random.default_rng(0)
+    rest = rng.uniform(0, 100, (68, 2)).astype(np.float32)
+    frames = [rest + rng.normal(0, 2, (68, 2)).astype(np.float32) for _ in range(150)]
+    still = list(stream(iter(frames), 150, blink=False, rest=rest))
+    for f, p in zip(frames, still):
+        for e in (slice(36, 42), slice(42, 48)):
+            d = p[e] - rest[e]
+            assert np.allclose(d, d[0], atol=1e-4)  # the portrait's eye, translated
+        np.testing.assert_array_equal(p[48:], f[48:])  # the mouth is AT-net's
+    blinked = list(stream(iter(frames), 150, blink=True, rest=rest))
+    c = blink_schedule(150)
+    gap = lambda p: p[41, 1] - p[37, 1]  # noqa: E731
+    closed = [i for i in range(150) if c[i] > 0.9]
+    assert closed and all(gap(blinked[i]) < 0.2 * gap(still[i]) for i in closed if gap(still[i]) > 1)
+    assert all(np.allclose(blinked[i], still[i]) for i in range(150) if c[i] == 0)
