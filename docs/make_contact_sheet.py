@@ -93,7 +93,7 @@ def main(out=ROOT / "docs" / "contact_sheet.png"):
         box = frames[:, max(0, y0):int(y1 + mh), max(0, x0):x1 + 1].astype(np.float32)
         dark = -box.mean((1, 2, 3))
         closure = blink_schedule(len(frames))
-        order = np.argsort(dark)
+        order = np.array([i for i in np.argsort(dark) if closure[i] == 0])  # mouth columns: eyes open
         blink = int(np.argmax(closure)) if closure.max() > 0 else int(order[0])
         chosen = [int(order[0]), int(order[len(order) * 2 // 3]), int(order[-1]), blink]
         X0, Y0, X1, Y1 = _face_box(face.points, img.shape)
