@@ -22,6 +22,25 @@ from .progress import Reporter
 RENDERERS = ("auto", "neural", "warp")
 
 
+def _fixed_mmap_threshold():
+    """Frame-sized buffers (0.2-3 MB) come and go every frame. glibc's adaptive thresholds
+    then keep ever more freed heap (the process grew ~15 % over a 600 s video); fixed ones
+    keep frames on the heap (no page faults per frame) and give free heap above 16 MB back,
+    so memory stays flat however long the audio."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 4 << 20)  # M_MMAP_THRESHOLD: frames stay on the heap (no page faults per frame)
+        libc.mallopt(-1, 16 << 20)  # M_TRIM_THRESHOLD: free heap above 16 MB goes back to the system
+    except (OSError, AttributeError):  # not glibc (musl ...): nothing to tune
+        pass
+
+
 def resolve_device(device: str = "auto") -> str:
     import torch
 
@@ -255,6 +274,7 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
     from .video import VideoWriter, check_output_path
 
     t_start = time.perf_counter()
+    _fixed_mmap_threshold()
     rep = reporter or Reporter(show=not quiet)
     out = Path(output) if output else default_output(portrait, audio)
     check_output_path(out, force)
