@@ -40,6 +40,22 @@ def load_audio_int16(path: str | os.PathLike, sr: int = SAMPLE_RATE,
     stays small; :class:`Features` converts it a chunk at a time)."""
     import ffmpeg
 
+    p = _check_audio_path(path)
+    stream = ffmpeg.input(str(p), **({"t": max_seconds + 1.0} if max_seconds else {}))
+    try:
+        out, err = (stream.output("pipe:", format="s16le", acodec="pcm_s16le", ac=1, ar=sr, map="0:a:0")
+                    .global_args("-nostdin", "-hide_banner", "-loglevel", "error")
+                    .run(cmd=ffmpeg_exe(), capture_stdout=True, capture_stderr=True))
+    except ffmpeg.Error as e:
+        _decode_error(p, e.stderr)
+    wav = np.frombuffer(out, np.int16)
+    if max_seconds and wav.size > max_seconds * sr:
+        raise InputError(f"{p}: audio is longer than {max_seconds:.0f} s; split it or raise --max-seconds")
+    _check_length(p, wav.size, sr)
+    return wav
+
+
+def _check_audio_path(path) -> Path:
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such file; check the path of the audio")
@@ -47,24 +63,21 @@ def load_audio_int16(path: str | os.PathLike, sr: int = SAMPLE_RATE,
         raise InputError(f"{p}: is a directory; give an audio file (WAV, MP3, FLAC, M4A, OGG)")
     if p.stat().st_size == 0:
         raise InputError(f"{p}: file is empty; give a valid audio file")
-    stream = ffmpeg.input(str(p), **({"t": max_seconds + 1.0} if max_seconds else {}))
-    try:
-        out, err = (stream.output("pipe:", format="s16le", acodec="pcm_s16le", ac=1, ar=sr, map="0:a:0")
-                    .global_args("-nostdin", "-hide_banner", "-loglevel", "error")
-                    .run(cmd=ffmpeg_exe(), capture_stdout=True, capture_stderr=True))
-    except ffmpeg.Error as e:
-        msg = (e.stderr or b"").decode(errors="replace").strip().splitlines()
-        why = "it has no audio stream" if any("matches no streams" in m for m in msg) else "ffmpeg cannot decode it"
-        raise InputError(f"{p}: not readable as audio ({why}); give a WAV, MP3, FLAC, M4A or OGG file")
-    wav = np.frombuffer(out, np.int16)
-    if wav.size == 0:
+    return p
+
+
+def _decode_error(p: Path, stderr: bytes | None):
+    msg = (stderr or b"").decode(errors="replace").strip().splitlines()
+    why = "it has no audio stream" if any("matches no streams" in m for m in msg) else "ffmpeg cannot decode it"
+    raise InputError(f"{p}: not readable as audio ({why}); give a WAV, MP3, FLAC, M4A or OGG file")
+
+
+def _check_length(p: Path, n: int, sr: int):
+    if n == 0:
         raise InputError(f"{p}: contains no audio samples; give a non-empty audio file")
-    if max_seconds and wav.size > max_seconds * sr:
-        raise InputError(f"{p}: audio is longer than {max_seconds:.0f} s; split it or raise --max-seconds")
-    if wav.size < sr / FPS:
-        raise InputError(f"{p}: audio is {1000 * wav.size / sr:.0f} ms, shorter than one video frame (40 ms); "
+    if n < sr / FPS:
+        raise InputError(f"{p}: audio is {1000 * n / sr:.0f} ms, shorter than one video frame (40 ms); "
                          "give a longer file")
-    return wav
 
 
 def n_frames_for(n_samples: int, sr: int = SAMPLE_RATE, fps: int = FPS) -> int:
@@ -166,6 +179,104 @@ def mfcc(wav: np.ndarray, sr: int = SAMPLE_RATE, pad_n: int = 0, chunk_rows: int
         pspec = np.abs(np.fft.rfft(frames, 512)) ** 2 / 512.0
         out[r0:r1] = mfcc_from_power(pspec, sr)
     return out
+
+
+class MfccStream:
+    """MFCC rows computed while samples arrive (16 kHz): ``push`` chunks of any size, then
+    ``finish`` gives exactly ``mfcc(wav, pad_n=pad_n)`` of everything pushed, with only a
+    few seconds of audio held at any time."""
+
+    def __init__(self, pad_n: int = 0, batch_rows: int = 1000):
+        self.pad_n, self.batch_rows = pad_n, batch_rows
+        self.prev = 0.0
+        self.first = True
+        self.buf = np.zeros(0, np.float64)  # pre-emphasised samples from sample self.start on
+        self.start = 0
+        self.n_in = 0
+        self.next_row = 0
+        self.out: list[np.ndarray] = []
+        self._pre(np.zeros(pad_n))
+
+    def _pre(self, x: np.ndarray):
+        if x.size == 0:
+            return
+        if self.first:
+            pe = np.concatenate([x[:1], x[1:] - 0.97 * x[:-1]])
+            self.first = False
+        else:
+            pe = x - 0.97 * np.concatenate([[self.prev], x[:-1]])
+        self.prev = float(x[-1])
+        self.n_in += x.size
+        self.buf = np.concatenate([self.buf, pe])
+
+    def _emit(self, upto_row: int):
+        while self.next_row < upto_row:
+            r1 = min(upto_row, self.next_row + self.batch_rows)
+            off = self.next_row * HOP - self.start
+            seg = self.buf[off: off + (r1 - 1 - self.next_row) * HOP + FRAME]
+            frames = np.lib.stride_tricks.sliding_window_view(seg, FRAME)[::HOP][: r1 - self.next_row]
+            self.out.append(mfcc_from_power(np.abs(np.fft.rfft(frames, 512)) ** 2 / 512.0))
+            self.next_row = r1
+        drop = self.next_row * HOP - self.start
+        if drop > 0:
+            self.buf = self.buf[drop:]
+            self.start += drop
+
+    def push(self, samples: np.ndarray):
+        self._pre(_as_float(samples))
+        ready = (self.start + self.buf.size - FRAME) // HOP + 1  # rows whose frame is complete
+        if ready - self.next_row >= self.batch_rows:
+            self._emit(ready - (ready - self.next_row) % self.batch_rows)
+
+    def finish(self) -> np.ndarray:
+        self._pre(np.zeros(self.pad_n))
+        rows = n_mfcc_rows(self.n_in)
+        need = (rows - 1) * HOP + FRAME - self.start
+        if need > self.buf.size:  # framesig pads the pre-emphasised signal with zeros
+            self.buf = np.concatenate([self.buf, np.zeros(need - self.buf.size)])
+        self._emit(rows)
+        return np.concatenate(self.out) if self.out else np.zeros((0, 12), np.float32)
+
+
+def audio_rows(path: str | os.PathLike, sr: int = SAMPLE_RATE, max_seconds: float | None = DEFAULT_MAX_SECONDS):
+    """(samples, raw MFCC rows) of an audio file, decoded and featurised as a stream (the
+    whole waveform is never in memory): what ``raw_rows(load_audio_int16(path))`` gives,
+    with the same checks and messages."""
+    import subprocess
+
+    p = _check_audio_path(path)
+    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error"]
+    if max_seconds:
+        cmd += ["-t", str(max_seconds + 1.0)]
+    cmd += ["-i", str(p), "-map", "0:a:0", "-f", "s16le", "-acodec", "pcm_s16le", "-ac", "1", "-ar", str(sr), "pipe:"]
+    import tempfile
+
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
+        stream = MfccStream(pad_n=PAD_SAMPLES * sr // SAMPLE_RATE)
+        n, carry = 0, b""
+        try:
+            while True:
+                chunk = proc.stdout.read(1 << 18)
+                if not chunk:
+                    break
+                chunk = carry + chunk
+                carry = chunk[len(chunk) // 2 * 2:]
+                x = np.frombuffer(chunk[: len(chunk) // 2 * 2], np.int16)
+                n += x.size
+                if max_seconds and n > max_seconds * sr:
+                    raise InputError(f"{p}: audio is longer than {max_seconds:.0f} s; split it or raise --max-seconds")
+                stream.push(x)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.stdout.close()
+            rc = proc.wait()
+        if rc != 0:
+            err.seek(0)
+            _decode_error(p, err.read())
+    _check_length(p, n, sr)
+    return n, stream.finish()
 
 
 def raw_rows(wav: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:

@@ -128,8 +128,7 @@ def find_face(image: np.ndarray, image_path, detector="auto", landmarks=None, fa
 
 
 def _audio_rows(audio, max_seconds):
-    wav = A.load_audio_int16(audio, max_seconds=max_seconds)
-    return wav.size, A.raw_rows(wav)
+    return A.audio_rows(audio, max_seconds=max_seconds)
 
 
 def _prefetch_child(conn, face_args, audio_args):

@@ -154,3 +154,23 @@ def test_eyes_take_the_portraits_shape_so_lids_move_by_blinks_alone():
     closed = [i for i in range(150) if c[i] > 0.9]
     assert closed and all(gap(blinked[i]) < 0.2 * gap(still[i]) for i in closed if gap(still[i]) > 1)
     assert all(np.allclose(blinked[i], still[i]) for i in range(150) if c[i] == 0)
+
+
+def test_mfcc_stream_in_odd_chunks_equals_the_whole():
+    wav = synth_speech(2.7, seed=5)
+    ref = A.raw_rows(wav)
+    rng = np.random.default_rng(1)
+    s = A.MfccStream(pad_n=A.PAD_SAMPLES, batch_rows=13)
+    i = 0
+    while i < wav.size:
+        k = int(rng.integers(1, 3000))
+        s.push(wav[i:i + k])
+        i += k
+    np.testing.assert_allclose(s.finish(), ref, atol=1e-4)
+
+
+def test_audio_rows_streams_a_file(assets):
+    n, rows = A.audio_rows(assets["speech"])
+    wav = A.load_audio_int16(assets["speech"])
+    assert n == wav.size
+    np.testing.assert_array_equal(rows, A.raw_rows(wav))
