@@ -96,7 +96,7 @@ def loudness_baseline(coef, ref_norm, loud):
     return out.reshape(len(l), -1)
 
 
-def predict_iter(model, pca: LandmarkPCA, ref_norm: np.ndarray, feats, device="cpu", chunk: int = 500,
+def predict_iter(model, pca: LandmarkPCA, ref_norm: np.ndarray, feats, device="cpu", chunk: int = 200,
                  first: int = 50):
     """Landmarks in norm space, a chunk of frames at a time ((k, 136) float32 arrays): the
     reference plus the predicted motion. ``feats`` is an (T, 28, 12) array or an
