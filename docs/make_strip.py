@@ -1,5 +1,4 @@
 """Contact strip of generated frames (face region), for the README and docs/."""
-import json
 import sys
 
 import cv2

@@ -445,7 +445,7 @@ def check_report_path(report) -> Path | None:
 
 def write_report(path: Path, summary: dict):
     """JSON (the ``--json`` object) or CSV (one row per item), written atomically."""
-    from .video import AtomicFile
+    from .video import write_atomic
 
     path = Path(path)
     if path.suffix.lower() == ".csv":
@@ -457,13 +457,7 @@ def write_report(path: Path, summary: dict):
         data = buf.getvalue()
     else:
         data = json.dumps(summary, indent=1) + "\n"
-    a = AtomicFile(path)
-    try:
-        a.tmp.write_text(data)
-        a.commit()
-    except BaseException:
-        a.discard()
-        raise
+    write_atomic(path, data)
 
 
 def run_batch(manifest, *, jobs: int = 1, shard: str | None = None, report=None, resume: bool = False,

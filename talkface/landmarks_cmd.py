@@ -9,7 +9,7 @@ import numpy as np
 
 from .errors import InputError, NoFaceError
 from .face.detect import Face
-from .video import AtomicFile
+from .video import write_atomic
 
 AUDIO_EXTS = {".wav", ".mp3", ".flac", ".m4a", ".ogg", ".aac", ".opus", ".wma", ".aiff", ".aif"}
 
@@ -26,21 +26,11 @@ def _check_out(p: Path | None, exts: set, force: bool):
         raise InputError(f"{p}: already exists; pass --force to overwrite it")
 
 
-def _write_bytes(path: Path, data: bytes):
-    a = AtomicFile(Path(path))
-    try:
-        a.tmp.write_bytes(data)
-        a.commit()
-    except BaseException:
-        a.discard()
-        raise
-
-
 def _write_png(path: Path, rgb: np.ndarray):
     import cv2
 
     ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    _write_bytes(path, buf.tobytes())
+    write_atomic(path, buf.tobytes())
 
 
 def template_face(box) -> Face:
@@ -96,7 +86,7 @@ def run(source, output, overlay, portrait, video, template, box, weights, device
         res["detector"] = faces[0].detector
         res["attempt"] = faces[0].attempt
     if output:
-        _write_bytes(Path(output), (json.dumps(res, indent=1) + "\n").encode())
+        write_atomic(Path(output), (json.dumps(res, indent=1) + "\n").encode())
     if overlay:
         _write_png(Path(overlay), draw_overlay(img, faces))
     return res
@@ -122,10 +112,10 @@ def _audio(audio, output, portrait, video, weights, device, detector, face_index
 
             buf = io.BytesIO()
             np.savez_compressed(buf, points=pts, fps=np.int32(25), width=img.shape[1], height=img.shape[0])
-            _write_bytes(out, buf.getvalue())
+            write_atomic(out, buf.getvalue())
         else:
             d = dict(res, points=np.round(pts, 2).tolist())
-            _write_bytes(out, json.dumps(d).encode())
+            write_atomic(out, json.dumps(d).encode())
         res["output"] = str(out)
     if video:
         import cv2

@@ -175,6 +175,20 @@ class AtomicFile:
             pass
 
 
+def write_atomic(path, data: bytes | str):
+    """Write ``data`` to ``path`` through a temp file renamed into place when complete."""
+    a = AtomicFile(Path(path))
+    try:
+        if isinstance(data, str):
+            a.tmp.write_text(data)
+        else:
+            a.tmp.write_bytes(data)
+        a.commit()
+    except BaseException:
+        a.discard()
+        raise
+
+
 def _disk_full(text: str) -> bool:
     return "No space left" in text or "ENOSPC" in text
 

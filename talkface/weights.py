@@ -174,8 +174,6 @@ class LoadedWeights:
 
 def load(name: str = "default", device="cpu", need_vgnet: bool = True, d: Path | None = None) -> LoadedWeights:
     """Build AT-net (+ VG-net) from a manifest entry, verified and in eval mode."""
-    import torch
-
     from .models import ATNet, ATNetConfig, LandmarkPCA, VGNet, VGNetConfig
 
     d = Path(d) if d else weights_dir()

@@ -19,28 +19,9 @@ STYLES = [
 
 def draw_talking_face(opening: float, w=320, h=400, skin=(200, 170, 150), bg=(90, 120, 160)):
     """RGB face like conftest.draw_face, its mouth ``opening`` (0 closed .. 1 wide open)."""
-    import cv2
+    from conftest import draw_face
 
-    img = np.full((h, w, 3), bg, np.uint8)
-    cx, cy = w // 2, h // 2 + 10
-    cv2.ellipse(img, (cx, cy), (95, 125), 0, 0, 360, skin, -1)
-    cv2.ellipse(img, (cx, cy - 95), (100, 50), 0, 180, 360, (40, 30, 20), -1)
-    for dx in (-40, 40):
-        cv2.ellipse(img, (cx + dx, cy - 30), (20, 9), 0, 0, 360, (255, 255, 255), -1)
-        cv2.circle(img, (cx + dx, cy - 30), 7, (60, 40, 20), -1)
-        cv2.circle(img, (cx + dx, cy - 30), 3, (0, 0, 0), -1)
-        cv2.line(img, (cx + dx - 22, cy - 52), (cx + dx + 22, cy - 55), (50, 35, 25), 5)
-    d = tuple(int(c * 0.8) for c in skin)
-    cv2.line(img, (cx, cy - 25), (cx - 8, cy + 20), d, 3)
-    cv2.line(img, (cx - 12, cy + 22), (cx + 12, cy + 22), d, 3)
-    o = float(np.clip(opening, 0, 1))
-    my = cy + 55 + int(round(6 * o))  # the jaw drops a little as the mouth opens
-    cv2.ellipse(img, (cx, my), (32 - int(4 * o), 10 + int(round(14 * o))), 0, 0, 360, (120, 60, 70), -1)
-    if o > 0.1:
-        cv2.ellipse(img, (cx, my), (24 - int(4 * o), max(1, int(round(11 * o)))), 0, 0, 360, (45, 15, 20), -1)
-    else:
-        cv2.line(img, (cx - 32, my), (cx + 32, my), (70, 30, 40), 2)
-    return cv2.GaussianBlur(img, (5, 5), 0)
+    return draw_face(w, h, skin, bg, opening=opening)
 
 
 def speech(seconds=2.0, sr=16000, seed=0):

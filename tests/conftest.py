@@ -13,8 +13,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 
 
-def draw_face(w=320, h=400, skin=(200, 170, 150), bg=(90, 120, 160)):
-    """A simple cartoon face (RGB) that dlib's HOG detector finds."""
+def draw_face(w=320, h=400, skin=(200, 170, 150), bg=(90, 120, 160), opening: float | None = None):
+    """A simple cartoon face (RGB) that dlib's HOG detector finds; with ``opening`` (0 closed
+    .. 1 wide open) its mouth is drawn open that much, the jaw dropping a little."""
     import cv2
 
     img = np.full((h, w, 3), bg, np.uint8)
@@ -29,8 +30,17 @@ def draw_face(w=320, h=400, skin=(200, 170, 150), bg=(90, 120, 160)):
     d = tuple(int(c * 0.8) for c in skin)
     cv2.line(img, (cx, cy - 25), (cx - 8, cy + 20), d, 3)
     cv2.line(img, (cx - 12, cy + 22), (cx + 12, cy + 22), d, 3)
-    cv2.ellipse(img, (cx, cy + 55), (32, 10), 0, 0, 360, (120, 60, 70), -1)
-    cv2.line(img, (cx - 32, cy + 55), (cx + 32, cy + 55), (70, 30, 40), 2)
+    if opening is None:
+        cv2.ellipse(img, (cx, cy + 55), (32, 10), 0, 0, 360, (120, 60, 70), -1)
+        cv2.line(img, (cx - 32, cy + 55), (cx + 32, cy + 55), (70, 30, 40), 2)
+        return cv2.GaussianBlur(img, (5, 5), 0)
+    o = float(np.clip(opening, 0, 1))
+    my = cy + 55 + int(round(6 * o))
+    cv2.ellipse(img, (cx, my), (32 - int(4 * o), 10 + int(round(14 * o))), 0, 0, 360, (120, 60, 70), -1)
+    if o > 0.1:
+        cv2.ellipse(img, (cx, my), (24 - int(4 * o), max(1, int(round(11 * o)))), 0, 0, 360, (45, 15, 20), -1)
+    else:
+        cv2.line(img, (cx - 32, my), (cx + 32, my), (70, 30, 40), 2)
     return cv2.GaussianBlur(img, (5, 5), 0)
 
 

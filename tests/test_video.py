@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import os
-import re
-import subprocess
 
 import imageio_ffmpeg
 import numpy as np

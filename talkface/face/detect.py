@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -96,7 +96,6 @@ def _detect_dlib(image: np.ndarray, upsample: int = 1) -> list[Face]:
 def _torch_hub_dir() -> Path:
     """torch.hub.get_dir() without importing torch (0.9 s): $TORCH_HOME/hub, else
     $XDG_CACHE_HOME/torch/hub, else ~/.cache/torch/hub."""
-    import os
     import sys
 
     if "torch" in sys.modules:

@@ -2,7 +2,7 @@
 (FACTS.md 3-5); ``small`` is talkface's default, sized for CPU speed."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 
 @dataclass

@@ -9,7 +9,6 @@ vocal-tract-length warps, tempo changes and additive noise at random SNR.
 """
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path

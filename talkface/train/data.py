@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
@@ -53,7 +52,7 @@ def prepare_clip(clip: Path, out_item: Path, size: int = DATA_SIZE, zoom: float 
                  static_camera: bool | None = None) -> dict:
     """Prepare one clip; returns a summary. Raises on unusable clips."""
     from ..audio import SAMPLE_RATE, load_audio
-    from ..face.align import Alignment, align
+    from ..face.align import align
     from ..face.detect import detect_faces
     from ..video import read_frames
 
