@@ -46,6 +46,8 @@ def _bool(v):
 def _int(v):
     if isinstance(v, bool) or (isinstance(v, float) and not v.is_integer()):
         raise ValueError("is not a whole number")
+    if isinstance(v, float):  # JSON 256.0
+        return int(v)
     try:
         return int(str(v).strip())
     except ValueError:
@@ -118,6 +120,8 @@ def read_manifest(path) -> list[Item]:
         text = p.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise InputError(f"{p}: manifest is not UTF-8 text; save it as UTF-8 CSV or JSONL")
+    except OSError as e:
+        raise InputError(f"{p}: cannot read the manifest ({e.strerror or e}); check that it is a readable file")
     if not text.strip():
         raise InputError(f"{p}: manifest is empty; add a header line and one row per video")
     base = p.parent
@@ -153,10 +157,12 @@ def _read_csv(p: Path, text: str, delimiter: str):
     if missing:
         raise InputError(f"{p}: header has no {', '.join(missing)} column; the first line must name the columns "
                          f"(portrait,audio,output and optional {', '.join(COLUMNS[3:])})")
-    unknown = [h for h, c in zip(header, cols) if c not in COLUMNS]
+    # a header cell left empty (a trailing delimiter, as spreadsheets write) names no column: its
+    # cells must be empty too
+    unknown = [h for h, c in zip(header, cols) if c and c not in COLUMNS]
     if unknown:
         raise InputError(f"{p}: unknown column {unknown[0]!r}; use only {', '.join(COLUMNS)}")
-    dup = sorted({c for c in cols if cols.count(c) > 1})
+    dup = sorted({c for c in cols if c and cols.count(c) > 1})
     if dup:
         raise InputError(f"{p}: column {dup[0]!r} appears twice in the header; keep one")
     rows = []
@@ -169,7 +175,12 @@ def _read_csv(p: Path, text: str, delimiter: str):
                 rows.append((line, None, f"{p} line {line}: {len(cells)} values but {len(cols)} columns; "
                                          "quote values that contain the delimiter"))
                 continue
-            rows.append((line, dict(zip(cols, cells)), None))
+            stray = [v for c, v in zip(cols, cells) if not c and v.strip()]
+            if stray:
+                rows.append((line, None, f"{p} line {line}: value {stray[0].strip()!r} under a header cell with no "
+                                         "name; name that column in the header or remove the value"))
+                continue
+            rows.append((line, {c: v for c, v in zip(cols, cells) if c}, None))
     except csv.Error as e:
         raise InputError(f"{p} line {reader.line_num}: not valid CSV ({e}); fix the quoting")
     return rows
@@ -177,7 +188,9 @@ def _read_csv(p: Path, text: str, delimiter: str):
 
 def _read_jsonl(p: Path, text: str):
     rows = []
-    for line, s in enumerate(text.splitlines(), 1):
+    # only "\n" ends a line (read_text already turned CRLF into it): str.splitlines() would also
+    # split inside JSON strings at U+2028, U+0085 ... (valid unescaped JSON, e.g. in a path)
+    for line, s in enumerate(text.split("\n"), 1):
         if not s.strip():
             continue
         try:
@@ -280,9 +293,9 @@ def _isobmff_complete(path) -> bool | None:
                     n = size - pos
                 if n < 8:
                     return False
-                if kind == b"moov" and n < (64 << 20):
+                if kind == b"moov":  # the tracks' hdlr boxes come early: 64 MB is plenty even for a huge moov
                     f.seek(pos)
-                    video = re.search(rb"hdlr.{8}vide", f.read(n), re.DOTALL) is not None
+                    video = re.search(rb"hdlr.{8}vide", f.read(min(n, 64 << 20)), re.DOTALL) is not None
                 seen.add(kind)
                 pos += n
     except OSError:
@@ -380,7 +393,9 @@ def _worker_run(it: Item, common: dict, resume: bool, force: bool) -> dict:
 
 def _run_pool(todo: list[Item], common: dict, jobs: int, resume: bool, force: bool, debug: bool, done):
     """Run ``todo`` in ``jobs`` spawned worker processes, at most ``jobs`` items in flight.
-    A worker that dies (out of memory, killed) fails only the items it was running."""
+    A worker that dies (out of memory, killed) fails only the item it was running: a dead
+    worker breaks the whole pool, so every item in flight then is run again alone in a
+    fresh pool, and only one that kills its worker alone is failed."""
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
@@ -391,33 +406,52 @@ def _run_pool(todo: list[Item], common: dict, jobs: int, resume: bool, force: bo
         cpus = os.cpu_count() or 1
     threads = max(1, cpus // jobs)
     queue = list(todo)
+    suspects: list[Item] = []  # in flight when a worker died: run again, one at a time
     ctx = multiprocessing.get_context("spawn")  # no fork: torch / CUDA state is not fork-safe
-    while queue:
+    while queue or suspects:
         ex = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
                                  initargs=(threads, debug))
         running = {}
         broken = False
         try:
-            while queue or running:
-                while queue and len(running) < jobs and not broken:
-                    it = queue.pop(0)
-                    running[ex.submit(_worker_run, it, common, resume, force)] = it
+            while queue or suspects or running:
+                while not broken:
+                    if suspects:  # alone: nothing else in flight
+                        if running:
+                            break
+                        it, alone = suspects.pop(0), True
+                    elif queue and len(running) < jobs:
+                        it, alone = queue.pop(0), False
+                    else:
+                        break
+                    try:
+                        running[ex.submit(_worker_run, it, common, resume, force)] = (it, alone)
+                    except BrokenProcessPool:  # a worker died since the last wait: this item never ran
+                        (suspects if alone else queue).insert(0, it)
+                        broken = True
                 if not running:
                     break
                 finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
                 for f in finished:
-                    it = running.pop(f)
+                    it, alone = running.pop(f)
                     try:
-                        done(f.result())
+                        res = f.result()
                     except BrokenProcessPool:
                         broken = True
-                        done(_result(it, "failed", EXIT_UNEXPECTED, 0.0,
-                                     f"{it.output}: the worker process died (killed, or out of memory); "
-                                     "run again with --resume, perhaps with fewer --jobs"))
+                        if not alone:
+                            suspects.append(it)
+                            continue
+                        res = _result(it, "failed", EXIT_UNEXPECTED, 0.0,
+                                      f"{it.output}: the worker process died (killed, or out of memory); "
+                                      "run again with --resume, perhaps with fewer --jobs")
+                    except Exception as e:  # noqa: BLE001 - e.g. a result that could not be sent back
+                        code, msg = describe(e)
+                        res = _result(it, "failed", code, 0.0, msg)
+                    done(res)
                 if broken and not running:
                     break
         except BaseException:
-            for p in list(getattr(ex, "_processes", {}).values()):
+            for p in list((getattr(ex, "_processes", None) or {}).values()):
                 try:
                     p.terminate()  # SIGTERM: the worker aborts its item cleanly
                 except Exception:  # noqa: BLE001

@@ -26,6 +26,7 @@ are static); the generated video is full-frame, so both are cropped alike.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import tempfile
@@ -194,32 +195,52 @@ def evaluate_clip(path: Path, video_out: Path, wts, *, renderer: str, device: st
     ref_pts = None
     img, lmd, sync = [], [], {"sync_error": [], "baseline_static": [], "baseline_loudness": []}
     frames = 0
-    for i, (real, fake) in enumerate(zip(read_frames(path), read_frames(video_out))):
-        real = _fit_image(real, max_size)
-        pts = track(real)
-        if i == 0:
-            ref_pts = pts
-            continue  # the reference frame itself
-        if fake.shape != real.shape:
-            fake = cv2.resize(fake, (real.shape[1], real.shape[0]), interpolation=cv2.INTER_AREA)
-        frames += 1
-        rc, fc = al.warp(real), al.warp(fake)
-        img.append(image_metrics(rc, fc))
-        lr, lf = crop_landmarks(rc), crop_landmarks(fc)
-        if lr is not None and lf is not None:
-            lmd.append(mouth_distance(lf, lr))
-        if pred is not None and i < len(pred):
-            true = al.to_crop(stabilise(np.stack([ref_pts, pts]), target=ref_pts)[1])
-            sync["sync_error"].append(mouth_distance(pred[i], true))
-            sync["baseline_static"].append(mouth_distance(static[0], true))
-            if loud is not None:
-                sync["baseline_loudness"].append(mouth_distance(loud[i], true))
+    # closed when the loop ends or fails: zip leaves the longer reader (an ffmpeg process) running
+    with contextlib.closing(read_frames(path)) as reals, contextlib.closing(read_frames(video_out)) as fakes:
+        for i, (real, fake) in enumerate(zip(reals, fakes)):
+            real = _fit_image(real, max_size)
+            pts = track(real)
+            if i == 0:
+                ref_pts = pts
+                continue  # the reference frame itself
+            if fake.shape != real.shape:
+                fake = cv2.resize(fake, (real.shape[1], real.shape[0]), interpolation=cv2.INTER_AREA)
+            frames += 1
+            rc, fc = al.warp(real), al.warp(fake)
+            img.append(image_metrics(rc, fc))
+            lr, lf = crop_landmarks(rc), crop_landmarks(fc)
+            if lr is not None and lf is not None:
+                lmd.append(mouth_distance(lf, lr))
+            if pred is not None and i < len(pred):
+                true = al.to_crop(stabilise(np.stack([ref_pts, pts]), target=ref_pts)[1])
+                sync["sync_error"].append(mouth_distance(pred[i], true))
+                sync["baseline_static"].append(mouth_distance(static[0], true))
+                if loud is not None:
+                    sync["baseline_loudness"].append(mouth_distance(loud[i], true))
     if frames == 0:
         raise InputError(f"{path}: fewer than 2 frames to compare; give clips of at least 2 frames")
     a = np.asarray(img, np.float64)
     mean = lambda v: float(np.mean(v)) if len(v) else None
     return {"frames": frames, "psnr": float(a[:, 0].mean()), "psnr_rgb": float(a[:, 1].mean()),
             "ssim": float(a[:, 2].mean()), "lmd": mean(lmd), **{k: mean(v) for k, v in sync.items()}}
+
+
+def _video_names(clips: list[str]) -> dict[str, str]:
+    """File name for each clip's generated video in ``--save-videos``: its path with ``/`` as
+    ``__`` and ``.mp4`` for its extension; where two clips would share a name (``a.mp4`` and
+    ``a.mpg``), their extensions are kept (``a_mp4.mp4``, ``a_mpg.mp4``) so none overwrites another."""
+    plain = {c: c.replace("/", "__").rsplit(".", 1)[0] + ".mp4" for c in clips}
+    count: dict[str, int] = {}
+    for v in plain.values():
+        count[v.lower()] = count.get(v.lower(), 0) + 1
+    out, used = {}, set()
+    for c in clips:
+        v = plain[c] if count[plain[c].lower()] == 1 else c.replace("/", "__").replace(".", "_") + ".mp4"
+        while v.lower() in used:  # still taken (a clip really named a_mp4.mp4): number it
+            v = v[:-4] + "_.mp4"
+        used.add(v.lower())
+        out[c] = v
+    return out
 
 
 def _mean_row(rows: list[dict]) -> dict:
@@ -264,10 +285,11 @@ def evaluate(clips_dir, *, weights: str = "default", renderer: str = "auto", dev
             raise InputError(f"{save}: exists and is not a folder; give a folder for --save-videos")
         save.mkdir(parents=True, exist_ok=True)
     rows, failed = [], []
+    names = _video_names([name for name, _ in clips])
     with tempfile.TemporaryDirectory(prefix="talkface-eval-") as td, rep.bar("evaluating", len(clips)) as advance:
         tmp = Path(td)
         for name, path in clips:
-            out = (save / (name.replace("/", "__").rsplit(".", 1)[0] + ".mp4")) if save else tmp / "generated.mp4"
+            out = (save / names[name]) if save else tmp / "generated.mp4"
             try:
                 r = evaluate_clip(path, out, wts, renderer=renderer, device=dev, max_size=max_size, tmp=tmp)
                 rows.append({"clip": name, "frames": r["frames"], **{k: _round(r[k]) for k in KEYS[1:]}})
@@ -287,10 +309,14 @@ def print_table(res: dict, title: str = "", console=None):
     from rich.console import Console
     from rich.table import Table
 
+    from rich.text import Text
+
     con = console or Console()
     if console is None and not con.is_terminal:
         con = Console(width=140)  # pipes and logs: do not squeeze the columns to 80
-    t = Table(title=title or None)
+    # clip names and the title (it holds the folder) are text, never markup: "[1]" or "[/x]" in a
+    # path would vanish or raise MarkupError
+    t = Table(title=Text(title) if title else None)
     heads = [("clip", "clip"), ("frames", "frames"), ("psnr", "PSNR"), ("psnr_rgb", "PSNR rgb"), ("ssim", "SSIM"),
              ("lmd", "LMD"), ("sync_error", "AT-net sync"), ("baseline_static", "static"),
              ("baseline_loudness", "loudness")]
@@ -299,7 +325,7 @@ def print_table(res: dict, title: str = "", console=None):
     fmt = lambda k, v: "-" if v is None else (f"{v:.0f}" if k == "frames" else f"{v:.4f}" if k == "ssim"
                                                else f"{v:.2f}")
     for r in res["clips"]:
-        t.add_row(*[r["clip"]] + [fmt(k, r[k]) for k, _ in heads[1:]])
+        t.add_row(*[Text(r["clip"])] + [fmt(k, r[k]) for k, _ in heads[1:]])
     if res["clips"]:
         t.add_section()
         t.add_row(*[f"mean of {len(res['clips'])}"] + [fmt(k, res["mean"][k]) for k, _ in heads[1:]],

@@ -73,6 +73,12 @@ class WarpRenderer:
         self.y0 = int(max(0, np.floor(y0 - 0.45 * fh)))
         self.y1 = int(min(h, np.ceil(y1 + 0.45 * fh)))
         rw, rh = self.x1 - self.x0, self.y1 - self.y0
+        if rw < 2 or rh < 2 or not np.isfinite(self.src).all():
+            from .errors import InputError
+
+            raise InputError(f"the face's 68 points ({x0:.0f}..{x1:.0f} x {y0:.0f}..{y1:.0f}) lie outside the "
+                             f"{w}x{h} portrait; give landmarks in this portrait's pixels (talkface landmarks "
+                             "IMAGE -o face.json)")
         self.rw, self.rh = rw, rh
         k = 6
         border = [(self.x0 + rw * i / k, self.y0) for i in range(k + 1)] + \
@@ -167,7 +173,9 @@ class WarpRenderer:
             p = self.src[eye]
             ew = float(np.linalg.norm(p[3] - p[0]))
             eh = float(np.mean([p[5, 1] - p[1, 1], p[4, 1] - p[2, 1]]))
-            if ew < 4 or eh < 0.12 * ew:  # already closed or degenerate: leave it alone
+            h, w = img.shape[:2]
+            if ew < 4 or eh < 0.12 * ew or p.min() < 0 or p[:, 0].max() > w - 1 or p[:, 1].max() > h - 1:
+                # already closed, degenerate, or (part of) the eye outside the image: leave it alone
                 self.lids.append(None)
                 continue
             margin = 0.1 * ew + 1.0
