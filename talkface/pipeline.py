@@ -100,9 +100,20 @@ def draw_overlay(image: np.ndarray, faces: list[Face]) -> np.ndarray:
     return out
 
 
-def candidate_faces(image: np.ndarray, image_path, detector="auto", landmarks=None, device="cpu") -> list[Face]:
-    """Every face of the portrait, best first: from the ``--landmarks`` file or the detector chain."""
-    faces = read_landmarks_json(landmarks) if landmarks else detect_faces(image, detector, device)
+def candidate_faces(image: np.ndarray, image_path, detector="auto", landmarks=None, device="cpu",
+                    scale: tuple[float, float] = (1.0, 1.0)) -> list[Face]:
+    """Every face of the portrait, best first: from the ``--landmarks`` file (points in the
+    portrait's own pixels, multiplied by ``scale`` when the portrait was shrunk to
+    ``--max-size``) or the detector chain."""
+    if landmarks:
+        faces = read_landmarks_json(landmarks)
+        if scale != (1.0, 1.0):
+            kx, ky = float(scale[0]), float(scale[1])
+            faces = [Face((f.box[0] * kx, f.box[1] * ky, f.box[2] * kx, f.box[3] * ky), f.score,
+                          (f.points * np.array([kx, ky], np.float32)).astype(np.float32), f.detector, f.attempt)
+                     for f in faces]
+    else:
+        faces = detect_faces(image, detector, device)
     if not faces:
         raise NoFaceError(
             f"{image_path}: no face found; give 68 points with --landmarks FILE (write a starting point with "
@@ -161,8 +172,9 @@ class Prefetch:
     """
 
     def __init__(self, image, image_path, detector="auto", landmarks=None, audio=None,
-                 max_seconds: float | None = A.DEFAULT_MAX_SECONDS):
+                 max_seconds: float | None = A.DEFAULT_MAX_SECONDS, scale: tuple[float, float] = (1.0, 1.0)):
         self.face_args = (image, image_path, detector, landmarks)
+        self.scale = scale  # of --landmarks points: the portrait was shrunk to --max-size
         self.audio_args = (audio, max_seconds) if audio is not None else None
         self.proc = self.conn = None
         self._got: dict = {}
@@ -215,14 +227,14 @@ class Prefetch:
     def faces(self, device="cpu") -> list[Face]:
         """The faces, best first; ``device`` is for face-alignment when it runs here."""
         if self.proc is None and "faces" not in self._got:
-            return candidate_faces(*self.face_args, device)
+            return candidate_faces(*self.face_args, device, self.scale)
         status, value = self._result("faces")
         self.close()
         if status == "ok":
             return value
         if status == "error":
             self._raise(value)
-        return candidate_faces(*self.face_args, device)
+        return candidate_faces(*self.face_args, device, self.scale)
 
     def close(self):
         if self.proc is not None:
@@ -241,6 +253,15 @@ class Prefetch:
 
 
 FaceSearch = Prefetch  # the face part alone: Prefetch(image, path, detector, landmarks)
+
+
+def _fit_scale(shape, max_size: int) -> tuple[float, float]:
+    """(x, y) factors from the portrait's pixels to those of ``_fit_image``'s result."""
+    h, w = shape[:2]
+    if max(h, w) <= max_size:
+        return 1.0, 1.0
+    s = max_size / max(h, w)
+    return max(2, int(round(w * s))) / w, max(2, int(round(h * s))) / h
 
 
 def _fit_image(img: np.ndarray, max_size: int) -> np.ndarray:
@@ -286,8 +307,10 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
     if max_seconds is not None and not max_seconds > 0:
         raise InputError(f"--max-seconds {max_seconds}: must be a positive number of seconds")
     with rep.stage("image", "reading portrait"):
-        img = _fit_image(load_image(portrait), max_size)
-    with Prefetch(img, portrait, detector, landmarks, audio, max_seconds) as search:
+        full = load_image(portrait)
+        img, scale = _fit_image(full, max_size), _fit_scale(full.shape, max_size)
+        del full
+    with Prefetch(img, portrait, detector, landmarks, audio, max_seconds, scale) as search:
         with rep.stage("setup", "starting torch"):
             dev = resolve_device(device)
         with rep.stage("audio", "reading audio"):

@@ -382,3 +382,22 @@ def test_doctor_json(random_weights):
     assert "test-random (default): ok" in d["weights"]
     assert d["weights_dir"] == str(random_weights)
     assert os.path.isfile(d["ffmpeg"])
+
+
+def test_landmarks_file_of_a_large_portrait_follows_max_size(inputs, random_weights, tmp_path):
+    """Points written for the portrait's own pixels land on the face after --max-size shrinks it."""
+    import cv2
+
+    from conftest import draw_face
+
+    big = write_png(tmp_path / "big.png", cv2.resize(draw_face(), (960, 1200), interpolation=cv2.INTER_CUBIC))
+    lm = tmp_path / "big.json"
+    r = cli("landmarks", big, "-o", lm)
+    assert r.exit_code == 0, r.output
+    box = json.loads(lm.read_text())["faces"][0]["box"]
+    out = tmp_path / "o.mp4"
+    r = cli("generate", big, inputs["short"], "-o", out, "--landmarks", lm, "--max-size", "600", "--json", "-q")
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)
+    assert res["size"] == [480, 600]
+    np.testing.assert_allclose(res["face_box"], np.array(box) * 0.5, atol=1.0)
