@@ -53,7 +53,7 @@ def run(fn):
         typer.echo(f"error: {e.message}", err=True)
         raise typer.Exit(e.exit_code)
     except KeyboardInterrupt:
-        typer.echo("error: interrupted; no output was written", err=True)
+        typer.echo("error: interrupted; the unfinished output was removed (finished ones are kept)", err=True)
         raise typer.Exit(130)
     except MemoryError:
         typer.echo("error: out of memory; try a smaller --max-size or shorter audio", err=True)
