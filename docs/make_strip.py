@@ -1,4 +1,8 @@
-"""Contact strip of generated frames (face region), for the README and docs/."""
+"""Contact strip of generated frames (face region), for the README and docs/.
+
+    talkface generate examples/astronaut.png examples/speech.wav -o demo.mp4
+    python docs/make_strip.py demo.mp4 docs/demo_strip.png 8 4 40   # n, every, start
+"""
 import sys
 
 import cv2
