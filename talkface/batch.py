@@ -465,16 +465,9 @@ def _run_pool(todo: list[Item], common: dict, jobs: int, resume: bool, force: bo
 def check_report_path(report) -> Path | None:
     if report is None:
         return None
-    r = Path(report)
-    if r.suffix.lower() not in REPORT_EXTS:
-        raise InputError(f"{r}: report must be .json or .csv; change the extension")
-    if r.is_dir():
-        raise InputError(f"{r}: is a directory; give a report file name")
-    if not r.parent.exists():
-        raise InputError(f"{r}: folder {r.parent} does not exist; create it first")
-    if not os.access(r.parent, os.W_OK):
-        raise InputError(f"{r}: folder {r.parent} is not writable; choose another report folder")
-    return r
+    from .video import check_target
+
+    return check_target(Path(report), REPORT_EXTS, "report must be .json or .csv", "report")
 
 
 def write_report(path: Path, summary: dict):

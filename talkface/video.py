@@ -39,16 +39,23 @@ def count_frames(path) -> tuple[int, float]:
     return imageio_ffmpeg.count_frames_and_secs(str(path))
 
 
+def check_target(path: Path, exts, must_be: str, what: str = "output") -> Path:
+    """Refuse (exit 2) a file to be written that has the wrong extension, is a folder, or
+    sits in a folder that is missing or not writable. ``must_be`` finishes "NAME: ..."."""
+    p = Path(path)
+    if p.suffix.lower() not in exts:
+        raise InputError(f"{p}: {must_be}; change the extension")
+    if p.is_dir():
+        raise InputError(f"{p}: is a directory; give the {what} a file name")
+    if not p.parent.exists():
+        raise InputError(f"{p}: folder {p.parent} does not exist; create it first")
+    if not os.access(p.parent, os.W_OK):
+        raise InputError(f"{p}: folder {p.parent} is not writable; choose another {what} folder")
+    return p
+
+
 def check_output_path(out: Path, force: bool = False, exts=VIDEO_EXTS) -> Path:
-    out = Path(out)
-    if out.suffix.lower() not in exts:
-        raise InputError(f"{out}: output must be a video file ({', '.join(sorted(exts))}); change the extension")
-    if out.is_dir():
-        raise InputError(f"{out}: is a directory; give an output file name")
-    if not out.parent.exists():
-        raise InputError(f"{out}: folder {out.parent} does not exist; create it first")
-    if not os.access(out.parent, os.W_OK):
-        raise InputError(f"{out}: folder {out.parent} is not writable; choose another output folder")
+    out = check_target(out, exts, f"output must be a video file ({', '.join(sorted(exts))})")
     if out.exists() and not force:
         raise InputError(f"{out}: already exists; pass --force to overwrite it or choose another name")
     return out
