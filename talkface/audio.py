@@ -36,23 +36,27 @@ def load_audio(path: str | os.PathLike, sr: int = SAMPLE_RATE, max_seconds: floa
 
 def load_audio_int16(path: str | os.PathLike, sr: int = SAMPLE_RATE,
                      max_seconds: float | None = DEFAULT_MAX_SECONDS) -> np.ndarray:
-    """Decode ``path`` to int16 mono at ``sr`` Hz (half the memory of float32: long audio
-    stays small; :class:`Features` converts it a chunk at a time)."""
-    import ffmpeg
+    """Decode ``path`` to int16 mono at ``sr`` Hz (half the memory of float32; ``audio_rows``
+    decodes the same way as a stream)."""
+    import subprocess
 
     p = _check_audio_path(path)
-    stream = ffmpeg.input(str(p), **({"t": max_seconds + 1.0} if max_seconds else {}))
-    try:
-        out, err = (stream.output("pipe:", format="s16le", acodec="pcm_s16le", ac=1, ar=sr, map="0:a:0")
-                    .global_args("-nostdin", "-hide_banner", "-loglevel", "error")
-                    .run(cmd=ffmpeg_exe(), capture_stdout=True, capture_stderr=True))
-    except ffmpeg.Error as e:
-        _decode_error(p, e.stderr)
-    wav = np.frombuffer(out, np.int16)
-    if max_seconds and wav.size > max_seconds * sr:
-        raise InputError(f"{p}: audio is longer than {max_seconds:.0f} s; split it or raise --max-seconds")
-    _check_length(p, wav.size, sr)
+    r = subprocess.run(_decode_cmd(p, sr, max_seconds), capture_output=True)
+    if r.returncode != 0:
+        _decode_error(p, r.stderr)
+    wav = np.frombuffer(r.stdout, np.int16)
+    _check_length(p, wav.size, sr, max_seconds)
     return wav
+
+
+def _decode_cmd(p: Path, sr: int, max_seconds: float | None) -> list[str]:
+    """The bundled ffmpeg decoding the first audio stream of ``p`` to s16le mono on stdout;
+    only ``max_seconds`` + 1 s are ever decoded."""
+    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error"]
+    if max_seconds:
+        cmd += ["-t", str(max_seconds + 1.0)]
+    return cmd + ["-i", str(p), "-map", "0:a:0", "-f", "s16le", "-acodec", "pcm_s16le", "-ac", "1",
+                  "-ar", str(sr), "pipe:"]
 
 
 def _check_audio_path(path) -> Path:
@@ -72,7 +76,9 @@ def _decode_error(p: Path, stderr: bytes | None):
     raise InputError(f"{p}: not readable as audio ({why}); give a WAV, MP3, FLAC, M4A or OGG file")
 
 
-def _check_length(p: Path, n: int, sr: int):
+def _check_length(p: Path, n: int, sr: int, max_seconds: float | None = None):
+    if max_seconds and n > max_seconds * sr:
+        raise InputError(f"{p}: audio is longer than {max_seconds:.0f} s; split it or raise --max-seconds")
     if n == 0:
         raise InputError(f"{p}: contains no audio samples; give a non-empty audio file")
     if n < sr / FPS:
@@ -140,16 +146,6 @@ def _as_float(x: np.ndarray) -> np.ndarray:
     return x.astype(np.float64) / 32768.0 if x.dtype == np.int16 else np.asarray(x, np.float64)
 
 
-def _padded(wav: np.ndarray, pad_n: int, start: int, stop: int) -> np.ndarray:
-    """Samples [start, stop) of ``wav`` with ``pad_n`` zeros before and after it (and zeros
-    beyond), as float64, without building the padded copy of the whole signal."""
-    out = np.zeros(stop - start, np.float64)
-    a, b = max(start, pad_n), min(stop, pad_n + wav.size)
-    if b > a:
-        out[a - start:b - start] = _as_float(wav[a - pad_n:b - pad_n])
-    return out
-
-
 def n_mfcc_rows(n_samples: int) -> int:
     """Rows python_speech_features' framesig makes from ``n_samples`` (25 ms / 10 ms)."""
     return 1 if n_samples <= FRAME else 1 + int(math.ceil((n_samples - FRAME) / HOP))
@@ -158,27 +154,15 @@ def n_mfcc_rows(n_samples: int) -> int:
 def mfcc(wav: np.ndarray, sr: int = SAMPLE_RATE, pad_n: int = 0, chunk_rows: int = CHUNK_ROWS) -> np.ndarray:
     """(rows, 12) MFCC at 100 rows/s, energy column dropped (FACTS.md 2); equal to
     python_speech_features.mfcc (pre-emphasis 0.97, 512-point FFT, 26 filters, lifter 22)
-    but computed ``chunk_rows`` at a time. ``wav`` may be float or int16; ``pad_n`` zeros
-    are added virtually on both sides."""
+    but computed ``chunk_rows`` at a time (:class:`MfccStream`). ``wav`` may be float or
+    int16; ``pad_n`` zeros are added virtually on both sides."""
     if sr != SAMPLE_RATE:
         raise ValueError("mfcc expects 16 kHz audio")
-    total = wav.size + 2 * pad_n
-    rows = n_mfcc_rows(total)
-    out = np.empty((rows, 12), np.float32)
-    for r0 in range(0, rows, chunk_rows):
-        r1 = min(rows, r0 + chunk_rows)
-        s0, s1 = r0 * HOP, (r1 - 1) * HOP + FRAME
-        x = _padded(wav, pad_n, max(0, s0 - 1), s1)
-        if s0 > 0:  # pre-emphasis needs the sample before the chunk
-            pe = x[1:] - 0.97 * x[:-1]
-        else:
-            pe = np.concatenate([x[:1], x[1:] - 0.97 * x[:-1]])
-        if s1 > total:  # framesig pads the pre-emphasised signal with zeros
-            pe[max(0, total - s0):] = 0.0
-        frames = np.lib.stride_tricks.sliding_window_view(pe, FRAME)[::HOP][: r1 - r0]
-        pspec = np.abs(np.fft.rfft(frames, 512)) ** 2 / 512.0
-        out[r0:r1] = mfcc_from_power(pspec, sr)
-    return out
+    stream = MfccStream(pad_n, batch_rows=chunk_rows)
+    step = chunk_rows * HOP
+    for i in range(0, wav.size, step):
+        stream.push(wav[i:i + step])
+    return stream.finish()
 
 
 class MfccStream:
@@ -244,15 +228,11 @@ def audio_rows(path: str | os.PathLike, sr: int = SAMPLE_RATE, max_seconds: floa
     with the same checks and messages."""
     import subprocess
 
-    p = _check_audio_path(path)
-    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error"]
-    if max_seconds:
-        cmd += ["-t", str(max_seconds + 1.0)]
-    cmd += ["-i", str(p), "-map", "0:a:0", "-f", "s16le", "-acodec", "pcm_s16le", "-ac", "1", "-ar", str(sr), "pipe:"]
     import tempfile
 
+    p = _check_audio_path(path)
     with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
+        proc = subprocess.Popen(_decode_cmd(p, sr, max_seconds), stdout=subprocess.PIPE, stderr=err)
         stream = MfccStream(pad_n=PAD_SAMPLES * sr // SAMPLE_RATE)
         n, carry = 0, b""
         try:
@@ -265,7 +245,7 @@ def audio_rows(path: str | os.PathLike, sr: int = SAMPLE_RATE, max_seconds: floa
                 x = np.frombuffer(chunk[: len(chunk) // 2 * 2], np.int16)
                 n += x.size
                 if max_seconds and n > max_seconds * sr:
-                    raise InputError(f"{p}: audio is longer than {max_seconds:.0f} s; split it or raise --max-seconds")
+                    _check_length(p, n, sr, max_seconds)
                 stream.push(x)
         finally:
             if proc.poll() is None:
