@@ -138,10 +138,6 @@ def find_face(image: np.ndarray, image_path, detector="auto", landmarks=None, fa
                        reporter)
 
 
-def _audio_rows(audio, max_seconds):
-    return A.audio_rows(audio, max_seconds=max_seconds)
-
-
 def _prefetch_child(conn, face_args, audio_args):
     def job(kind, fn, *args):
         try:
@@ -153,7 +149,7 @@ def _prefetch_child(conn, face_args, audio_args):
 
     try:
         if audio_args is not None:
-            job("audio", _audio_rows, *audio_args)
+            job("audio", A.audio_rows, *audio_args)
         if face_args is not None:
             job("faces", candidate_faces, *face_args)
     finally:
@@ -175,7 +171,7 @@ class Prefetch:
                  max_seconds: float | None = A.DEFAULT_MAX_SECONDS, scale: tuple[float, float] = (1.0, 1.0)):
         self.face_args = (image, image_path, detector, landmarks)
         self.scale = scale  # of --landmarks points: the portrait was shrunk to --max-size
-        self.audio_args = (audio, max_seconds) if audio is not None else None
+        self.audio_args = (audio, A.SAMPLE_RATE, max_seconds) if audio is not None else None
         self.proc = self.conn = None
         self._got: dict = {}
         if not landmarks and self._fork_pays(detector):
@@ -216,13 +212,13 @@ class Prefetch:
 
     def audio(self):
         if self.proc is None and "audio" not in self._got:
-            return _audio_rows(*self.audio_args)
+            return A.audio_rows(*self.audio_args)
         status, value = self._result("audio")
         if status == "ok":
             return value
         if status == "error":
             self._raise(value)
-        return _audio_rows(*self.audio_args)  # the child failed unexpectedly: redo it here
+        return A.audio_rows(*self.audio_args)  # the child failed unexpectedly: redo it here
 
     def faces(self, device="cpu") -> list[Face]:
         """The faces, best first; ``device`` is for face-alignment when it runs here."""
@@ -250,9 +246,6 @@ class Prefetch:
     def __exit__(self, *exc):
         self.close()
         return False
-
-
-FaceSearch = Prefetch  # the face part alone: Prefetch(image, path, detector, landmarks)
 
 
 def _fit_scale(shape, max_size: int) -> tuple[float, float]:
@@ -414,7 +407,9 @@ def predict_chunks(wts, ref_norm: np.ndarray, feats, device):
 
 def predict_sequence(wts, ref_norm: np.ndarray, feats, device) -> np.ndarray:
     """AT-net: (T, 136) landmark sequence in the weights' landmark space."""
-    return np.concatenate(list(predict_chunks(wts, ref_norm, feats, device)))
+    from .train.atnet import predict
+
+    return predict(wts.atnet, wts.pca, ref_norm, feats, device)
 
 
 def _frames_of(chunks):

@@ -69,16 +69,16 @@ def test_face_search_in_a_forked_process(assets, tmp_path):
     r = _in_fresh_python(f"""
         import json, sys
         from talkface.face.image import load_image
-        from talkface.pipeline import FaceSearch, candidate_faces
+        from talkface.pipeline import Prefetch, candidate_faces
         from talkface.errors import NoFaceError
         img = load_image({str(assets['face'])!r})
-        with FaceSearch(img, "face.png") as s:
+        with Prefetch(img, "face.png") as s:
             forked = s.proc is not None
             faces = s.faces()
         assert "torch" not in sys.modules
         inline = candidate_faces(img, "face.png")
         try:
-            with FaceSearch(load_image({str(grey)!r}), "grey.png") as s:
+            with Prefetch(load_image({str(grey)!r}), "grey.png") as s:
                 s.faces()
             err = None
         except NoFaceError as e:
