@@ -364,28 +364,26 @@ def _train_common(kind, data_dir, run_dir, config, steps, batch, device, resume,
     typer.echo(f"checkpoints in {run_dir} (best.pt, last.pt); export with talkface train export", err=True)
 
 
-@train_app.command("atnet")
-def train_atnet(data_dir: Path = typer.Argument(...), out: Path = typer.Option(..., "--out", help="Run folder."),
+def _train_command(kind: str, default_steps: int, default_batch: int, doc: str):
+    """Register ``talkface train KIND``: the same options for AT-net and VG-net, with
+    their own default steps and batch size."""
+    def command(data_dir: Path = typer.Argument(...), out: Path = typer.Option(..., "--out", help="Run folder."),
                 config: str = typer.Option("small", "--config", help="small or original."),
-                steps: int = typer.Option(4000, "--steps"), batch: int = typer.Option(32, "--batch"),
+                steps: int = typer.Option(default_steps, "--steps"),
+                batch: int = typer.Option(default_batch, "--batch"),
                 device: str = typer.Option("auto", "--device"), resume: bool = typer.Option(False, "--resume"),
                 val: List[Path] = typer.Option([], "--val", help="Extra prepared folder(s) to validate on."),
                 holdout: int = typer.Option(50, "--holdout", help="Training clips kept out for validation."),
                 quiet: bool = typer.Option(False, "--quiet", "-q")):
-    """Train AT-net (audio -> landmark PCA). Multi-GPU: torchrun --nproc_per_node N -m talkface train atnet ..."""
-    _train_common("atnet", data_dir, out, config, steps, batch, device, resume, val, holdout, quiet)
+        _train_common(kind, data_dir, out, config, steps, batch, device, resume, val, holdout, quiet)
+
+    command.__doc__ = doc
+    train_app.command(kind)(command)
 
 
-@train_app.command("vgnet")
-def train_vgnet(data_dir: Path = typer.Argument(...), out: Path = typer.Option(..., "--out", help="Run folder."),
-                config: str = typer.Option("small", "--config", help="small or original."),
-                steps: int = typer.Option(3000, "--steps"), batch: int = typer.Option(4, "--batch"),
-                device: str = typer.Option("auto", "--device"), resume: bool = typer.Option(False, "--resume"),
-                val: List[Path] = typer.Option([], "--val", help="Extra prepared folder(s) to validate on."),
-                holdout: int = typer.Option(50, "--holdout", help="Training clips kept out for validation."),
-                quiet: bool = typer.Option(False, "--quiet", "-q")):
-    """Train VG-net with the dynamic pixel-wise loss and the regression discriminator."""
-    _train_common("vgnet", data_dir, out, config, steps, batch, device, resume, val, holdout, quiet)
+_train_command("atnet", 4000, 32,
+               "Train AT-net (audio -> landmark PCA). Multi-GPU: torchrun --nproc_per_node N -m talkface train atnet ...")
+_train_command("vgnet", 3000, 4, "Train VG-net with the dynamic pixel-wise loss and the regression discriminator.")
 
 
 @train_app.command("export")
