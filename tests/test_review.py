@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from conftest import draw_face, synth_speech, write_png, write_wav
+from conftest import draw_face, synth_speech, write_wav
 from talkface import batch as B
 from talkface.errors import InputError
 
