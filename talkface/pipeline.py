@@ -248,24 +248,28 @@ class Prefetch:
         return False
 
 
-def _fit_scale(shape, max_size: int) -> tuple[float, float]:
-    """(x, y) factors from the portrait's pixels to those of ``_fit_image``'s result."""
+def _fit_size(shape, max_size: int) -> tuple[int, int]:
+    """(width, height) of the portrait shrunk so its longest side is at most ``max_size``."""
     h, w = shape[:2]
     if max(h, w) <= max_size:
-        return 1.0, 1.0
+        return w, h
     s = max_size / max(h, w)
-    return max(2, int(round(w * s))) / w, max(2, int(round(h * s))) / h
+    return max(2, int(round(w * s))), max(2, int(round(h * s)))
+
+
+def _fit_scale(shape, max_size: int) -> tuple[float, float]:
+    """(x, y) factors from the portrait's pixels to those of ``_fit_image``'s result."""
+    w2, h2 = _fit_size(shape, max_size)
+    return w2 / shape[1], h2 / shape[0]
 
 
 def _fit_image(img: np.ndarray, max_size: int) -> np.ndarray:
     import cv2
 
-    h, w = img.shape[:2]
-    if max(h, w) > max_size:
-        s = max_size / max(h, w)
-        img = cv2.resize(img, (max(2, int(round(w * s))), max(2, int(round(h * s)))), interpolation=cv2.INTER_AREA)
-    h, w = img.shape[:2]
-    return np.ascontiguousarray(img[: h - h % 2, : w - w % 2])
+    w2, h2 = _fit_size(img.shape, max_size)
+    if (w2, h2) != (img.shape[1], img.shape[0]):
+        img = cv2.resize(img, (w2, h2), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(img[: h2 - h2 % 2, : w2 - w2 % 2])
 
 
 def default_output(portrait, audio) -> Path:
@@ -353,15 +357,14 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
             from .render import render_neural
 
             frames = render_neural(wts.vgnet, ref_crop, ref_norm, chunks, dev, batch=batch, half=half)
-    if crop:
-        width = height = size
-        paster = None
-    else:
-        height, width = img.shape[:2]
-        paster = Paster(img, al, face_mask(al.to_crop(face.points), crop_size), color_match=True)
+    width, height = (size, size) if crop else (img.shape[1], img.shape[0])
+    # neural frames are crops: blended over the reference (--crop) or pasted into the portrait
+    neural_crop = used != "warp" and crop
+    paster = None if crop or used == "warp" else \
+        Paster(img, al, face_mask(al.to_crop(face.points), crop_size), color_match=True)
+    ref_f = ref_crop.astype(np.float32) if neural_crop else None  # converted once
     import cv2
 
-    ref_f = ref_crop.astype(np.float32)  # for --crop blending, converted once
     rep.seconds.setdefault("render", 0.0)
     rep.seconds.setdefault("encode", 0.0)
     first_frame = None
@@ -374,7 +377,7 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
                 color, alpha = next(it)
                 if alpha is None:  # the warp renderer gives whole frames
                     frame = color
-                elif paster is None:
+                elif neural_crop:
                     f = ref_f + (color.astype(np.float32) - ref_f) * alpha[:, :, None]
                     frame = cv2.resize(np.clip(f + 0.5, 0, 255).astype(np.uint8), (size, size),
                                        interpolation=cv2.INTER_CUBIC if size > crop_size else cv2.INTER_AREA)
