@@ -18,7 +18,13 @@ AT-net predicts for every frame against the mouth tracked on the real frames (fu
 resolution, head motion removed by a similarity on nose and eye corners, then mapped into
 the same 128 px crop), next to two baselines from the same reference: a static mouth,
 and a mouth that opens with the audio loudness (the least-squares coefficients fitted on
-the training clips by ``talkface train atnet`` and stored with the weights).
+the training clips by the ``train atnet`` command and stored with the weights).
+
+And articulation, on the rendered video itself (``talkface.articulation``): dlib's 68 points
+are tracked on every real and every generated frame, and the inner-lip opening (over the
+inter-ocular distance) of the two is compared: correlation at the best lag within +-2
+frames (``open_corr``), spread ratio std(generated)/std(real) (``open_ratio``), and the
+loudness envelope's correlation with the real opening as the baseline (``loud_corr``).
 
 The first frame is the reference, so it is left out of every figure. The crop is the
 similarity alignment of the first frame's landmarks (the cameras of GRID/LRW-style clips
@@ -35,13 +41,15 @@ from pathlib import Path
 import numpy as np
 
 from . import audio as A
+from .articulation import articulation, inner_lip_opening, loudness_envelope
 from .errors import InputError, NoFaceError, TalkfaceError
 from .progress import Reporter
 
 EVAL_SIZE = 128        # the paper's aligned crop
 EVAL_ZOOM = 1.0        # the paper's template, unzoomed
 METRIC_SIZE = 256      # SSIM / PSNR after resizing both crops (FACTS.md 6)
-KEYS = ("frames", "psnr", "psnr_rgb", "ssim", "lmd", "sync_error", "baseline_static", "baseline_loudness")
+KEYS = ("frames", "psnr", "psnr_rgb", "ssim", "lmd", "sync_error", "baseline_static", "baseline_loudness",
+        "open_corr", "open_ratio", "loud_corr")
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -96,28 +104,10 @@ def reference_face(frame: np.ndarray):
     return faces[0] if faces else None
 
 
-class _Tracker:
-    """68 points per frame: dlib's predictor inside the previous frame's landmark box."""
-
-    def __init__(self, box):
-        self.box = box
-
-    def __call__(self, frame):
-        from .face.detect import dlib_points
-
-        p = dlib_points(frame, self.box)
-        x0, y0 = p.min(0)
-        x1, y1 = p.max(0)
-        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 - (y1 - y0) * 0.08
-        side = max(x1 - x0, y1 - y0) * 1.15
-        self.box = (cx - side / 2, cy - side / 2, side, side)
-        return p
-
-
 # ----------------------------------------------------------------------------- clips
 def find_clips(clips_dir) -> list[tuple[str, Path]]:
     """(name, path) of every clip under ``clips_dir`` (recursively), sorted."""
-    from .train.data import find_clips as _find
+    from .clips import find_clips as _find
 
     d = Path(clips_dir)
     if not d.is_dir():
@@ -129,7 +119,7 @@ def find_clips(clips_dir) -> list[tuple[str, Path]]:
 
 
 def _first_frame(path, max_size):
-    from .pipeline import _fit_image
+    from .pipeline import fit_image
     from .video import read_frames
 
     try:
@@ -140,7 +130,7 @@ def _first_frame(path, max_size):
         raise InputError(f"{path}: not readable as video ({str(e).splitlines()[0] if str(e) else e})")
     if frame is None:
         raise InputError(f"{path}: has no video frames")
-    return _fit_image(frame, max_size)
+    return fit_image(frame, max_size)
 
 
 def _to_crop(al_from, al_to, seq_norm, crop_size):
@@ -158,8 +148,9 @@ def evaluate_clip(path: Path, video_out: Path, wts, *, renderer: str, device: st
 
     from .face.align import align
     from .face.shape import stabilise, to_norm
-    from .pipeline import _fit_image, generate, predict_sequence
-    from .train.atnet import loudness_baseline
+    from .clips import LandmarkTracker
+    from .models.atnet import loudness_baseline
+    from .pipeline import fit_image, generate, predict_sequence
     from .video import read_frames
 
     first = _first_frame(path, max_size)
@@ -191,14 +182,15 @@ def evaluate_clip(path: Path, video_out: Path, wts, *, renderer: str, device: st
             loud = _to_crop(al_w, al, loudness_baseline(np.asarray(coef, np.float64), ref_norm,
                                                         A.loudness(wav, n)), cs)
 
-    track = _Tracker(face.box)
+    track, track_gen = LandmarkTracker(face.box), LandmarkTracker(face.box)
     ref_pts = None
+    open_real, open_gen = [], []
     img, lmd, sync = [], [], {"sync_error": [], "baseline_static": [], "baseline_loudness": []}
     frames = 0
     # closed when the loop ends or fails: zip leaves the longer reader (an ffmpeg process) running
     with contextlib.closing(read_frames(path)) as reals, contextlib.closing(read_frames(video_out)) as fakes:
         for i, (real, fake) in enumerate(zip(reals, fakes)):
-            real = _fit_image(real, max_size)
+            real = fit_image(real, max_size)
             pts = track(real)
             if i == 0:
                 ref_pts = pts
@@ -206,6 +198,8 @@ def evaluate_clip(path: Path, video_out: Path, wts, *, renderer: str, device: st
             if fake.shape != real.shape:
                 fake = cv2.resize(fake, (real.shape[1], real.shape[0]), interpolation=cv2.INTER_AREA)
             frames += 1
+            open_real.append(inner_lip_opening(pts))
+            open_gen.append(inner_lip_opening(track_gen(fake)))
             rc, fc = al.warp(real), al.warp(fake)
             img.append(image_metrics(rc, fc))
             lr, lf = crop_landmarks(rc), crop_landmarks(fc)
@@ -221,8 +215,11 @@ def evaluate_clip(path: Path, video_out: Path, wts, *, renderer: str, device: st
         raise InputError(f"{path}: fewer than 2 frames to compare; give clips of at least 2 frames")
     a = np.asarray(img, np.float64)
     mean = lambda v: float(np.mean(v)) if len(v) else None
+    wav = A.load_audio(path, max_seconds=None)
+    loud = loudness_envelope(wav, frames + 1)[1:]
     return {"frames": frames, "psnr": float(a[:, 0].mean()), "psnr_rgb": float(a[:, 1].mean()),
-            "ssim": float(a[:, 2].mean()), "lmd": mean(lmd), **{k: mean(v) for k, v in sync.items()}}
+            "ssim": float(a[:, 2].mean()), "lmd": mean(lmd), **{k: mean(v) for k, v in sync.items()},
+            **articulation(open_gen, open_real, loud)}
 
 
 def _video_names(clips: list[str]) -> dict[str, str]:
@@ -319,11 +316,12 @@ def print_table(res: dict, title: str = "", console=None):
     t = Table(title=Text(title) if title else None)
     heads = [("clip", "clip"), ("frames", "frames"), ("psnr", "PSNR"), ("psnr_rgb", "PSNR rgb"), ("ssim", "SSIM"),
              ("lmd", "LMD"), ("sync_error", "AT-net sync"), ("baseline_static", "static"),
-             ("baseline_loudness", "loudness")]
+             ("baseline_loudness", "loudness"), ("open_corr", "open r"), ("open_ratio", "open amp"),
+             ("loud_corr", "loud r")]
     for _, h in heads:
         t.add_column(h, justify="left" if h == "clip" else "right")
     fmt = lambda k, v: "-" if v is None else (f"{v:.0f}" if k == "frames" else f"{v:.4f}" if k == "ssim"
-                                               else f"{v:.2f}")
+                                               else f"{v:+.2f}" if k in ("open_corr", "loud_corr") else f"{v:.2f}")
     for r in res["clips"]:
         t.add_row(*[Text(r["clip"])] + [fmt(k, r[k]) for k, _ in heads[1:]])
     if res["clips"]:
@@ -332,6 +330,8 @@ def print_table(res: dict, title: str = "", console=None):
                   style="bold")
     con.print(t)
     con.print("PSNR/SSIM on the 128 px crops resized to 256; LMD, sync and baselines: mean mouth-point distance "
-              "in pixels of the 128 px crop (lower is better).")
+              "in pixels of the 128 px crop (lower is better). Articulation: open r = correlation of the generated "
+              "inner-lip opening with the real one (best lag within +-2 frames), open amp = its spread over the real "
+              "one's (1 is right), loud r = the same correlation for the loudness envelope, the baseline to beat.")
     for f in res["failed"]:
         con.print(f"failed: {f['clip']}: {f['error']}", style="red", markup=False)

@@ -258,12 +258,12 @@ def _fit_size(shape, max_size: int) -> tuple[int, int]:
 
 
 def _fit_scale(shape, max_size: int) -> tuple[float, float]:
-    """(x, y) factors from the portrait's pixels to those of ``_fit_image``'s result."""
+    """(x, y) factors from the portrait's pixels to those of ``fit_image``'s result."""
     w2, h2 = _fit_size(shape, max_size)
     return w2 / shape[1], h2 / shape[0]
 
 
-def _fit_image(img: np.ndarray, max_size: int) -> np.ndarray:
+def fit_image(img: np.ndarray, max_size: int) -> np.ndarray:
     import cv2
 
     w2, h2 = _fit_size(img.shape, max_size)
@@ -305,7 +305,7 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
         raise InputError(f"--max-seconds {max_seconds}: must be a positive number of seconds")
     with rep.stage("image", "reading portrait"):
         full = load_image(portrait)
-        img, scale = _fit_image(full, max_size), _fit_scale(full.shape, max_size)
+        img, scale = fit_image(full, max_size), _fit_scale(full.shape, max_size)
         del full
     with Prefetch(img, portrait, detector, landmarks, audio, max_seconds, scale) as search:
         with rep.stage("setup", "starting torch"):
@@ -403,14 +403,14 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
 
 def predict_chunks(wts, ref_norm: np.ndarray, feats, device):
     """AT-net, streamed: (k, 136) landmark chunks in the weights' landmark space."""
-    from .train.atnet import predict_iter
+    from .models.atnet import predict_iter
 
     return predict_iter(wts.atnet, wts.pca, ref_norm, feats, device)
 
 
 def predict_sequence(wts, ref_norm: np.ndarray, feats, device) -> np.ndarray:
     """AT-net: (T, 136) landmark sequence in the weights' landmark space."""
-    from .train.atnet import predict
+    from .models.atnet import predict
 
     return predict(wts.atnet, wts.pca, ref_norm, feats, device)
 

@@ -38,7 +38,7 @@ def test_features_windows_cut_on_demand_match_the_whole():
 def test_atnet_in_chunks_equals_one_pass(tmp_path):
     from conftest import make_random_weights
     from talkface import weights as W
-    from talkface.train.atnet import predict, predict_iter
+    from talkface.models.atnet import predict, predict_iter
 
     make_random_weights(tmp_path)
     wts = W.load("test-random", "cpu", need_vgnet=False, d=tmp_path)

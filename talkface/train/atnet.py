@@ -19,6 +19,7 @@ import torch
 from .. import audio as A
 from ..face.shape import MOUTH, mouth_error, stabilise, to_norm
 from ..models import ATNet, LandmarkPCA, get_config
+from ..models.atnet import loudness_baseline, predict
 from .common import Log, init_weights, load_checkpoint, save_checkpoint, setup_distributed, unwrap, wrap_ddp
 from .data import list_items
 
@@ -86,42 +87,6 @@ def fit_loudness_baseline(clips):
     X, Y = np.concatenate(xs), np.concatenate(ys)
     coef, *_ = np.linalg.lstsq(X, Y, rcond=None)
     return coef  # (2, 40)
-
-
-def loudness_baseline(coef, ref_norm, loud):
-    l = (loud - loud.mean()) / max(loud.std(), 1e-3)
-    out = np.repeat(ref_norm[None], len(l), 0).reshape(len(l), 68, 2).copy()
-    out[:, MOUTH] += (np.stack([np.ones_like(l), l], 1) @ coef).reshape(len(l), 20, 2)
-    return out.reshape(len(l), -1)
-
-
-def predict_iter(model, pca: LandmarkPCA, ref_norm: np.ndarray, feats, device="cpu", chunk: int = 200,
-                 first: int = 50):
-    """Landmarks in norm space, a chunk of frames at a time ((k, 136) float32 arrays): the
-    reference plus the predicted motion. ``feats`` is an (T, 28, 12) array or an
-    :class:`talkface.audio.Features`; the LSTM state carries over between chunks, so the
-    result equals one pass over the whole utterance. The first chunk is short so that
-    rendering can start early."""
-    model.eval()
-    with torch.inference_mode():
-        c_ref = torch.from_numpy(pca.project(ref_norm)).float().to(device)
-        basis = torch.from_numpy(pca.basis).float().to(device)
-    ref = np.asarray(ref_norm, np.float32)[None]
-    window = feats.window if hasattr(feats, "window") else (lambda a, b: feats[a:b])
-    state, s, n = None, 0, len(feats)
-    while s < n:
-        e = min(n, s + (first if s == 0 else chunk))
-        with torch.inference_mode():
-            a = torch.from_numpy(np.ascontiguousarray(window(s, e), np.float32)).to(device)[None]
-            d, state = model(c_ref, a, state)
-            out = (d[0] @ basis.T).float().cpu().numpy()
-        yield ref + out
-        s = e
-
-
-def predict(model, pca: LandmarkPCA, ref_norm: np.ndarray, feats, device="cpu", chunk: int = 500):
-    """Landmarks (T, 136) in norm space: the reference plus the predicted motion."""
-    return np.concatenate(list(predict_iter(model, pca, ref_norm, feats, device, chunk)))
 
 
 def evaluate_clips(model, pca, clips, coef, device="cpu"):

@@ -17,35 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
-CLIP_EXTS = (".mp4", ".mpg", ".mpeg", ".mov", ".avi", ".mkv", ".webm", ".m4v")
+from ..clips import LandmarkTracker, find_clips
+
 DATA_SIZE = 128
 DATA_ZOOM = 0.85
-
-
-def find_clips(src: Path) -> list[Path]:
-    src = Path(src)
-    return sorted(p for p in src.rglob("*") if p.suffix.lower() in CLIP_EXTS and p.is_file())
 
 
 def clip_id(src: Path, clip: Path) -> str:
     rel = clip.relative_to(src).with_suffix("")
     return "__".join(rel.parts)
-
-
-def _track_points(frames, first_box):
-    """68 points per frame: detect once, then follow the landmarks' own box."""
-    from ..face.detect import dlib_points
-
-    pts, box = [], first_box
-    for fr in frames:
-        p = dlib_points(fr, box)
-        pts.append(p)
-        x0, y0 = p.min(0)
-        x1, y1 = p.max(0)
-        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 - (y1 - y0) * 0.08
-        side = max(x1 - x0, y1 - y0) * 1.15
-        box = (cx - side / 2, cy - side / 2, side, side)
-    return np.stack(pts)
 
 
 def prepare_clip(clip: Path, out_item: Path, size: int = DATA_SIZE, zoom: float = DATA_ZOOM,
@@ -66,7 +46,7 @@ def prepare_clip(clip: Path, out_item: Path, size: int = DATA_SIZE, zoom: float 
         faces = detect_faces(frames[mid], "dlib", retries=True)
         if not faces:
             raise ValueError("no face found")
-    pts = _track_points(frames, faces[0].box)
+    pts = LandmarkTracker(faces[0].box).track(frames)
     if static_camera is None:  # decide from how much the face moves
         c = pts[:, 27:45].mean(1)
         static_camera = float(np.abs(c - c.mean(0)).max()) < 0.08 * float(np.ptp(pts[0, :, 0]))

@@ -1,0 +1,124 @@
+"""Speaker-independent speech features for the mouth model (docs/lipsync.md).
+
+A phone recogniser trained on many voices (pocketsphinx 5.1.1's en-us acoustic model with
+its phone language model, decoded as a phone loop, fully offline) turns any voice into a
+phone sequence; the mouth model reads that sequence, so it does not inherit the voice it
+was trained on. Beside the phones every 25 fps frame carries the utterance-normalised
+loudness and its slope, and an utterance-normalised mel spectrum (coarse, 8 bands), so
+speech the recogniser does not know (other languages, singing, noise) still opens and
+closes the mouth with its energy.
+
+``speech_features(wav)`` is the one entry: float32 (frames, N_FEATURES).
+"""
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+
+from .audio import FPS, SAMPLE_RATE, n_frames_for
+
+# the 39 phones of CMUdict (ARPAbet, no stress) and silence; pocketsphinx's noise units
+# (+NSN+, +SPN+, +BREATH+ ...) count as silence for the mouth
+PHONES = ("SIL", "AA", "AE", "AH", "AO", "AW", "AY", "B", "CH", "D", "DH", "EH", "ER", "EY", "F", "G", "HH",
+          "IH", "IY", "JH", "K", "L", "M", "N", "NG", "OW", "OY", "P", "R", "S", "SH", "T", "TH", "UH", "UW",
+          "V", "W", "Y", "Z", "ZH")
+PHONE_INDEX = {p: i for i, p in enumerate(PHONES)}
+N_BANDS = 8
+N_FEATURES = len(PHONES) + 2 + N_BANDS  # phones, loudness and its slope, mel bands
+ROWS_PER_FRAME = 100 // FPS  # the recogniser's 10 ms frames per video frame
+
+
+class PhoneRecognizer:
+    """pocketsphinx allphone decoding, loaded once (about 0.3 s); thread-safe."""
+
+    def __init__(self):
+        try:
+            from pocketsphinx import Decoder, get_model_path
+        except ImportError as e:  # a dependency of the package; only a broken install lacks it
+            raise RuntimeError("pocketsphinx is not installed; run: pip install pocketsphinx==5.1.1") from e
+        mp = os.path.join(get_model_path(), "en-us")
+        self._dec = Decoder(hmm=os.path.join(mp, "en-us"), allphone=os.path.join(mp, "en-us-phone.lm.bin"),
+                            loglevel="FATAL", lw=2.0, beam=1e-20, pbeam=1e-20)
+        self._lock = threading.Lock()
+
+    def segments(self, wav: np.ndarray) -> list[tuple[str, int, int]]:
+        """(phone, first 10 ms row, last row inclusive) for 16 kHz mono audio."""
+        pcm = _int16(wav)
+        if pcm.size < SAMPLE_RATE // 10:
+            return []
+        with self._lock:
+            self._dec.start_utt()
+            self._dec.process_raw(pcm.tobytes(), full_utt=True)
+            self._dec.end_utt()
+            return [(s.word, int(s.start_frame), int(s.end_frame)) for s in self._dec.seg()]
+
+    def frames(self, wav: np.ndarray, n_frames: int) -> np.ndarray:
+        """(n_frames, len(PHONES)) share of each 40 ms video frame spent in each phone."""
+        return phone_frames(self.segments(wav), n_frames)
+
+
+_RECOGNIZER: PhoneRecognizer | None = None
+_RLOCK = threading.Lock()
+
+
+def recognizer() -> PhoneRecognizer:
+    """The process' recogniser (made on first use)."""
+    global _RECOGNIZER
+    with _RLOCK:
+        if _RECOGNIZER is None:
+            _RECOGNIZER = PhoneRecognizer()
+        return _RECOGNIZER
+
+
+def _int16(wav: np.ndarray) -> np.ndarray:
+    w = np.asarray(wav)
+    if w.dtype == np.int16:
+        return np.ascontiguousarray(w)
+    return (np.clip(w, -1.0, 1.0) * 32767.0).astype(np.int16)
+
+
+def phone_frames(segments, n_frames: int) -> np.ndarray:
+    """Phone segments (10 ms rows) -> (n_frames, len(PHONES)) occupancy per video frame."""
+    rows = np.zeros(n_frames * ROWS_PER_FRAME, np.int64)  # default silence
+    for ph, s, e in segments:
+        i = PHONE_INDEX.get(ph.upper().split("(")[0], 0)
+        rows[max(0, s): max(0, min(e + 1, rows.size))] = i
+    one = np.zeros((rows.size, len(PHONES)), np.float32)
+    one[np.arange(rows.size), rows] = 1.0
+    return one.reshape(n_frames, ROWS_PER_FRAME, len(PHONES)).mean(1)
+
+
+def energy_features(wav: np.ndarray, n_frames: int) -> np.ndarray:
+    """(n_frames, 2 + N_BANDS): loudness (dB, normalised so the utterance's speech level is 0
+    and its spread 1), its slope, and 8 log-mel bands normalised over the utterance."""
+    x = np.asarray(wav, np.float32)
+    if x.dtype == np.int16:
+        x = x / 32768.0
+    hop = SAMPLE_RATE // FPS
+    x = np.concatenate([x, np.zeros(max(0, n_frames * hop - x.size), np.float32)])[: n_frames * hop]
+    fr = x.reshape(n_frames, hop)
+    db = 10 * np.log10(np.mean(fr.astype(np.float64) ** 2, 1) + 1e-10)
+    hi = np.percentile(db, 90) if n_frames else 0.0
+    db = np.maximum(db, hi - 50.0)  # digital silence does not stretch the scale
+    spread = max(float(np.std(db)), 3.0)
+    loud = (db - hi) / spread
+    slope = np.gradient(loud) if n_frames > 1 else np.zeros_like(loud)
+    spec = np.abs(np.fft.rfft(fr * np.hanning(hop)[None], n=1024, axis=1)) ** 2
+    edges = np.geomspace(150, 7000, N_BANDS + 1) * 1024 / SAMPLE_RATE
+    bands = np.stack([spec[:, int(a): max(int(a) + 1, int(b))].sum(1) for a, b in zip(edges[:-1], edges[1:])], 1)
+    lb = np.log(bands + 1e-8)
+    lb = lb - lb.mean(1, keepdims=True)  # spectral shape, not level
+    lb = (lb - lb.mean(0)) / np.maximum(lb.std(0), 1e-3)
+    return np.concatenate([loud[:, None], slope[:, None], lb], 1).astype(np.float32)
+
+
+def speech_features(wav: np.ndarray, n_frames: int | None = None, phones: np.ndarray | None = None) -> np.ndarray:
+    """(n_frames, N_FEATURES) float32 for 16 kHz mono audio: phone occupancy, loudness,
+    its slope, mel bands. ``phones`` may be given (cached recognition)."""
+    n = n_frames_for(len(wav)) if n_frames is None else int(n_frames)
+    ph = recognizer().frames(wav, n) if phones is None else phones[:n]
+    if len(ph) < n:
+        ph = np.concatenate([ph, np.tile(np.eye(len(PHONES), dtype=np.float32)[:1], (n - len(ph), 1))])
+    return np.concatenate([ph, energy_features(wav, n)], 1).astype(np.float32)

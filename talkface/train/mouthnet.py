@@ -1,0 +1,230 @@
+"""``talkface train atnet``: the speaker-independent AT-net (MouthNet, docs/lipsync.md).
+
+Targets: landmark motion of the mouth (48-67) and jaw (2-14) relative to the clip's own
+closed, neutral mouth (mean of its 10 % least open frames), head motion removed
+(``stabilise``), in the weights' normalised crop space, reduced by PCA. Inputs: phone
+occupancy from pocketsphinx (cached per item as ``phones.npy``), loudness and mel bands
+(:func:`talkface.phones.speech_features`).
+
+Loss: MSE on the PCA coefficients plus a sequence-level term on the inner-lip opening,
+1 - concordance correlation, which punishes a motion that is right on average but too
+small (MSE alone regresses to the mean). After training a single gain is calibrated on the
+held-out clips so that the predicted opening spreads as much as the real one.
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import phones as P
+from ..articulation import amplitude_ratio, inner_lip_opening, lag_correlation
+from ..audio import n_frames_for
+from ..face.shape import stabilise, to_norm
+from ..models.mouthnet import MouthNet, MouthNetConfig, predict_motion
+from .common import Log, load_checkpoint, save_checkpoint
+from .data import list_items
+
+MOVING = np.r_[2:15, 48:68]  # jaw and mouth points: the only ones the audio moves
+SEQ = 75
+
+
+class Item:
+    """One prepared clip: speech features, normalised landmarks, target motion."""
+
+    def __init__(self, item: Path):
+        m = np.load(item / "meta.npz")
+        self.name = item.name
+        self.size = int(m["size"])
+        self.zoom = float(m["zoom"])
+        norm = to_norm(stabilise(m["points"]), self.size)
+        wav = m["wav"].astype(np.float32) / 32767.0
+        nf = n_frames_for(wav.size)
+        cache = item / "phones.npy"
+        if cache.exists():
+            ph = np.load(cache)
+        else:
+            ph = P.recognizer().frames(wav, nf)
+            try:
+                np.save(cache, ph)
+            except OSError:
+                pass
+        self.n = n = min(len(norm), nf)
+        self.x = P.speech_features(wav, nf, ph)[:n]
+        self.norm = norm[:n].astype(np.float32)
+        self.opening = inner_lip_opening(self.norm.reshape(-1, 68, 2))
+        closed = self.opening <= np.percentile(self.opening, 10) + 1e-9
+        self.neutral = self.norm[closed].mean(0)
+        y = (self.norm - self.neutral).reshape(n, 68, 2)
+        keep = np.zeros(68, bool)
+        keep[MOVING] = True
+        y[:, ~keep] = 0.0
+        self.y = y.reshape(n, 136).astype(np.float32)
+
+
+def load_items(dirs, echo=print) -> list[Item]:
+    out = []
+    for d in dirs:
+        for it in list_items(d):
+            try:
+                out.append(Item(it))
+            except Exception as e:  # a broken item never stops training
+                echo(f"skipped {it.name}: {e}")
+    return out
+
+
+def fit_pca(items, k):
+    y = np.concatenate([i.y for i in items])
+    _, s, vt = np.linalg.svd(y, full_matrices=False)
+    var = s ** 2 / (s ** 2).sum()
+    return vt[:k].T.astype(np.float32), var[:k]
+
+
+def _opening_t(lm):
+    """Torch inner-lip opening of (B, T, 136) landmarks (inter-ocular units)."""
+    p = lm.reshape(*lm.shape[:2], 68, 2)
+    gap = sum(torch.linalg.norm(p[..., a, :] - p[..., b, :], dim=-1) for a, b in ((61, 67), (62, 66), (63, 65))) / 3
+    return gap / torch.linalg.norm(p[..., 36, :] - p[..., 45, :], dim=-1).clamp_min(1e-6)
+
+
+def _ccc(x, y, mask):
+    """Concordance correlation per sequence (masked), mean over the batch."""
+    n = mask.sum(1).clamp_min(1)
+    mx, my = (x * mask).sum(1) / n, (y * mask).sum(1) / n
+    dx, dy = (x - mx[:, None]) * mask, (y - my[:, None]) * mask
+    vx, vy, cov = (dx ** 2).sum(1) / n, (dy ** 2).sum(1) / n, (dx * dy).sum(1) / n
+    return (2 * cov / (vx + vy + (mx - my) ** 2 + 1e-8)).mean()
+
+
+def _batch(items, idx, rng, aug: bool):
+    b = len(idx)
+    x = np.zeros((b, SEQ, items[0].x.shape[1]), np.float32)
+    y = np.zeros((b, SEQ, 136), np.float32)
+    neu = np.zeros((b, 136), np.float32)
+    mask = np.zeros((b, SEQ), np.float32)
+    for j, i in enumerate(idx):
+        it = items[i]
+        n = min(it.n, SEQ)
+        s = int(rng.integers(0, it.n - n + 1)) if it.n > n else 0
+        xi = it.x[s:s + n].copy()
+        if aug:
+            xi = _augment(xi, rng)
+        x[j, :n], y[j, :n], mask[j, :n] = xi, it.y[s:s + n], 1.0
+        neu[j] = it.neutral
+    return (torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(neu), torch.from_numpy(mask))
+
+
+def _augment(x, rng):
+    """Recogniser confusions and level changes the phones and energy of unseen voices show."""
+    nph = len(P.PHONES)
+    ph = x[:, :nph]
+    if rng.random() < 0.5:  # swap a share of the frames' phones for random ones
+        k = rng.random(len(x)) < rng.uniform(0.05, 0.3)
+        ph[k] = np.eye(nph, dtype=np.float32)[rng.integers(1, nph, k.sum())]
+    if rng.random() < 0.3:  # blur the phone boundaries
+        ph[1:-1] = 0.25 * ph[:-2] + 0.5 * ph[1:-1] + 0.25 * ph[2:]
+    x[:, :nph] = ph
+    x[:, nph] = x[:, nph] * rng.uniform(0.7, 1.3) + rng.normal(0, 0.15)
+    x[:, nph + 2:] += rng.normal(0, 0.3, size=(1, x.shape[1] - nph - 2)).astype(np.float32)
+    if rng.random() < 0.2:  # no spectral detail: energy and phones must do
+        x[:, nph + 2:] = 0.0
+    return x
+
+
+def evaluate_items(model, basis, items, gain=1.0):
+    """Per clip: opening correlation / amplitude ratio, and the loudness baseline."""
+    rows = []
+    for it in items:
+        m = predict_motion(model, basis, it.x, gain)
+        pred = it.norm[0] + m  # the first frame as the portrait
+        po = inner_lip_opening(pred.reshape(-1, 68, 2))
+        rows.append({"clip": it.name, "corr": lag_correlation(po, it.opening),
+                     "ratio": amplitude_ratio(po, it.opening),
+                     "loud": lag_correlation(it.x[:, len(P.PHONES)], it.opening)})
+    mean = {k: float(np.mean([r[k] for r in rows if r[k] is not None])) for k in ("corr", "ratio", "loud")}
+    return {"clips": rows, "mean": mean}
+
+
+def split(items, holdout_every: int = 20):
+    """GRID's held-out rule: every 20th clip of the sorted list is never trained on."""
+    names = sorted(i.name for i in items)
+    held = set(names[::holdout_every]) if holdout_every else set()
+    return [i for i in items if i.name not in held], [i for i in items if i.name in held]
+
+
+def train(data_dirs, run_dir, steps: int = 3000, batch: int = 32, lr: float = 2e-3, val_dirs=(),
+          holdout_every: int = 20, seed: int = 0, echo=print, threads: int | None = None, resume: bool = False,
+          ccc_weight: float = 0.5, eval_every: int = 500):
+    if threads:
+        torch.set_num_threads(threads)
+    run = Path(run_dir)
+    run.mkdir(parents=True, exist_ok=True)
+    log = Log(run, 0, echo)
+    t0 = time.time()
+    items = load_items([Path(d) for d in ([data_dirs] if isinstance(data_dirs, (str, Path)) else data_dirs)], echo)
+    tr, held = split(items, holdout_every)
+    if not tr:
+        raise ValueError(f"{data_dirs}: no prepared items; run talkface data prepare first")
+    val = {"heldout": held}
+    for vd in val_dirs:
+        val[Path(vd).name] = load_items([Path(vd)], echo)
+    log(event="data", train=len(tr), **{k: len(v) for k, v in val.items()}, seconds=round(time.time() - t0, 1))
+    cfg = MouthNetConfig(n_in=tr[0].x.shape[1])
+    ck = load_checkpoint(run) if resume else None
+    if ck:
+        basis = np.asarray(ck["basis"], np.float32)
+    else:
+        basis, var = fit_pca(tr, cfg.n_pca)
+        log(event="pca", explained=[round(float(v), 4) for v in var])
+    torch.manual_seed(seed)
+    model = MouthNet(cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    step = 0
+    if ck:
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        step = int(ck["step"])
+    bt = torch.from_numpy(basis)
+    scale = 1.0 / float(np.concatenate([i.y for i in tr]).std())
+    rng = np.random.default_rng(seed + step)
+    sched = lambda s: lr * (0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)) * 0.97 + 0.03)
+    while step < steps:
+        model.train()
+        x, y, neu, mask = _batch(tr, rng.integers(0, len(tr), batch), rng, aug=True)
+        for g in opt.param_groups:
+            g["lr"] = sched(step)
+        c = model(x)
+        motion = c @ bt.T
+        mse = (((motion - y) * scale) ** 2).mean(-1)
+        mse = (mse * mask).sum() / mask.sum()
+        o_p, o_t = _opening_t(neu[:, None] + motion), _opening_t(neu[:, None] + y)
+        ccc = _ccc(o_p, o_t, mask)
+        loss = mse + ccc_weight * (1 - ccc)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        step += 1
+        if step % 100 == 0:
+            log(step=step, mse=round(float(mse), 4), ccc=round(float(ccc), 4), lr=round(sched(step), 6))
+        if step % eval_every == 0 or step == steps:
+            res = {k: evaluate_items(model, basis, v)["mean"] for k, v in val.items() if v}
+            log(step=step, event="val", **{f"{k}_{m}": round(v, 4) for k, r in res.items() for m, v in r.items()})
+            save_checkpoint(run, {"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                                  "config": cfg.to_dict(), "basis": basis, "val": res})
+    gain = calibrate_gain(model, basis, held or tr[:50])
+    log(event="gain", gain=round(gain, 4))
+    res = {k: evaluate_items(model, basis, v, gain)["mean"] for k, v in val.items() if v}
+    log(event="final", gain=gain, **{f"{k}_{m}": round(v, 4) for k, r in res.items() for m, v in r.items()})
+    save_checkpoint(run, {"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                          "config": cfg.to_dict(), "basis": basis, "val": res, "gain": gain})
+    return run
+
+
+def calibrate_gain(model, basis, items) -> float:
+    """The gain that makes the predicted opening spread as the real one (median over clips)."""
+    r = [row["ratio"] for row in evaluate_items(model, basis, items)["clips"] if row["ratio"]]
+    return float(1.0 / np.median(r)) if r else 1.0
