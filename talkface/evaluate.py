@@ -150,7 +150,7 @@ def evaluate_clip(path: Path, video_out: Path, wts, *, renderer: str, device: st
     from .face.shape import stabilise, to_norm
     from .clips import LandmarkTracker
     from .models.atnet import loudness_baseline
-    from .pipeline import fit_image, generate, predict_sequence
+    from .pipeline import audio_features, fit_image, generate, predict_sequence
     from .video import read_frames
 
     first = _first_frame(path, max_size)
@@ -174,7 +174,7 @@ def evaluate_clip(path: Path, video_out: Path, wts, *, renderer: str, device: st
         cs = int(wts.pipeline.get("crop_size", 128))
         al_w = align(face.points, cs, float(wts.pipeline.get("zoom", 1.0)))
         ref_norm = to_norm(al_w.to_crop(face.points), cs).reshape(-1)
-        feats = A.features(wav, norm=bool(wts.pipeline.get("feature_norm", True)), n_frames=n)
+        feats = audio_features(wts, wav)[:n]
         pred = _to_crop(al_w, al, predict_sequence(wts, ref_norm, feats, device), cs)
         static = al.to_crop(face.points)[None]
         coef = wts.pipeline.get("extra", {}).get("loudness_coef")

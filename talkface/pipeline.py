@@ -138,7 +138,7 @@ def find_face(image: np.ndarray, image_path, detector="auto", landmarks=None, fa
                        reporter)
 
 
-def _prefetch_child(conn, face_args, audio_args):
+def _prefetch_child(conn, face_args, audio_args, audio_fn=A.audio_rows):
     def job(kind, fn, *args):
         try:
             conn.send((kind, "ok", fn(*args)))
@@ -149,7 +149,7 @@ def _prefetch_child(conn, face_args, audio_args):
 
     try:
         if audio_args is not None:
-            job("audio", A.audio_rows, *audio_args)
+            job("audio", audio_fn, *audio_args)
         if face_args is not None:
             job("faces", candidate_faces, *face_args)
     finally:
@@ -168,8 +168,10 @@ class Prefetch:
     """
 
     def __init__(self, image, image_path, detector="auto", landmarks=None, audio=None,
-                 max_seconds: float | None = A.DEFAULT_MAX_SECONDS, scale: tuple[float, float] = (1.0, 1.0)):
+                 max_seconds: float | None = A.DEFAULT_MAX_SECONDS, scale: tuple[float, float] = (1.0, 1.0),
+                 speech: bool = False):
         self.face_args = (image, image_path, detector, landmarks)
+        self.audio_fn = speech_input if speech else A.audio_rows  # phones + energy, or MFCC rows
         self.scale = scale  # of --landmarks points: the portrait was shrunk to --max-size
         self.audio_args = (audio, A.SAMPLE_RATE, max_seconds) if audio is not None else None
         self.proc = self.conn = None
@@ -179,7 +181,7 @@ class Prefetch:
 
             ctx = mp.get_context("fork")
             self.conn, child = ctx.Pipe(duplex=False)
-            self.proc = ctx.Process(target=_prefetch_child, args=(child, self.face_args + ("cpu",), self.audio_args),
+            self.proc = ctx.Process(target=_prefetch_child, args=(child, self.face_args + ("cpu",), self.audio_args, self.audio_fn),
                                     daemon=True)
             self.proc.start()
             child.close()
@@ -212,13 +214,13 @@ class Prefetch:
 
     def audio(self):
         if self.proc is None and "audio" not in self._got:
-            return A.audio_rows(*self.audio_args)
+            return self.audio_fn(*self.audio_args)
         status, value = self._result("audio")
         if status == "ok":
             return value
         if status == "error":
             self._raise(value)
-        return A.audio_rows(*self.audio_args)  # the child failed unexpectedly: redo it here
+        return self.audio_fn(*self.audio_args)  # the child failed unexpectedly: redo it here
 
     def faces(self, device="cpu") -> list[Face]:
         """The faces, best first; ``device`` is for face-alignment when it runs here."""
@@ -307,7 +309,8 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
         full = load_image(portrait)
         img, scale = fit_image(full, max_size), _fit_scale(full.shape, max_size)
         del full
-    with Prefetch(img, portrait, detector, landmarks, audio, max_seconds, scale) as search:
+    speech = W.atnet_arch(weights) == "mouthnet"  # which audio features the weights read
+    with Prefetch(img, portrait, detector, landmarks, audio, max_seconds, scale, speech) as search:
         with rep.stage("setup", "starting torch"):
             dev = resolve_device(device)
         with rep.stage("audio", "reading audio"):
@@ -317,7 +320,8 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
             wts = W.load(weights, dev, need_vgnet=True)
         kind = wts.pipeline.get("kind", "talkface")
         with rep.stage("audio"):
-            feats = A.Features(None, norm=bool(wts.pipeline.get("feature_norm", True)), n_frames=n, rows=rows)
+            feats = rows if speech else \
+                A.Features(None, norm=bool(wts.pipeline.get("feature_norm", True)), n_frames=n, rows=rows)
         with rep.stage("face", "finding the face"):
             face = choose_face(search.faces(dev), portrait, face_index, rep)
     half = dev.startswith("cuda")
@@ -401,8 +405,30 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
     }
 
 
+def speech_input(path, sr: int = A.SAMPLE_RATE, max_seconds: float | None = A.DEFAULT_MAX_SECONDS):
+    """(samples, (frames, N) speech features) of an audio file, for MouthNet weights."""
+    from .phones import speech_features
+
+    wav = A.load_audio_int16(path, sr, max_seconds)
+    return wav.size, speech_features(wav.astype(np.float32) / 32768.0)
+
+
+def audio_features(wts, wav: np.ndarray):
+    """What the weights' AT-net reads, from a decoded waveform: speech features (MouthNet)
+    or MFCC windows (the authors' layout)."""
+    if wts.pca is None:
+        from .phones import speech_features
+
+        return speech_features(wav)
+    return A.features(wav, norm=bool(wts.pipeline.get("feature_norm", True)))
+
+
 def predict_chunks(wts, ref_norm: np.ndarray, feats, device):
     """AT-net, streamed: (k, 136) landmark chunks in the weights' landmark space."""
+    if wts.pca is None:
+        from .models.mouthnet import predict_chunks as mouth_chunks
+
+        return mouth_chunks(wts.atnet, wts.atnet.basis, ref_norm, feats, wts.atnet.gain, device)
     from .models.atnet import predict_iter
 
     return predict_iter(wts.atnet, wts.pca, ref_norm, feats, device)
@@ -410,9 +436,7 @@ def predict_chunks(wts, ref_norm: np.ndarray, feats, device):
 
 def predict_sequence(wts, ref_norm: np.ndarray, feats, device) -> np.ndarray:
     """AT-net: (T, 136) landmark sequence in the weights' landmark space."""
-    from .models.atnet import predict
-
-    return predict(wts.atnet, wts.pca, ref_norm, feats, device)
+    return np.concatenate(list(predict_chunks(wts, ref_norm, feats, device)))
 
 
 def _frames_of(chunks):
@@ -450,7 +474,7 @@ def audio_landmarks(audio, portrait, *, weights: str = "default", device: str = 
     img = load_image(portrait)
     face = find_face(img, portrait, detector, landmarks, face_index, dev, rep)
     wav = A.load_audio(audio, max_seconds=max_seconds)
-    feats = A.features(wav, norm=bool(wts.pipeline.get("feature_norm", True)))
+    feats = audio_features(wts, wav)
     crop_size = int(wts.pipeline.get("crop_size", 128))
     al = align(face.points, crop_size, float(wts.pipeline.get("zoom", 1.0)))
     ref_norm = to_norm(al.to_crop(face.points), crop_size).reshape(-1)

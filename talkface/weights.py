@@ -87,6 +87,16 @@ def find_entry(name: str = "default", d: Path | None = None) -> dict:
     raise WeightsError(f"{d / MANIFEST}: no weights named {want!r} (installed: {names}); see talkface weights list")
 
 
+def atnet_arch(name: str = "default", d: Path | None = None) -> str:
+    """``mouthnet`` or ``atnet``: which AT-net (and audio features) an entry has, from the
+    manifest alone (nothing is loaded); ``atnet`` when the entry cannot be read (load()
+    reports that)."""
+    try:
+        return find_entry(name, d).get("files", {}).get("atnet", {}).get("arch", "atnet")
+    except WeightsError:
+        return "atnet"
+
+
 def verify_file(d: Path, spec: dict) -> Path:
     p = d / spec["file"]
     if not p.exists():
@@ -174,7 +184,7 @@ class LoadedWeights:
 
 def load(name: str = "default", device="cpu", need_vgnet: bool = True, d: Path | None = None) -> LoadedWeights:
     """Build AT-net (+ VG-net) from a manifest entry, verified and in eval mode."""
-    from .models import ATNet, ATNetConfig, LandmarkPCA, VGNet, VGNetConfig
+    from .models import VGNet, VGNetConfig
 
     d = Path(d) if d else weights_dir()
     e = find_entry(name, d)
@@ -185,12 +195,10 @@ def load(name: str = "default", device="cpu", need_vgnet: bool = True, d: Path |
     if "atnet" not in files:
         raise WeightsError(f"{d / MANIFEST}: entry {e['name']!r} has no AT-net file; re-export it")
     sd, _ = load_tensors(d, files["atnet"])
-    pca = LandmarkPCA(sd.pop("pca.mean").numpy(), sd.pop("pca.basis").numpy(),
-                      float(e.get("pipeline", {}).get("pca_scale", 1.0)),
-                      sd.pop("pca.boost").numpy() if "pca.boost" in sd else None)
-    extra = {k: sd.pop(k) for k in [k for k in sd if k.startswith("extra.")]}
-    atnet = ATNet(ATNetConfig.from_dict(files["atnet"]["config"]))
-    _load_strict(atnet, sd, d / files["atnet"]["file"])
+    if files["atnet"].get("arch") == "mouthnet":  # talkface's speaker-independent AT-net
+        atnet, pca = _load_mouthnet(sd, files["atnet"], d), None
+    else:
+        atnet, pca = _load_atnet(sd, files["atnet"], e, d)
     atnet.to(device).eval()
     vg = None
     if need_vgnet and "vgnet" in files:
@@ -199,13 +207,40 @@ def load(name: str = "default", device="cpu", need_vgnet: bool = True, d: Path |
         _load_strict(vg, vsd, d / files["vgnet"]["file"])
         vg.to(device).eval()
     pipe = dict(e.get("pipeline", {}))
-    pipe["extra"] = {k[6:]: v.numpy() for k, v in extra.items()}
+    pipe["extra"] = getattr(atnet, "extra", {})
     lw = LoadedWeights(e["name"], e, atnet, vg, pca, pipe)
     if key is not None and _CACHE is not None:
         if len(_CACHE) >= 4:
             _CACHE.pop(next(iter(_CACHE)))
         _CACHE[key] = lw
     return lw
+
+
+def _load_atnet(sd, spec, e, d):
+    """The authors' AT-net layout (talkface's older weights and the imported original)."""
+    from .models import ATNet, ATNetConfig, LandmarkPCA
+
+    pca = LandmarkPCA(sd.pop("pca.mean").numpy(), sd.pop("pca.basis").numpy(),
+                      float(e.get("pipeline", {}).get("pca_scale", 1.0)),
+                      sd.pop("pca.boost").numpy() if "pca.boost" in sd else None)
+    extra = {k[6:]: sd.pop(k).numpy() for k in [k for k in sd if k.startswith("extra.")]}
+    atnet = ATNet(ATNetConfig.from_dict(spec["config"]))
+    _load_strict(atnet, sd, d / spec["file"])
+    atnet.extra = extra
+    return atnet, pca
+
+
+def _load_mouthnet(sd, spec, d):
+    """MouthNet: its motion basis and calibrated gain travel in the same file."""
+    from .models.mouthnet import MouthNet, MouthNetConfig
+
+    if "mouth.basis" not in sd or "mouth.gain" not in sd:
+        raise WeightsError(f"{d / spec['file']}: MouthNet file without its motion basis; re-export the weights")
+    basis, gain = sd.pop("mouth.basis").numpy(), float(sd.pop("mouth.gain"))
+    model = MouthNet(MouthNetConfig.from_dict(spec["config"]))
+    _load_strict(model, sd, d / spec["file"])
+    model.basis, model.gain, model.extra = basis, gain, {}
+    return model
 
 
 def _load_strict(model, sd, path):

@@ -24,11 +24,16 @@ def export(atnet_run, vgnet_run, name: str, make_default: bool = False, card: st
     d.mkdir(parents=True, exist_ok=True)
     a = _best(atnet_run)
     tensors = dict(a["model"])
-    tensors["pca.mean"] = torch.as_tensor(a["pca_mean"], dtype=torch.float32)
-    tensors["pca.basis"] = torch.as_tensor(a["pca_basis"], dtype=torch.float32)
-    tensors["extra.loudness_coef"] = torch.as_tensor(a["loud_coef"], dtype=torch.float32)
+    mouth = "basis" in a  # MouthNet (phones + energy) or the authors' AT-net layout (MFCC)
+    if mouth:
+        tensors["mouth.basis"] = torch.as_tensor(a["basis"], dtype=torch.float32)
+        tensors["mouth.gain"] = torch.tensor(float(a.get("gain", 1.0)), dtype=torch.float32)
+    else:
+        tensors["pca.mean"] = torch.as_tensor(a["pca_mean"], dtype=torch.float32)
+        tensors["pca.basis"] = torch.as_tensor(a["pca_basis"], dtype=torch.float32)
+        tensors["extra.loudness_coef"] = torch.as_tensor(a["loud_coef"], dtype=torch.float32)
     files = {"atnet": {**W.save_tensors(tensors, d / f"{name}-atnet.safetensors", {"step": a["step"]}),
-                       "config": a["config"]}}
+                       "config": a["config"], **({"arch": "mouthnet"} if mouth else {})}}
     val = {"atnet": a.get("val"), "atnet_step": a["step"]}
     if vgnet_run:
         v = _best(vgnet_run)
@@ -41,7 +46,9 @@ def export(atnet_run, vgnet_run, name: str, make_default: bool = False, card: st
         "card": card,
         "created": datetime.date.today().isoformat(),
         "pipeline": {"kind": "talkface", "crop_size": int(a.get("size", 128)), "zoom": float(a.get("zoom", 1.0)),
-                     "feature_norm": True, "landmarks": "crop-normalised, motion relative to the reference"},
+                     "feature_norm": True,
+                     "landmarks": "crop-normalised, motion relative to a closed neutral mouth" if mouth
+                     else "crop-normalised, motion relative to the reference"},
         "validation": val,
         "files": files,
     }
