@@ -381,6 +381,7 @@ def test_doctor_json(random_weights):
     assert "dlib" in d["detectors"] or "fan" in d["detectors"]
     assert "test-random (default): ok" in d["weights"]
     assert d["weights_dir"] == str(random_weights)
+    assert d["shipped_dir"].endswith(os.path.join("talkface", "assets", "weights"))
     assert os.path.isfile(d["ffmpeg"])
 
 
