@@ -232,33 +232,42 @@ def evaluate(
 # ----------------------------------------------------------------------------- weights
 @weights_app.command("list")
 def weights_list(as_json: bool = typer.Option(False, "--json")):
-    """Installed weights (from weights/manifest.json)."""
+    """List the shipped weights and yours.
+
+    Name, default, where (shipped: in the package; user: your folder, TALKFACE_HOME), size,
+    and whether the files verify (each is re-hashed)."""
     from . import weights as W
 
-    m = run(lambda: W.read_manifest())
-    rows = [{"name": e["name"], "default": e["name"] == m.get("default"), "kind": e.get("kind", "talkface"),
-             "files": {k: v["file"] for k, v in e.get("files", {}).items()}, "card": e.get("card")}
-            for e in m["weights"]]
+    d = run(W.describe)
     if as_json:
-        _print_json({"dir": str(W.weights_dir()), "weights": rows})
+        _print_json(d)
         return
+    cols = ("name", "default", "kind", "where", "size", "verified", "folder")
+
+    def cells(r):
+        return [r["name"], "yes" if r["default"] else "", r["kind"],
+                r["where"] + (", hidden" if r["hidden"] else ""), f"{r['size'] / 1e6:.1f} MB",
+                "ok" if r["ok"] else f"no: {r['error']}", r["dir"]]
+
     if not sys.stdout.isatty():  # scripts and pipes: tab-separated lines, nothing cut short, no box drawing
-        typer.echo("name\tdefault\tkind\tfiles\tcard")
-        for r in rows:
-            typer.echo("\t".join([r["name"], "yes" if r["default"] else "", r["kind"], ",".join(r["files"].values()),
-                                  r["card"] or ""]))
+        typer.echo("\t".join(cols))
+        for r in d["weights"]:
+            typer.echo("\t".join(cells(r)))
     else:
         from rich.console import Console
         from rich.table import Table
 
-        t = Table(title=f"weights in {W.weights_dir()}")
-        for c in ("name", "default", "kind", "files", "card"):
-            t.add_column(c)
-        for r in rows:
-            t.add_row(r["name"], "yes" if r["default"] else "", r["kind"], ", ".join(r["files"].values()),
-                      r["card"] or "")
+        t = Table(title="talkface weights")
+        for c in cols:
+            t.add_column(c, overflow="fold")
+        for r in d["weights"]:
+            t.add_row(*cells(r))
         Console().print(t)
-    if not rows:
+    for r in d["weights"]:
+        if r["hidden"]:
+            typer.echo(f"warning: {r['name']} in {r['dir']} has the name of a shipped set and is not used; "
+                       "rename it in its manifest.json", err=True)
+    if not d["weights"]:
         typer.echo("no weights installed", err=True)
 
 
@@ -269,11 +278,12 @@ def weights_verify(name: Optional[str] = typer.Argument(None, help="Entry name [
     from . import weights as W
 
     def go():
-        m = W.read_manifest()
-        names = [name] if name else [e["name"] for e in m["weights"]]
-        if not names:
-            raise TalkfaceError(f"{W.weights_dir() / W.MANIFEST}: no weights installed", 4)
-        return [r for n in names for r in W.verify(n)]
+        if name:
+            return W.verify(name)
+        r = W.registry()
+        if not r.listed:
+            raise TalkfaceError(f"{r.default_from}: no weights installed", 4)
+        return [row for x in r.listed for row in W.verify_entry(x.entry, x.dir)]
 
     rows = run(go)
     if as_json:
@@ -291,11 +301,14 @@ def weights_import(atnet: Path = typer.Option(..., "--atnet", help="atnet_lstm_1
                    vgnet: Path = typer.Option(..., "--vgnet", help="generator_23.pth"),
                    basics: Path = typer.Option(..., "--basics", help="The authors' basics/ folder."),
                    name: str = typer.Option("atvgnet-original", "--name")):
-    """Import the authors' released checkpoints (run them with --weights atvgnet-original)."""
+    """Import the authors' released checkpoints.
+
+    Written into your weights folder (TALKFACE_HOME); run them with --weights atvgnet-original."""
+    from . import weights as W
     from .original import import_atvgnet
 
     e = run(lambda: import_atvgnet(atnet, vgnet, basics, name=name))
-    typer.echo(f"imported {e['name']}: " + ", ".join(f["file"] for f in e["files"].values()))
+    typer.echo(f"imported {e['name']} into {W.weights_dir()}: " + ", ".join(f["file"] for f in e["files"].values()))
 
 
 # ----------------------------------------------------------------------------- doctor
@@ -391,12 +404,15 @@ def train_export(atnet_run: Path = typer.Argument(..., help="AT-net run folder."
                  vgnet_run: Optional[Path] = typer.Option(None, "--vgnet", help="VG-net run folder."),
                  name: str = typer.Option(..., "--name", help="Weights name."),
                  default: bool = typer.Option(False, "--default", help="Make these the default weights."),
-                 card: Optional[str] = typer.Option(None, "--card", help="Model card file name in weights/.")):
-    """Write safetensors + a manifest entry (sha256, config, PCA) into weights/."""
+                 card: Optional[str] = typer.Option(None, "--card",
+                                                    help="Model card file name in the weights folder.")):
+    """Write safetensors + a manifest entry (sha256, config, PCA) into your weights folder (TALKFACE_HOME)."""
+    from . import weights as W
     from .train.export import export
 
     e = run(lambda: export(atnet_run, vgnet_run, name, make_default=default, card=card))
-    typer.echo(f"exported {e['name']}: " + ", ".join(f"{f['file']} {f['sha256'][:12]}" for f in e["files"].values()))
+    typer.echo(f"exported {e['name']} into {W.weights_dir()}: "
+               + ", ".join(f"{f['file']} {f['sha256'][:12]}" for f in e["files"].values()))
 
 
 def entry():

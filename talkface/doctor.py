@@ -24,14 +24,13 @@ def report() -> dict:
     if not detect.fan_weights_present():
         r["detectors"] += " (face-alignment: weights not in the torch hub cache)"
     try:
-        m = W.read_manifest()
-        states = []
-        for e in m["weights"]:
-            ok = all(row["ok"] for row in W.verify(e["name"]))
-            states.append(f"{e['name']}{' (default)' if e['name'] == m.get('default') else ''}: "
-                          f"{'ok' if ok else 'CORRUPT'}")
-        r["weights"] = "; ".join(states) or f"none installed in {W.weights_dir()}"
+        d = W.describe()
+        r["weights"] = "; ".join(
+            f"{w['name']}{' (default)' if w['default'] else ''}: {'ok' if w['ok'] else 'CORRUPT'} "
+            f"({w['where']}{', hidden by a shipped set of that name' if w['hidden'] else ''})"
+            for w in d["weights"]) or f"none installed in {W.weights_dir()}"
     except Exception as e:
         r["weights"] = f"error: {e}"
     r["weights_dir"] = str(W.weights_dir())
+    r["shipped_dir"] = str(W.shipped_dir())
     return r

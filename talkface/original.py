@@ -167,9 +167,10 @@ def identity_landmark(S: np.ndarray, mean_shape_norm: np.ndarray) -> np.ndarray:
 # -- import ------------------------------------------------------------------------------
 
 def import_atvgnet(atnet_path, vgnet_path, basics_dir, name: str = "atvgnet-original", out_dir=None) -> dict:
-    """Import the authors' AT-net / VG-net checkpoints and ``basics/`` into the weights
-    registry as ``<name>-atnet.safetensors`` and ``<name>-vgnet.safetensors`` plus a
-    manifest entry (not made the default). Returns the entry.
+    """Import the authors' AT-net / VG-net checkpoints and ``basics/`` into the user's
+    weights folder (``out_dir`` if given; see ``weights.target_dir``) as
+    ``<name>-atnet.safetensors`` and ``<name>-vgnet.safetensors`` plus a manifest entry
+    (not made the default). Returns the entry.
 
     Raises WeightsError for an unreadable or mismatching checkpoint, InputError for a
     missing basics file.
@@ -179,8 +180,8 @@ def import_atvgnet(atnet_path, vgnet_path, basics_dir, name: str = "atvgnet-orig
     from . import weights as W
     from .models import ATNet, VGNet, get_config
 
+    out_dir = W.target_dir(name, out_dir)  # the user folder unless told; a shipped name is refused
     basics = load_basics(basics_dir)      # cheap, fail early
-    out_dir = Path(out_dir) if out_dir is not None else W.weights_dir()
 
     at_cfg = get_config("original", "atnet")
     vg_cfg = get_config("original", "vgnet")

@@ -1,6 +1,20 @@
-"""Weights registry: a manifest in ``weights/``, sha256 checks, safetensors loading.
+"""Weights registry: manifests of safetensors files with their sha256, in two folders.
 
-``weights/manifest.json``::
+* **shipped**: the default weights, installed with the package as package data
+  (``talkface/assets/weights/``, read with ``importlib.resources``); never written at run time.
+* **user**: what ``talkface weights import-atvgnet`` and ``talkface train export`` write:
+  ``$TALKFACE_HOME/weights``, else the platform's user data folder (``platformdirs``;
+  ``~/.local/share/talkface/weights`` on Linux). Never the package or the source tree.
+
+``--weights NAME`` looks in both. A user set may not take a shipped set's name (import and
+export refuse it); one that has it anyway (an edited manifest, or a later release shipping
+that name) is hidden, and ``weights list`` and a warning say so. The user manifest's
+``default`` (``train export --default``) wins over the shipped one.
+
+``TALKFACE_WEIGHTS=DIR`` replaces both by the one folder DIR, read and written (tests; a
+developer adding a set to the shipped folder, see README "Weights").
+
+Each folder's ``manifest.json``::
 
     {"default": NAME,
      "weights": [{"name", "kind", "description", "card", "pipeline": {...},
@@ -13,22 +27,55 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
-from .errors import WeightsError
+from .errors import InputError, WeightsError
 
 MANIFEST = "manifest.json"
+ENV_HOME = "TALKFACE_HOME"
+ENV_DIR = "TALKFACE_WEIGHTS"
+
+
+def shipped_dir() -> Path:
+    """The weights installed with the package (package data; read-only)."""
+    return Path(str(resources.files("talkface") / "assets" / "weights"))
+
+
+def home() -> Path:
+    """talkface's per-user folder: ``$TALKFACE_HOME``, else the platform's user data folder."""
+    env = os.environ.get(ENV_HOME)
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_data_path
+
+    return user_data_path("talkface", appauthor=False)
+
+
+def user_dir() -> Path:
+    """Where the user's weights live (imported, exported)."""
+    return home() / "weights"
+
+
+@dataclass(frozen=True)
+class Folder:
+    origin: str   # "shipped", "user", or "custom" (TALKFACE_WEIGHTS)
+    path: Path
+
+
+def folders() -> list[Folder]:
+    """The weights folders, in lookup order."""
+    env = os.environ.get(ENV_DIR)
+    if env:
+        return [Folder("custom", Path(env))]
+    return [Folder("shipped", shipped_dir()), Folder("user", user_dir())]
 
 
 def weights_dir() -> Path:
-    env = os.environ.get("TALKFACE_WEIGHTS")
-    if env:
-        return Path(env)
-    repo = Path(__file__).resolve().parent.parent / "weights"
-    if repo.is_dir():
-        return repo
-    return Path.home() / ".cache" / "talkface" / "weights"
+    """Where new weights are written: ``TALKFACE_WEIGHTS`` if set, else the user folder."""
+    return folders()[-1].path
 
 
 def sha256(path, chunk: int = 1 << 20) -> str:
@@ -42,18 +89,70 @@ def sha256(path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def read_manifest(d: Path | None = None) -> dict:
-    d = Path(d) if d else weights_dir()
-    p = d / MANIFEST
+def _read(d: Path) -> dict:
+    p = Path(d) / MANIFEST
     if not p.exists():
         return {"default": None, "weights": []}
     try:
         m = json.loads(p.read_text())
     except (OSError, ValueError):
-        raise WeightsError(f"{p}: manifest is not valid JSON; restore it with git checkout or re-export the weights")
+        raise WeightsError(f"{p}: manifest is not valid JSON; restore it (reinstall talkface for the shipped "
+                           "one) or re-export the weights")
+    if not isinstance(m, dict):
+        raise WeightsError(f"{p}: manifest is not a JSON object; restore it or re-export the weights")
     m.setdefault("weights", [])
     m.setdefault("default", None)
     return m
+
+
+@dataclass
+class Listed:
+    """One manifest entry and the folder it lives in."""
+    entry: dict
+    folder: Folder
+    hidden: bool = False   # a user set named like a shipped one: never picked by name
+
+    @property
+    def name(self) -> str:
+        return self.entry["name"]
+
+    @property
+    def dir(self) -> Path:
+        return self.folder.path
+
+
+@dataclass
+class Registry:
+    listed: list[Listed]
+    default: str | None
+    default_from: Path     # the manifest that named the default (or would have)
+
+    def visible(self) -> list[Listed]:
+        return [x for x in self.listed if not x.hidden]
+
+
+def registry() -> Registry:
+    """Every entry of every folder; the default from the last folder that names one."""
+    listed: list[Listed] = []
+    default, default_from = None, folders()[-1].path / MANIFEST
+    taken: set[str] = set()
+    for f in folders():
+        m = _read(f.path)
+        for e in m["weights"]:
+            listed.append(Listed(e, f, hidden=e["name"] in taken))
+        taken |= {e["name"] for e in m["weights"] if f.origin == "shipped"}
+        if m.get("default"):
+            default, default_from = m["default"], f.path / MANIFEST
+    return Registry(listed, default, default_from)
+
+
+def read_manifest(d: Path | None = None) -> dict:
+    """One folder's manifest; without ``d`` the merged view ({"default", "weights"}) of
+    every folder, hidden entries left out. Write only through ``add_entry``."""
+    if d is not None:
+        return _read(Path(d))
+    r = registry()
+    return {"default": r.default, "weights": [x.entry for x in r.visible()]}
 
 
 def write_manifest(m: dict, d: Path | None = None):
@@ -65,16 +164,79 @@ def write_manifest(m: dict, d: Path | None = None):
 
 
 def add_entry(entry: dict, d: Path | None = None, make_default: bool = False):
-    m = read_manifest(d)
+    d = Path(d) if d else weights_dir()
+    m = _read(d)
     m["weights"] = [e for e in m["weights"] if e["name"] != entry["name"]] + [entry]
     if make_default:
         m["default"] = entry["name"]
     write_manifest(m, d)
 
 
+def target_dir(name: str, out_dir: Path | None = None) -> Path:
+    """The folder a new set ``name`` is written to (``out_dir``, else ``weights_dir()``),
+    after checking the name: a file-name-safe word, not ``default``, and not the name of a
+    shipped set when writing to the user folder (it would be hidden). Raises InputError."""
+    if not name or name == "default" or name.startswith(".") or any(c in name for c in "/\\:") \
+            or name != name.strip():
+        raise InputError(f"--name {name!r}: not usable as a weights name; use letters, digits, - and _")
+    d = Path(out_dir) if out_dir is not None else weights_dir()
+    if os.environ.get(ENV_DIR) is None and _same(d, user_dir()):
+        shipped = {e["name"] for e in _read(shipped_dir())["weights"]}
+        if name in shipped:
+            raise InputError(f"--name {name}: talkface ships weights of that name ({shipped_dir()}); "
+                             "choose another --name")
+    return d
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
+
+
+_WARNED: set = set()
+
+
+def _warn_hidden(r: Registry, name: str):
+    for x in r.listed:
+        if x.hidden and x.name == name and (x.dir, name) not in _WARNED:
+            _WARNED.add((x.dir, name))
+            print(f"warning: {x.dir / MANIFEST}: your weights {name!r} have the name of a shipped set and are "
+                  "not used; rename them there (name and default) to use them", file=sys.stderr)
+
+
+def locate(name: str = "default") -> Listed:
+    """The entry ``--weights name`` means (``default``: the default), and its folder."""
+    r = registry()
+    want = r.default if name in (None, "default") else name
+    if not want:
+        raise WeightsError(
+            f"{r.default_from}: no default weights are installed; train and export them "
+            "(talkface train export) or import the authors' (talkface weights import-atvgnet)")
+    for x in r.visible():
+        if x.name == want:
+            _warn_hidden(r, want)
+            return x
+    vis = r.visible()
+    if len(folders()) == 1:
+        names = ", ".join(x.name for x in vis) or "none"
+        raise WeightsError(f"{r.default_from}: no weights named {want!r} (installed: {names}); "
+                           "see talkface weights list")
+    names = ", ".join(f"{x.name} ({x.folder.origin})" for x in vis) or "none"
+    if name in (None, "default"):
+        raise WeightsError(f"{r.default_from}: the default, {want!r}, is not installed (installed: {names}); "
+                           "set \"default\" there to one of them or re-export it")
+    raise WeightsError(f"--weights {want}: no weights of that name (installed: {names}; yours in "
+                       f"{user_dir()}); see talkface weights list")
+
+
 def find_entry(name: str = "default", d: Path | None = None) -> dict:
-    d = Path(d) if d else weights_dir()
-    m = read_manifest(d)
+    """The manifest entry ``name`` means: in folder ``d``, or in every folder."""
+    if d is None:
+        return locate(name).entry
+    d = Path(d)
+    m = _read(d)
     want = m.get("default") if name in (None, "default") else name
     if not want:
         raise WeightsError(
@@ -87,12 +249,48 @@ def find_entry(name: str = "default", d: Path | None = None) -> dict:
     raise WeightsError(f"{d / MANIFEST}: no weights named {want!r} (installed: {names}); see talkface weights list")
 
 
+def _resolve(name: str, d: Path | None) -> tuple[dict, Path]:
+    if d is None:
+        x = locate(name)
+        return x.entry, x.dir
+    return find_entry(name, d), Path(d)
+
+
+def size(d: Path, e: dict) -> int:
+    """Bytes of an entry's files present on disk."""
+    n = 0
+    for spec in e.get("files", {}).values():
+        try:
+            n += (Path(d) / spec["file"]).stat().st_size
+        except (OSError, KeyError, TypeError):
+            pass
+    return n
+
+
+def describe() -> dict:
+    """What ``weights list`` shows: the folders, the default and, per set, where it lives,
+    its size and whether its files verify (every file re-hashed)."""
+    r = registry()
+    rows = []
+    for x in r.listed:
+        e = x.entry
+        bad = [c for c in verify_entry(e, x.dir) if not c["ok"]]
+        card = e.get("card")
+        rows.append({"name": e["name"], "default": not x.hidden and e["name"] == r.default,
+                     "kind": e.get("kind", "talkface"), "where": x.folder.origin, "dir": str(x.dir),
+                     "size": size(x.dir, e), "ok": not bad, "error": bad[0]["error"] if bad else None,
+                     "hidden": x.hidden, "files": {k: v["file"] for k, v in e.get("files", {}).items()},
+                     "card": str(x.dir / card) if card else None})
+    return {"folders": [{"where": f.origin, "dir": str(f.path)} for f in folders()], "default": r.default,
+            "weights": rows}
+
+
 def atnet_arch(name: str = "default", d: Path | None = None) -> str:
     """``mouthnet`` or ``atnet``: which AT-net (and audio features) an entry has, from the
     manifest alone (nothing is loaded); ``atnet`` when the entry cannot be read (load()
     reports that)."""
     try:
-        return find_entry(name, d).get("files", {}).get("atnet", {}).get("arch", "atnet")
+        return _resolve(name, d)[0].get("files", {}).get("atnet", {}).get("arch", "atnet")
     except WeightsError:
         return "atnet"
 
@@ -100,7 +298,8 @@ def atnet_arch(name: str = "default", d: Path | None = None) -> str:
 def verify_file(d: Path, spec: dict) -> Path:
     p = d / spec["file"]
     if not p.exists():
-        raise WeightsError(f"{p}: weights file missing; restore it (git checkout / git lfs pull) or re-export it")
+        raise WeightsError(f"{p}: weights file missing; restore it (reinstall talkface for shipped weights) "
+                          "or re-export it")
     got = sha256(p)
     if got != spec["sha256"]:
         raise WeightsError(f"{p}: weights file is corrupt (sha256 mismatch); restore it or re-export it")
@@ -108,9 +307,12 @@ def verify_file(d: Path, spec: dict) -> Path:
 
 
 def verify(name: str = "default", d: Path | None = None) -> list[dict]:
-    """Re-hash every file of an entry; returns rows of {part, file, ok, error}."""
-    d = Path(d) if d else weights_dir()
-    e = find_entry(name, d)
+    """Re-hash every file of an entry; returns rows of {name, part, file, ok, error}."""
+    e, d = _resolve(name, d)
+    return verify_entry(e, d)
+
+
+def verify_entry(e: dict, d: Path) -> list[dict]:
     rows = []
     for part, spec in e["files"].items():
         try:
@@ -186,8 +388,7 @@ def load(name: str = "default", device="cpu", need_vgnet: bool = True, d: Path |
     """Build AT-net (+ VG-net) from a manifest entry, verified and in eval mode."""
     from .models import VGNet, VGNetConfig
 
-    d = Path(d) if d else weights_dir()
-    e = find_entry(name, d)
+    e, d = _resolve(name, d)
     key = _cache_key(e, d, device, need_vgnet) if _CACHE is not None else None
     if key is not None and key in _CACHE:
         return _CACHE[key]

@@ -1,9 +1,11 @@
 """Inputs the tests make themselves: a drawn face, speech, small random weights."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
+
+# The tests never read or write the real per-user folder (imported and exported weights):
+# an empty TALKFACE_HOME for the whole run, inherited by the CLI subprocesses. A test that
+# writes there sets its own (monkeypatch.setenv("TALKFACE_HOME", ...)).
+_HOME = tempfile.TemporaryDirectory(prefix="talkface-home-")
+os.environ["TALKFACE_HOME"] = _HOME.name
+os.environ.pop("TALKFACE_WEIGHTS", None)
 
 
 def draw_face(w=320, h=400, skin=(200, 170, 150), bg=(90, 120, 160), opening: float | None = None):

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import imageio_ffmpeg
 import numpy as np
@@ -368,7 +369,12 @@ def test_version():
 
     r = cli("--version")
     assert r.exit_code == 0
-    assert __version__ in r.stdout
+    assert r.stdout.strip() == f"talkface {__version__}"
+    # one source: pyproject.toml takes the version from talkface/__init__.py
+    tomllib = pytest.importorskip("tomllib")
+    proj = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
+    assert "version" not in proj["project"] and "version" in proj["project"]["dynamic"]
+    assert proj["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "talkface.__version__"}
 
 
 def test_doctor_json(random_weights):
@@ -381,6 +387,7 @@ def test_doctor_json(random_weights):
     assert "dlib" in d["detectors"] or "fan" in d["detectors"]
     assert "test-random (default): ok" in d["weights"]
     assert d["weights_dir"] == str(random_weights)
+    assert d["shipped_dir"].endswith(os.path.join("talkface", "assets", "weights"))
     assert os.path.isfile(d["ffmpeg"])
 
 

@@ -247,24 +247,46 @@ def test_original_crop_geometry(scale):
 
 # -- the CLI end to end -------------------------------------------------------------------
 
+def _tree(d: Path) -> dict:
+    return {str(p.relative_to(d)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(d.rglob("*"))}
+
+
 def test_cli_import_and_generate(synthetic, tmp_path, monkeypatch, assets):
-    """talkface weights import-atvgnet, then talkface generate --weights atvgnet-original."""
+    """talkface weights import-atvgnet lands in TALKFACE_HOME (never the package or the
+    source tree), then talkface generate --weights atvgnet-original."""
     import json as _json
 
     from typer.testing import CliRunner
 
+    from talkface import weights as W
     from talkface.cli import app
     from talkface.video import count_frames
 
-    monkeypatch.setenv("TALKFACE_WEIGHTS", str(tmp_path / "w"))
+    home = tmp_path / "home"
+    monkeypatch.setenv("TALKFACE_HOME", str(home))
+    shipped = W.shipped_dir()
+    before = _tree(shipped)
     b = make_basics(tmp_path / "basics")
     runner = CliRunner()
     r = runner.invoke(app, ["weights", "import-atvgnet", "--atnet", str(synthetic["at"]),
                             "--vgnet", str(synthetic["vg"]), "--basics", str(b)])
     assert r.exit_code == 0, r.output
-    # importing does not make the authors' weights the default
-    r = runner.invoke(app, ["generate", str(assets["face"]), str(assets["speech"]), "-o", str(tmp_path / "x.mp4")])
-    assert r.exit_code == 4
+    assert str(home / "weights") in r.stdout
+    assert sorted(p.name for p in (home / "weights").iterdir()) == [
+        "atvgnet-original-atnet.safetensors", "atvgnet-original-vgnet.safetensors", "manifest.json"]
+    assert _tree(shipped) == before  # the installed package (here: the source tree) is untouched
+    # listed as the user's, verified; importing does not make the authors' weights the default
+    r = runner.invoke(app, ["weights", "list", "--json"])
+    rows = {w["name"]: w for w in _json.loads(r.stdout)["weights"]}
+    assert rows["atvgnet-original"]["where"] == "user" and rows["atvgnet-original"]["ok"]
+    assert rows["atvgnet-original"]["dir"] == str(home / "weights") and not rows["atvgnet-original"]["default"]
+    assert rows[W.read_manifest(shipped)["default"]]["default"]
+    # a second import under a shipped name is refused before anything is written
+    shipped_name = W.read_manifest(shipped)["default"]
+    r = runner.invoke(app, ["weights", "import-atvgnet", "--atnet", str(synthetic["at"]),
+                            "--vgnet", str(synthetic["vg"]), "--basics", str(b), "--name", shipped_name])
+    assert r.exit_code == 2 and "choose another --name" in r.stderr, r.output
+    assert not list((home / "weights").glob(f"{shipped_name}*"))
     out = tmp_path / "orig.mp4"
     r = runner.invoke(app, ["generate", str(assets["face"]), str(assets["speech"]), "-o", str(out),
                             "--weights", "atvgnet-original", "--json", "--max-seconds", "30"])

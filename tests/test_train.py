@@ -17,7 +17,7 @@ from conftest import ROOT, probe
 from talkface.cli import app
 
 runner = CliRunner()
-SHIPPED_MANIFEST = ROOT / "weights" / "manifest.json"
+SHIPPED_MANIFEST = ROOT / "talkface" / "assets" / "weights" / "manifest.json"
 ROW_KEYS = {"clip", "frames", "psnr", "psnr_rgb", "ssim", "lmd", "sync_error", "baseline_static",
             "baseline_loudness"}
 
@@ -115,6 +115,30 @@ def test_export_into_other_weights_dir(work, monkeypatch):
     r = runner.invoke(app, ["weights", "verify", "tiny", "--json"])
     assert r.exit_code == 0 and json.loads(r.stdout)["ok"]
     assert digest(SHIPPED_MANIFEST) == work["shipped"]  # the shipped registry is untouched
+
+
+def test_export_lands_in_talkface_home(work, tmp_path, monkeypatch):
+    """Without TALKFACE_WEIGHTS an export goes to the per-user folder, never the package;
+    a shipped set's name is refused before anything is written; --default wins over the
+    shipped default; --weights finds both."""
+    from talkface import weights as W
+
+    monkeypatch.delenv("TALKFACE_WEIGHTS", raising=False)
+    home = tmp_path / "home"
+    monkeypatch.setenv("TALKFACE_HOME", str(home))
+    shipped = json.loads(SHIPPED_MANIFEST.read_text())["default"]
+    r = runner.invoke(app, ["train", "export", str(work["atnet"]), "--name", shipped])
+    assert r.exit_code == 2 and "choose another --name" in r.stderr, r.output
+    assert not home.exists()
+    r = cli("train", "export", work["atnet"], "--vgnet", work["vgnet"], "--name", "mine", "--default")
+    assert str(home / "weights") in r.stdout
+    assert sorted(p.name for p in (home / "weights").iterdir()) == [
+        "manifest.json", "mine-atnet.safetensors", "mine-vgnet.safetensors"]
+    assert digest(SHIPPED_MANIFEST) == work["shipped"]
+    rows = {w["name"]: w for w in json.loads(cli("weights", "list", "--json").stdout)["weights"]}
+    assert (rows["mine"]["where"], rows["mine"]["default"], rows["mine"]["ok"]) == ("user", True, True)
+    assert (rows[shipped]["where"], rows[shipped]["default"]) == ("shipped", False)
+    assert W.locate("default").name == "mine" and W.locate(shipped).folder.origin == "shipped"
 
 
 def test_generate_with_exported_weights(work, monkeypatch):

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 
 import pytest
 from typer.testing import CliRunner
 
 from talkface import weights as W
 from talkface.cli import app
-from talkface.errors import WeightsError
+from talkface.errors import InputError, WeightsError
 
 runner = CliRunner()
 
@@ -52,26 +53,35 @@ def test_random_weights_verify_ok(random_weights):
     assert [row["ok"] for row in W.verify("test-random")] == [True, True]
 
 
+LIST_KEYS = {"name", "default", "kind", "where", "dir", "size", "ok", "error", "hidden", "files", "card"}
+LIST_COLUMNS = ["name", "default", "kind", "where", "size", "verified", "folder"]
+
+
 def test_weights_list_json_schema(random_weights):
     r = cli("weights", "list", "--json")
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
-    assert set(d) == {"dir", "weights"}
-    assert d["dir"] == str(random_weights)
+    assert set(d) == {"folders", "default", "weights"}
+    assert d["folders"] == [{"where": "custom", "dir": str(random_weights)}]
+    assert d["default"] == "test-random"
     assert len(d["weights"]) == 1
     e = d["weights"][0]
-    assert set(e) == {"name", "default", "kind", "files", "card"}
+    assert set(e) == LIST_KEYS
     assert e["name"] == "test-random" and e["default"] is True and e["kind"] == "talkface"
-    assert e["card"] is None
+    assert e["where"] == "custom" and e["dir"] == str(random_weights) and e["ok"] is True and e["error"] is None
+    assert e["card"] is None and e["hidden"] is False
     assert e["files"] == {"atnet": "test-random-atnet.safetensors", "vgnet": "test-random-vgnet.safetensors"}
-    for f in e["files"].values():
-        assert (random_weights / f).is_file()
+    assert e["size"] == sum((random_weights / f).stat().st_size for f in e["files"].values())
 
 
 def test_weights_list_table(random_weights):
     r = cli("weights", "list")
     assert r.exit_code == 0
-    assert "test-random" in r.stdout
+    lines = r.stdout.splitlines()
+    assert lines[0].split("\t") == LIST_COLUMNS  # not a terminal: tab-separated
+    row = lines[1].split("\t")
+    assert row[:4] == ["test-random", "yes", "talkface", "custom"]
+    assert row[4].endswith(" MB") and row[5] == "ok" and row[6] == str(random_weights)
 
 
 def test_manifest_sha256_matches_files(random_weights):
@@ -162,7 +172,8 @@ def test_no_manifest(tmp_path, monkeypatch, assets):
     assert r.exit_code == 4
     r = cli("weights", "list", "--json")
     assert r.exit_code == 0
-    assert json.loads(r.stdout) == {"dir": str(empty), "weights": []}
+    assert json.loads(r.stdout) == {"folders": [{"where": "custom", "dir": str(empty)}], "default": None,
+                                    "weights": []}
 
 
 def test_save_tensors_roundtrip(tmp_path):
@@ -175,3 +186,138 @@ def test_save_tensors_roundtrip(tmp_path):
     assert meta == {"k": "1"}
     assert torch.equal(got["a"], t["a"]) and torch.equal(got["b"], t["b"])
     assert not list(tmp_path.glob("*.tmp"))
+
+
+# ----------------------------------------------------------------------------- shipped + user folders
+@pytest.fixture()
+def home(tmp_path, monkeypatch):
+    """No TALKFACE_WEIGHTS: the shipped folder plus an empty per-user folder in TALKFACE_HOME."""
+    monkeypatch.delenv("TALKFACE_WEIGHTS", raising=False)
+    h = tmp_path / "home"
+    monkeypatch.setenv("TALKFACE_HOME", str(h))
+    return h
+
+
+def shipped_default() -> str:
+    return W.read_manifest(W.shipped_dir())["default"]
+
+
+def user_copy(assets, home, name=None, default=True):
+    """The random test weights as the user's own set (renamed to ``name``)."""
+    d = home / "weights"
+    shutil.copytree(assets["weights"], d)
+    m = json.loads((d / "manifest.json").read_text())
+    if name:
+        m["weights"][0]["name"] = name
+    m["default"] = m["weights"][0]["name"] if default else None
+    (d / "manifest.json").write_text(json.dumps(m))
+    return d
+
+
+def test_shipped_weights_are_package_data():
+    """The default weights live inside the package, are declared package data (so the
+    sdist, the wheel and an editable install carry them), verify, and stay small."""
+    import fnmatch
+    from pathlib import Path
+
+    import talkface
+
+    d = W.shipped_dir()
+    assert d == Path(talkface.__file__).resolve().parent / "assets" / "weights"
+    m = W.read_manifest(d)
+    assert m["default"] in {e["name"] for e in m["weights"]}
+    for e in m["weights"]:
+        assert all(r["ok"] for r in W.verify(e["name"], d)), e["name"]
+        if e.get("card"):
+            assert (d / e["card"]).is_file()
+    tomllib = pytest.importorskip("tomllib")
+    pyproject = Path(talkface.__file__).resolve().parent.parent / "pyproject.toml"
+    if not pyproject.is_file():
+        pytest.skip("an installed copy: no pyproject.toml beside it")
+    globs = tomllib.loads(pyproject.read_text())["tool"]["setuptools"]["package-data"]["talkface"]
+    files = [p for p in d.iterdir() if p.is_file()]
+    for p in files:
+        rel = f"assets/weights/{p.name}"
+        assert any(fnmatch.fnmatch(rel, g) for g in globs), f"{rel} is not package data (pyproject.toml)"
+    assert sum(p.stat().st_size for p in files) < 50e6
+
+
+def test_user_folder_is_the_platform_data_folder(monkeypatch, tmp_path):
+    monkeypatch.delenv("TALKFACE_HOME", raising=False)
+    monkeypatch.delenv("TALKFACE_WEIGHTS", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    from platformdirs import user_data_path
+
+    assert W.user_dir() == user_data_path("talkface", appauthor=False) / "weights"
+    assert W.weights_dir() == W.user_dir()
+    if sys.platform.startswith("linux"):
+        assert W.user_dir() == tmp_path / "xdg" / "talkface" / "weights"
+    monkeypatch.setenv("TALKFACE_HOME", str(tmp_path / "h"))
+    assert W.user_dir() == tmp_path / "h" / "weights"
+
+
+def test_shipped_default_with_an_empty_user_folder(home):
+    x = W.locate("default")
+    assert x.folder.origin == "shipped" and x.name == shipped_default()
+    r = cli("weights", "list", "--json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["folders"] == [{"where": "shipped", "dir": str(W.shipped_dir())},
+                            {"where": "user", "dir": str(home / "weights")}]
+    assert [(w["name"], w["where"], w["default"], w["ok"]) for w in d["weights"]] == [
+        (shipped_default(), "shipped", True, True)]
+    assert not home.exists()  # reading never creates the user folder
+
+
+def test_user_and_shipped_sets_both_found(home, assets, tmp_path):
+    user_copy(assets, home)  # its manifest makes test-random the default
+    assert W.locate(shipped_default()).folder.origin == "shipped"
+    assert W.locate("test-random").folder.origin == "user"
+    assert W.locate("default").name == "test-random"  # the user's default wins (train export --default)
+    r = cli("weights", "list")
+    lines = [ln.split("\t") for ln in r.stdout.splitlines()]
+    assert lines[0] == LIST_COLUMNS
+    assert [(ln[0], ln[1], ln[3], ln[5], ln[6]) for ln in lines[1:]] == [
+        (shipped_default(), "", "shipped", "ok", str(W.shipped_dir())),
+        ("test-random", "yes", "user", "ok", str(home / "weights"))]
+    r = cli("weights", "verify")
+    assert r.exit_code == 0 and len(r.stdout.splitlines()) == 4
+    r = cli(*generate_args(assets, tmp_path), "--weights", "nope")
+    assert r.exit_code == 4
+    assert f"{shipped_default()} (shipped)" in r.stderr and "test-random (user)" in r.stderr
+
+
+def test_user_set_named_like_a_shipped_one_is_reported(home, assets, capsys):
+    """A user set cannot shadow a shipped one: it is hidden, and said so."""
+    name = shipped_default()
+    user_copy(assets, home, name=name, default=False)
+    r = cli("weights", "list", "--json")
+    rows = json.loads(r.stdout)["weights"]
+    assert [(w["where"], w["hidden"], w["default"]) for w in rows] == [("shipped", False, True), ("user", True, False)]
+    r = cli("weights", "list")
+    assert r.exit_code == 0
+    assert "user, hidden" in r.stdout
+    assert "warning:" in r.stderr and name in r.stderr and str(home / "weights") in r.stderr
+    assert W.locate(name).folder.origin == "shipped"
+    err = capsys.readouterr().err
+    assert "warning:" in err and "not used" in err and str(home / "weights" / "manifest.json") in err
+
+
+def test_a_corrupt_user_set_is_listed_not_fatal(home, assets):
+    d = user_copy(assets, home, default=False)
+    flip_byte(d / "test-random-vgnet.safetensors")
+    r = cli("weights", "list", "--json")
+    assert r.exit_code == 0
+    rows = {w["name"]: w for w in json.loads(r.stdout)["weights"]}
+    assert rows[shipped_default()]["ok"] and not rows["test-random"]["ok"]
+    assert "sha256" in rows["test-random"]["error"]
+    assert cli("weights", "verify").exit_code == 4
+    assert cli("weights", "verify", shipped_default()).exit_code == 0
+
+
+def test_new_set_names_are_checked(home, tmp_path):
+    assert W.target_dir("mine") == home / "weights"
+    for bad in (shipped_default(), "default", "", "a/b", "..x", " x"):
+        with pytest.raises(InputError):
+            W.target_dir(bad)
+    assert W.target_dir(shipped_default(), tmp_path / "elsewhere") == tmp_path / "elsewhere"  # an explicit folder

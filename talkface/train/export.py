@@ -20,7 +20,7 @@ def _best(run):
 
 def export(atnet_run, vgnet_run, name: str, make_default: bool = False, card: str | None = None,
            out_dir: Path | None = None) -> dict:
-    d = Path(out_dir) if out_dir else W.weights_dir()
+    d = W.target_dir(name, out_dir)  # the user folder unless told; a shipped name is refused
     d.mkdir(parents=True, exist_ok=True)
     a = _best(atnet_run)
     tensors = dict(a["model"])
