@@ -360,11 +360,16 @@ def data_prepare(src: Path = typer.Argument(..., help="Folder of clips with audi
 def _train_common(kind, data_dir, run_dir, config, steps, batch, device, resume, val, holdout, quiet):
     if not Path(data_dir).is_dir():
         run(lambda: (_ for _ in ()).throw(InputError(f"{data_dir}: not a folder; run talkface data prepare first")))
-    if kind == "atnet":
+    echo = None if quiet else (lambda s: print(s, file=sys.stderr, flush=True))
+    if kind == "atnet" and config == "mouthnet":  # talkface's speaker-independent AT-net
+        from .train.mouthnet import train as train_mouth
+
+        def train(data_dir, run_dir, config, device, **kw):
+            return train_mouth(data_dir, run_dir, **kw)
+    elif kind == "atnet":
         from .train.atnet import train
     else:
         from .train.vgnet import train
-    echo = None if quiet else (lambda s: print(s, file=sys.stderr, flush=True))
 
     def go():
         try:
@@ -377,11 +382,12 @@ def _train_common(kind, data_dir, run_dir, config, steps, batch, device, resume,
     typer.echo(f"checkpoints in {run_dir} (best.pt, last.pt); export with talkface train export", err=True)
 
 
-def _train_command(kind: str, default_steps: int, default_batch: int, doc: str):
+def _train_command(kind: str, default_steps: int, default_batch: int, doc: str, default_config: str = "small",
+                   config_help: str = "small or original."):
     """Register ``talkface train KIND``: the same options for AT-net and VG-net, with
     their own default steps and batch size."""
     def command(data_dir: Path = typer.Argument(...), out: Path = typer.Option(..., "--out", help="Run folder."),
-                config: str = typer.Option("small", "--config", help="small or original."),
+                config: str = typer.Option(default_config, "--config", help=config_help),
                 steps: int = typer.Option(default_steps, "--steps"),
                 batch: int = typer.Option(default_batch, "--batch"),
                 device: str = typer.Option("auto", "--device"), resume: bool = typer.Option(False, "--resume"),
@@ -394,8 +400,10 @@ def _train_command(kind: str, default_steps: int, default_batch: int, doc: str):
     train_app.command(kind)(command)
 
 
-_train_command("atnet", 4000, 32,
-               "Train AT-net (audio -> landmark PCA). Multi-GPU: torchrun --nproc_per_node N -m talkface train atnet ...")
+_train_command("atnet", 1500, 32,
+               "Train AT-net (speech -> mouth and jaw motion). The default, mouthnet, reads phones and energy "
+               "(speaker-independent); small/original are the authors' MFCC layout (multi-GPU: torchrun).",
+               default_config="mouthnet", config_help="mouthnet (default), or small / original (MFCC AT-net).")
 _train_command("vgnet", 3000, 4, "Train VG-net with the dynamic pixel-wise loss and the regression discriminator.")
 
 

@@ -16,7 +16,7 @@ from talkface.cli import app
 
 runner = CliRunner()
 ROW_KEYS = {"clip", "frames", "psnr", "psnr_rgb", "ssim", "lmd", "sync_error", "baseline_static",
-            "baseline_loudness"}
+            "baseline_loudness", "open_corr", "open_ratio", "loud_corr"}
 
 
 def cli(*args):

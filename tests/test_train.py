@@ -19,7 +19,7 @@ from talkface.cli import app
 runner = CliRunner()
 SHIPPED_MANIFEST = ROOT / "talkface" / "assets" / "weights" / "manifest.json"
 ROW_KEYS = {"clip", "frames", "psnr", "psnr_rgb", "ssim", "lmd", "sync_error", "baseline_static",
-            "baseline_loudness"}
+            "baseline_loudness", "open_corr", "open_ratio", "loud_corr"}
 
 
 def cli(*args):
@@ -69,7 +69,7 @@ def test_data_prepare_and_resume(work):
 def test_train_atnet_and_resume(work):
     run = work["atnet"]
     cli("train", "atnet", work["data"], "--out", run, "--steps", 3, "--batch", 4, "--holdout", 1,
-        "--device", "cpu", "-q")
+        "--device", "cpu", "--config", "small", "-q")
     assert (run / "last.pt").exists() and (run / "best.pt").exists()
     rows = log_rows(run)
     data = next(r for r in rows if r.get("event") == "data")
@@ -77,10 +77,45 @@ def test_train_atnet_and_resume(work):
     val = [r for r in rows if r.get("event") == "val"]
     assert val[-1]["step"] == 3 and np.isfinite(val[-1]["heldout_atnet"])
     cli("train", "atnet", work["data"], "--out", run, "--steps", 5, "--batch", 4, "--holdout", 1,
-        "--device", "cpu", "--resume", "-q")
+        "--device", "cpu", "--config", "small", "--resume", "-q")
     rows = log_rows(run)
     assert any(r.get("event") == "resume" and r["step"] == 3 for r in rows)
     assert [r for r in rows if r.get("event") == "val"][-1]["step"] == 5
+
+
+def test_train_mouthnet_resume_export_generate(work, tmp_path):
+    """The default AT-net (phones + energy): trains, resumes, exports to the user folder with
+    its calibrated gain, and drives generate."""
+    run = work["dir"] / "runs" / "mouth"
+    cli("train", "atnet", work["data"], "--out", run, "--steps", 3, "--batch", 4, "--holdout", 1, "-q")
+    rows = log_rows(run)
+    assert next(r for r in rows if r.get("event") == "data")["train"] == 3
+    val = [r for r in rows if r.get("event") == "val"]
+    assert val[-1]["step"] == 3 and np.isfinite(val[-1]["heldout_corr"])
+    assert any(r.get("event") == "gain" for r in rows)
+    cli("train", "atnet", work["data"], "--out", run, "--steps", 5, "--batch", 4, "--holdout", 1, "--resume", "-q")
+    rows = log_rows(run)
+    assert any(r.get("event") == "resume" and r["step"] == 3 for r in rows)
+    cli("train", "export", run, "--name", "tinymouth")
+    from talkface import weights as W
+
+    e = W.locate("tinymouth").entry
+    assert e["files"]["atnet"]["arch"] == "mouthnet" and "vgnet" not in e["files"]
+    clip = sorted(work["clips"].glob("speakers/*.mp4"))[0]
+    out = tmp_path / "m.mp4"
+    cli("generate", _first_png(clip, tmp_path), clip, "-o", out, "--weights", "tinymouth", "-q")
+    assert out.stat().st_size > 1000
+
+
+def _first_png(clip, tmp_path):
+    import cv2
+
+    from talkface.video import read_frames
+
+    frame = next(iter(read_frames(clip)))
+    png = tmp_path / "first.png"
+    cv2.imwrite(str(png), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    return png
 
 
 def test_train_vgnet_and_resume(work):

@@ -42,12 +42,13 @@ class _Block(nn.Module):
     def __init__(self, ch: int, k: int, dil: int, drop: float):
         super().__init__()
         self.conv = nn.Conv1d(ch, ch, k, padding=dil * (k - 1) // 2, dilation=dil)
-        self.norm = nn.GroupNorm(1, ch)
+        self.norm = nn.LayerNorm(ch)  # per frame: the output depends on +-context frames only
         self.act = nn.GELU()
         self.drop = nn.Dropout(drop)
 
     def forward(self, x):
-        return x + self.drop(self.act(self.norm(self.conv(x))))
+        h = self.norm(self.conv(x).transpose(1, 2)).transpose(1, 2)
+        return x + self.drop(self.act(h))
 
 
 class MouthNet(nn.Module):

@@ -54,6 +54,9 @@ class Item:
                 pass
         self.n = n = min(len(norm), nf)
         self.x = P.speech_features(wav, nf, ph)[:n]
+        # other voices of the same clip (pitch and formant shifts, noise), when prepared:
+        # their phones come from the recogniser too, with the confusions unseen voices bring
+        self.voices = [self.x] + [np.load(f)[:n] for f in sorted(item.glob("feats_aug*.npy"))]
         self.norm = norm[:n].astype(np.float32)
         self.opening = inner_lip_opening(self.norm.reshape(-1, 68, 2))
         closed = self.opening <= np.percentile(self.opening, 10) + 1e-9
@@ -109,7 +112,7 @@ def _batch(items, idx, rng, aug: bool):
         it = items[i]
         n = min(it.n, SEQ)
         s = int(rng.integers(0, it.n - n + 1)) if it.n > n else 0
-        xi = it.x[s:s + n].copy()
+        xi = it.voices[int(rng.integers(len(it.voices)))][s:s + n].copy() if aug else it.x[s:s + n].copy()
         if aug:
             xi = _augment(xi, rng)
         x[j, :n], y[j, :n], mask[j, :n] = xi, it.y[s:s + n], 1.0
@@ -148,24 +151,28 @@ def evaluate_items(model, basis, items, gain=1.0):
     return {"clips": rows, "mean": mean}
 
 
-def split(items, holdout_every: int = 20):
-    """GRID's held-out rule: every 20th clip of the sorted list is never trained on."""
+def split(items, holdout: int = 50):
+    """``holdout`` clips evenly spread over the sorted list are never trained on (with
+    GRID's 1000 clips of a speaker and 50: every 20th, the held-out rule)."""
     names = sorted(i.name for i in items)
-    held = set(names[::holdout_every]) if holdout_every else set()
+    if holdout <= 0 or len(names) < 4:
+        return list(items), []
+    held = set(names[::max(2, len(names) // holdout)][:holdout])
     return [i for i in items if i.name not in held], [i for i in items if i.name in held]
 
 
-def train(data_dirs, run_dir, steps: int = 3000, batch: int = 32, lr: float = 2e-3, val_dirs=(),
-          holdout_every: int = 20, seed: int = 0, echo=print, threads: int | None = None, resume: bool = False,
+def train(data_dirs, run_dir, steps: int = 1500, batch: int = 32, lr: float = 2e-3, val_dirs=(),
+          holdout: int = 50, seed: int = 0, echo=print, threads: int | None = None, resume: bool = False,
           ccc_weight: float = 0.5, eval_every: int = 500):
     if threads:
         torch.set_num_threads(threads)
+    torch.manual_seed(seed)
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
     log = Log(run, 0, echo)
     t0 = time.time()
     items = load_items([Path(d) for d in ([data_dirs] if isinstance(data_dirs, (str, Path)) else data_dirs)], echo)
-    tr, held = split(items, holdout_every)
+    tr, held = split(items, holdout)
     if not tr:
         raise ValueError(f"{data_dirs}: no prepared items; run talkface data prepare first")
     val = {"heldout": held}
@@ -187,6 +194,7 @@ def train(data_dirs, run_dir, steps: int = 3000, batch: int = 32, lr: float = 2e
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         step = int(ck["step"])
+        log(event="resume", step=step)
     bt = torch.from_numpy(basis)
     scale = 1.0 / float(np.concatenate([i.y for i in tr]).std())
     rng = np.random.default_rng(seed + step)
@@ -209,7 +217,7 @@ def train(data_dirs, run_dir, steps: int = 3000, batch: int = 32, lr: float = 2e
         opt.step()
         step += 1
         if step % 100 == 0:
-            log(step=step, mse=round(float(mse), 4), ccc=round(float(ccc), 4), lr=round(sched(step), 6))
+            log(step=step, mse=round(mse.item(), 4), ccc=round(ccc.item(), 4), lr=round(sched(step), 6))
         if step % eval_every == 0 or step == steps:
             res = {k: evaluate_items(model, basis, v)["mean"] for k, v in val.items() if v}
             log(step=step, event="val", **{f"{k}_{m}": round(v, 4) for k, r in res.items() for m, v in r.items()})
@@ -219,8 +227,10 @@ def train(data_dirs, run_dir, steps: int = 3000, batch: int = 32, lr: float = 2e
     log(event="gain", gain=round(gain, 4))
     res = {k: evaluate_items(model, basis, v, gain)["mean"] for k, v in val.items() if v}
     log(event="final", gain=gain, **{f"{k}_{m}": round(v, 4) for k, r in res.items() for m, v in r.items()})
-    save_checkpoint(run, {"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                          "config": cfg.to_dict(), "basis": basis, "val": res, "gain": gain})
+    final = {"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "config": cfg.to_dict(),
+             "basis": basis, "val": res, "gain": gain, "size": tr[0].size, "zoom": tr[0].zoom}
+    save_checkpoint(run, final)
+    save_checkpoint(run, final, "best.pt")  # what export takes: the calibrated final model
     return run
 
 

@@ -1,0 +1,113 @@
+"""Lip sync: articulation figures, the phone front-end, MouthNet prediction and the shipped
+weights' mouth (it opens with speech and closes in silence)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from talkface import articulation as R
+from talkface import phones as P
+
+
+def _face(opening: float) -> np.ndarray:
+    """68 points of a frontal face whose inner lips are ``opening`` apart (eye corners 100 apart)."""
+    p = np.zeros((68, 2))
+    p[36], p[45] = (0, 0), (100, 0)
+    for a, b in R.INNER_PAIRS:
+        p[a] = (40 + a, 80)
+        p[b] = (40 + a, 80 + opening)
+    return p
+
+
+def test_inner_lip_opening_in_inter_ocular_units():
+    seq = np.stack([_face(o) for o in (0, 10, 25)])
+    np.testing.assert_allclose(R.inner_lip_opening(seq), [0.0, 0.1, 0.25])
+    assert R.inner_lip_opening(_face(50) * 3) == pytest.approx(0.5)  # scale-free
+
+
+def test_lag_correlation_and_amplitude():
+    t = np.arange(200)
+    real = np.sin(t / 5.0)
+    assert R.lag_correlation(np.roll(real, 2), real) == pytest.approx(1.0, abs=0.02)
+    assert R.lag_correlation(np.roll(real, 6), real) < 0.9  # beyond +-2 frames it counts
+    assert R.amplitude_ratio(0.5 * real + 3, real) == pytest.approx(0.5)
+    assert R.lag_correlation(np.ones(50), real[:50]) is None
+    fig = R.articulation(real, real, loud=np.abs(real))
+    assert fig["open_corr"] == pytest.approx(1.0) and fig["open_ratio"] == pytest.approx(1.0)
+
+
+def test_loudness_envelope_follows_the_level():
+    sr = 16000
+    wav = np.concatenate([np.zeros(sr // 2), 0.5 * np.sin(np.arange(sr // 2) * 0.1)]).astype(np.float32)
+    env = R.loudness_envelope(wav, 25)
+    assert env[:12].max() < env[13:].min() - 20
+
+
+def test_phone_frames_occupancy():
+    segs = [("SIL", 0, 3), ("AA", 4, 11), ("M", 12, 15), ("+NSN+", 16, 19)]
+    f = P.phone_frames(segs, 5)
+    assert f.shape == (5, len(P.PHONES))
+    np.testing.assert_allclose(f.sum(1), 1.0)
+    assert f[1, P.PHONE_INDEX["AA"]] == 1.0 and f[3, P.PHONE_INDEX["M"]] == 1.0
+    assert f[4, P.PHONE_INDEX["SIL"]] == 1.0  # noise units count as silence
+
+
+def _speechlike(seconds=3.0, sr=16000, seed=0):
+    """Voiced syllables (a harmonic buzz through moving formants) with pauses."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    f0 = 120 + 20 * np.sin(2 * np.pi * 0.7 * t)
+    buzz = np.sign(np.sin(2 * np.pi * np.cumsum(f0) / sr)) * 0.3
+    env = (np.sin(2 * np.pi * 3.0 * t) > 0).astype(float) * (t > 0.5) * (t < seconds - 0.5)
+    return (buzz * env + 0.001 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+def test_speech_features_shape_and_silence():
+    wav = _speechlike()
+    x = P.speech_features(wav)
+    assert x.shape == (75, P.N_FEATURES) and x.dtype == np.float32
+    assert np.isfinite(x).all()
+    silent = P.speech_features(np.zeros(16000, np.float32))
+    assert silent.shape == (25, P.N_FEATURES)
+    np.testing.assert_allclose(silent[:, P.PHONE_INDEX["SIL"]], 1.0)  # nothing said
+
+
+def test_mouthnet_chunks_equal_one_pass():
+    import torch
+
+    from talkface.models.mouthnet import MouthNet, MouthNetConfig, predict_chunks, predict_motion
+
+    torch.manual_seed(0)
+    m = MouthNet(MouthNetConfig(n_in=P.N_FEATURES))
+    basis = np.random.default_rng(0).standard_normal((136, 10)).astype(np.float32) * 0.01
+    x = np.random.default_rng(1).standard_normal((333, P.N_FEATURES)).astype(np.float32)
+    whole = predict_motion(m, basis, x, 1.0, chunk=10_000)
+    np.testing.assert_allclose(predict_motion(m, basis, x, 1.0, chunk=37), whole, atol=1e-5)
+    ref = np.zeros(136, np.float32)
+    got = np.concatenate(list(predict_chunks(m, basis, ref, x, 1.0, first=5, chunk=50)))
+    np.testing.assert_allclose(got, whole, atol=1e-5)
+
+
+def test_shipped_mouth_opens_with_speech_and_closes_in_silence():
+    """The default weights, on a voice they never heard: open while it speaks, closed in the pauses."""
+    from talkface import weights as W
+    from talkface.face.align import template
+    from talkface.face.shape import to_norm
+    from talkface.pipeline import audio_features, predict_sequence
+
+    wts = W.load("default", "cpu", need_vgnet=False)
+    if wts.pca is not None:
+        pytest.skip("default weights are not MouthNet")
+    sr = 16000
+    wav = _speechlike(4.0)
+    ref = to_norm(template(128, 0.85), 128).reshape(-1)
+    seq = predict_sequence(wts, ref, audio_features(wts, wav), "cpu")
+    o = R.inner_lip_opening(seq.reshape(-1, 68, 2)) - R.inner_lip_opening(ref.reshape(68, 2))
+    t = (np.arange(len(o)) + 0.5) / 25
+    env = R.loudness_envelope(wav, len(o), sr)
+    loud = env > env.max() - 20
+    silent = (t < 0.35) | (t > 3.65)
+    assert o[loud].mean() > o[silent].mean() + 0.03
+    assert np.abs(o[silent]).max() < 0.05  # the lips close when nothing is said
+    jitter = np.abs(np.diff(o, 2)).mean()
+    assert jitter < 0.02
