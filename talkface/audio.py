@@ -13,10 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .constants import FPS, SAMPLE_RATE
 from .errors import InputError
 
-SAMPLE_RATE = 16000
-FPS = 25
 ROWS_PER_FRAME = 4
 WINDOW = 28
 PAD_SAMPLES = 1920  # 0.12 s = 3 video frames on each side (FACTS.md 2)
