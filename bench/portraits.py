@@ -258,7 +258,7 @@ def speed(frames: int = 100):
     from talkface.face.detect import detect_faces
     from talkface.face.image import load_image
     from talkface.motion import add_blinks
-    from talkface.warp import WarpRenderer
+    from talkface.render.warp import WarpRenderer
 
     img = load_image(ROOT / "examples" / "astronaut.png")
     p = detect_faces(img)[0].points.astype(np.float64)

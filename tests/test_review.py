@@ -195,7 +195,7 @@ def face():
 
 @pytest.mark.parametrize("shift", [(0, -230), (0, -200), (170, 0), (-170, 0), (0, 150)])
 def test_face_cut_by_the_image_border_renders(face, shift):
-    from talkface.warp import WarpRenderer
+    from talkface.render.warp import WarpRenderer
 
     img, p = face
     q = p + shift
@@ -209,7 +209,7 @@ def test_face_cut_by_the_image_border_renders(face, shift):
 
 
 def test_landmarks_outside_the_portrait_is_an_input_error(face):
-    from talkface.warp import WarpRenderer
+    from talkface.render.warp import WarpRenderer
 
     img, p = face
     with pytest.raises(InputError) as e:
@@ -221,7 +221,7 @@ def test_landmarks_outside_the_portrait_is_an_input_error(face):
 def test_tiny_portrait_renders(face, size):
     import cv2
 
-    from talkface.warp import render_warp
+    from talkface.render.warp import render_warp
 
     img, p = face
     small = cv2.resize(img, size[::-1], interpolation=cv2.INTER_AREA)

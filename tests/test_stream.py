@@ -51,7 +51,7 @@ def test_atnet_in_chunks_equals_one_pass(tmp_path):
 
 
 def test_rebatch_of_chunks():
-    from talkface.render import rebatch
+    from talkface.render.neural import rebatch
 
     chunks = [np.arange(5)[:, None], np.arange(5, 6)[:, None], np.arange(6, 17)[:, None]]
     out = list(rebatch(iter(chunks), 4))

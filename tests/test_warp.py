@@ -1,4 +1,4 @@
-"""Warp renderer (talkface.warp), blinks and head sway (talkface.motion), colour-matched
+"""Warp renderer (talkface.render.warp), blinks and head sway (talkface.motion), colour-matched
 paste-back of the neural renderer (face.align.Paster), on drawn faces."""
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from talkface.face.detect import Face, detect_faces
 from talkface.face.template import MOUTH_RATIO, TEMPLATE_128, fit_template
 from talkface.motion import (add_blinks, add_head_motion, apply, blink_schedule, head_motion,
                              stream)
-from talkface.warp import WarpRenderer, choose_renderer
+from talkface.render.choose import choose_renderer
+from talkface.render.warp import WarpRenderer
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +94,7 @@ def test_mouth_interior_colours_come_from_the_portrait(face):
 
 
 def test_frame_count_and_resolution_follow_the_sequence(face):
-    from talkface.warp import render_warp
+    from talkface.render.warp import render_warp
 
     img, p = face
     seq = np.stack([open_mouth(p, a) for a in np.linspace(0, 0.3, 7)])
