@@ -325,7 +325,7 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
             face = choose_face(search.faces(dev), portrait, face_index, rep)
     half = dev.startswith("cuda")
     if kind == "atvgnet-original":
-        from .original import original_crop, render_original
+        from .authors_pipeline import original_crop, render_original
 
         crop_size = 128
         ref_crop, al = original_crop(img, face.points, wts.pipeline["extra"]["template"])

@@ -1,4 +1,4 @@
-"""Import and inference of the authors' ATVG-net weights (talkface.original)."""
+"""Import and inference of the authors' ATVG-net weights (talkface.authors_pipeline)."""
 from __future__ import annotations
 
 import re
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from talkface import original
+from talkface import authors_pipeline as original
 from talkface.errors import InputError, WeightsError
 from talkface.models import ATNet, VGNet, get_config
 

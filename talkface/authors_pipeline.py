@@ -1,4 +1,5 @@
-"""The authors' released ATVG-net weights, imported and run with their semantics.
+"""The authors' pipeline: their released ATVG-net weights, imported and run with their semantics
+(weights of kind ``atvgnet-original``; talkface's own weights run through ``pipeline``).
 
 ``import_atvgnet`` turns ``atnet_lstm_18.pth`` and ``generator_23.pth`` (plus the
 authors' ``basics/`` arrays) into two verified safetensors files and a manifest entry
@@ -18,20 +19,20 @@ reproduce the demo pipeline (FACTS.md 0, 1.2-1.5, 3.3, 7) with talkface's pieces
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import numpy as np
 
 from .errors import InputError, WeightsError
 from .face.align import Alignment, invert, similarity
+from .face.groups import ALIGN_POINTS
 
 KIND = "atvgnet-original"
 CROP_SIZE = 128          # the region fed to VG-net
 FRAME_SIZE = 163         # the template frame of base_68.npy
 REGION_OFFSET = 1        # region = frame[1:129, 1:129]
-ALIGN_POINTS = list(range(27, 45))   # landmarks 27..44 inclusive (FACTS.md 1.2)
 PCA_SCALE = 5.0
 N_PCA = 6
 BOOST = (1.0, 2.2, 2.4, 2.6, 2.8, 3.0)
@@ -362,5 +363,4 @@ def render_original(weights, crop_rgb: np.ndarray, feats: np.ndarray, device="cp
             frames = ((out[0].float().clamp(-1, 1) + 1.0) * 127.5 + 0.5).to(torch.uint8)
             frames = frames.permute(0, 2, 3, 1).cpu().numpy()
             alphas = alpha[0, :, 0].float().cpu().numpy()
-            for f, a in zip(frames, alphas):
-                yield f, a
+            yield from zip(frames, alphas)
