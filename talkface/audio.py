@@ -15,6 +15,7 @@ import numpy as np
 
 from .constants import FPS, SAMPLE_RATE
 from .errors import InputError
+from .inputs import check_input_file
 
 ROWS_PER_FRAME = 4
 WINDOW = 28
@@ -59,14 +60,7 @@ def _decode_cmd(p: Path, sr: int, max_seconds: float | None) -> list[str]:
 
 
 def _check_audio_path(path) -> Path:
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: no such file; check the path of the audio")
-    if p.is_dir():
-        raise InputError(f"{p}: is a directory; give an audio file (WAV, MP3, FLAC, M4A, OGG)")
-    if p.stat().st_size == 0:
-        raise InputError(f"{p}: file is empty; give a valid audio file")
-    return p
+    return check_input_file(path, "audio", "audio file", "WAV, MP3, FLAC, M4A, OGG")
 
 
 def _decode_error(p: Path, stderr: bytes | None):
