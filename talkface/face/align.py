@@ -1,4 +1,4 @@
-"""Similarity alignment of a face to the template (FACTS.md 1.2), its inverse, and the
+"""Similarity alignment of a face to the template (docs/paper_facts.md#alignment), its inverse, and the
 feathered paste-back of a generated crop into the whole portrait."""
 from __future__ import annotations
 

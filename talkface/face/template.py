@@ -3,7 +3,7 @@
 A generalised-Procrustes mean of dlib landmarks (GRID s1/s2/s3 first frames and five
 portraits), placed by a similarity fit so that eye corners, nose tip, mouth corners and
 chin sit where the ATVG-net pipeline puts them in its 128 px aligned region
-(FACTS.md 1.2). Coordinates are pixels of a 128x128 crop; scale for other sizes.
+(docs/paper_facts.md#alignment). Coordinates are pixels of a 128x128 crop; scale for other sizes.
 """
 import numpy as np
 

@@ -1,5 +1,5 @@
 """Model sizes. ``original`` reproduces the authors' released layouts exactly
-(FACTS.md 3-5); ``small`` is talkface's default, sized for CPU speed."""
+(docs/paper_facts.md#checkpoints); ``small`` is talkface's default, sized for CPU speed."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass

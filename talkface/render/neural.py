@@ -44,7 +44,7 @@ def render_neural(vgnet, ref_crop: np.ndarray, ref_norm: np.ndarray, seq_norm, d
     ``ref_crop`` is the aligned reference (S x S RGB), ``ref_norm`` its flat landmarks and
     ``seq_norm`` the (T, 136) landmark sequence (an array, or an iterable of chunks as AT-net
     streams them), both in the weights' landmark space. The caller blends colour over the
-    reference with the attention (FACTS.md 4.1).
+    reference with the attention (docs/paper_facts.md#vg-net).
     """
     dtype = torch.float16 if half else torch.float32
     net = vgnet.to(device=device, dtype=dtype)
