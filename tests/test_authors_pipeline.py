@@ -251,6 +251,7 @@ def _tree(d: Path) -> dict:
     return {str(p.relative_to(d)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(d.rglob("*"))}
 
 
+@pytest.mark.slow
 def test_cli_import_and_generate(synthetic, tmp_path, monkeypatch, assets):
     """talkface weights import-atvgnet lands in TALKFACE_HOME (never the package or the
     source tree), then talkface generate --weights atvgnet-original."""

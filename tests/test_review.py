@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from conftest import draw_face, synth_speech, write_wav
+from helpers import draw_face, synth_speech, write_wav
 from talkface import batch as B
 from talkface.errors import InputError
 
@@ -115,7 +115,7 @@ def test_dead_worker_fails_only_its_own_item(tmp_path, monkeypatch, names):
     real_wait = cf.wait
 
     def wait(fs, return_when=None):
-        for f in fs:  # everything submitted so far completes now
+        for _ in fs:  # everything submitted so far completes now
             for pool in _live:
                 pool._settle()
         return real_wait(fs, return_when=return_when)
