@@ -86,7 +86,6 @@ STYLES = {"painting": painting, "oil": oil, "anime": anime, "sketch": sketch}
 def build_set(out: Path) -> list[dict]:
     """Write the portraits into ``out``; one dict per portrait (name, kind, path, truth)."""
     from cartoons import all_cartoons
-
     from talkface.face.detect import detect_faces
     from talkface.face.image import load_image
 
@@ -119,7 +118,6 @@ def build_set(out: Path) -> list[dict]:
 # ----------------------------------------------------------------------------- measures
 def detect(items):
     from cartoons import landmark_error
-
     from talkface.face.detect import detect_faces
     from talkface.face.image import load_image
 

@@ -54,9 +54,8 @@ def _label(tile, text, y=14):
 
 
 def main(out=ROOT / "docs" / "contact_sheet.png"):
-    from portraits import SHARED, STYLES, speech
-
     from cartoons import all_cartoons
+    from portraits import SHARED, STYLES, speech
     from talkface import generate
     from talkface.face.detect import detect_faces
     from talkface.face.groups import MOUTH

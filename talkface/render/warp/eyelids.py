@@ -99,7 +99,7 @@ class EyelidPainter:
         yi = np.clip(np.round(ys).astype(int), 0, h - 1)
         px = self.image[yi, xi].reshape(-1, 3).astype(np.float32)
         med = np.median(px, 0)
-        lum = px @ np.float32(LUMA)
+        lum = px @ np.array(LUMA, np.float32)
         near = min(float(np.linalg.norm(med - lid)), float(np.linalg.norm(med - self.skin))) < 60
         dark = float(np.percentile(lum, 8))  # a few lash or crease pixels are fine; a brow is not
         return near and dark > 0.4 * luminance(med)
@@ -141,7 +141,7 @@ class EyelidPainter:
         top = up - margin - 0.25 * eh * u * u
         edge = up + c * (np.maximum(low - up, 0) + 0.03 * ew)
         poly = np.concatenate([np.stack([xs, top], 1), np.stack([xs[::-1], edge[::-1]], 1)])
-        m = np.zeros((bh, bw), np.float32)
+        m: np.ndarray = np.zeros((bh, bw), np.float32)
         cv2.fillPoly(m, [np.round(poly * 4).astype(np.int32)], 1.0, lineType=cv2.LINE_AA, shift=2)
         k = max(3, int(0.08 * ew) | 1)
         m = cv2.GaussianBlur(m, (k, k), 0)

@@ -55,7 +55,7 @@ class MouthPainter:
             cv2.fillPoly(m, [src[e].astype(np.int32)], 1)
         eye = image[m > 0].reshape(-1, 3).astype(np.float32)
         if len(eye) >= 8:
-            lum = eye @ np.float32(LUMA)
+            lum = eye @ np.array(LUMA, np.float32)
             top = eye[lum >= np.percentile(lum, 80)].mean(0)
             if luminance(top) > 150 and np.ptp(top) < 60:
                 white = 0.6 * top + 0.4 * white
@@ -90,7 +90,7 @@ class MouthPainter:
         bw, bh = bx1 - bx0, by1 - by0
         org = np.array([self.roi.x0 + bx0, self.roi.y0 + by0])
         pi = inner - org
-        m = np.zeros((bh, bw), np.float32)
+        m: np.ndarray = np.zeros((bh, bw), np.float32)
         cv2.fillPoly(m, [np.round(pi * 4).astype(np.int32)], 1.0, lineType=cv2.LINE_AA, shift=2)
         m = cv2.GaussianBlur(m, (k, k), 0)
         strength = 0.92 * float(np.clip(opening / (0.08 * self.face_scale), 0, 1))
@@ -98,7 +98,7 @@ class MouthPainter:
         top = pi[1:4].mean(0)
         bot = pi[5:8].mean(0)
         # upper teeth under the upper inner lip, tongue resting on the lower one
-        t = np.zeros((bh, bw), np.float32)
+        t: np.ndarray = np.zeros((bh, bw), np.float32)
         cv2.ellipse(t, (int(round(top[0])), int(round(top[1]))),
                     (max(1, int(width * 0.40)), max(1, int(opening * 0.38) + 1)), 0, 0, 180, 1.0, -1, cv2.LINE_AA)
         t = cv2.GaussianBlur(t, (k, k), 0)
