@@ -7,8 +7,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..face.groups import MOUTH
 from .config import ATNetConfig
-from ..face.shape import MOUTH
 from .pca import LandmarkPCA
 
 
