@@ -40,6 +40,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from talkface.constants import FPS
+from talkface.face.groups import EYE_L, EYE_R, MOUTH
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data" / "portraits"
 sys.path.insert(0, str(ROOT / "tests"))
@@ -83,7 +86,6 @@ STYLES = {"painting": painting, "oil": oil, "anime": anime, "sketch": sketch}
 def build_set(out: Path) -> list[dict]:
     """Write the portraits into ``out``; one dict per portrait (name, kind, path, truth)."""
     from cartoons import all_cartoons
-
     from talkface.face.detect import detect_faces
     from talkface.face.image import load_image
 
@@ -104,7 +106,7 @@ def build_set(out: Path) -> list[dict]:
         truth = None
         if f:
             p = f[0].points
-            truth = {"eyes": [tuple(p[36:42].mean(0)), tuple(p[42:48].mean(0))], "mouth": tuple(p[48:68].mean(0))}
+            truth = {"eyes": [tuple(p[EYE_R].mean(0)), tuple(p[EYE_L].mean(0))], "mouth": tuple(p[MOUTH].mean(0))}
         for style, fn in STYLES.items():
             put(f"{ph.stem}_{style}", "anime" if style == "anime" else "painting", fn(rgb), truth)
     put("cartoon", "cartoon", load_image(ROOT / "examples" / "cartoon.png"))
@@ -116,7 +118,6 @@ def build_set(out: Path) -> list[dict]:
 # ----------------------------------------------------------------------------- measures
 def detect(items):
     from cartoons import landmark_error
-
     from talkface.face.detect import detect_faces
     from talkface.face.image import load_image
 
@@ -149,7 +150,7 @@ def speech(path: Path, seconds: float = 4.0) -> Path:
     return path
 
 
-def loudness(wav: Path, n: int, fps: int = 25) -> np.ndarray:
+def loudness(wav: Path, n: int, fps: int = FPS) -> np.ndarray:
     with wave.open(str(wav)) as w:
         x = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32)
         rate = w.getframerate()
@@ -168,8 +169,8 @@ def mouth_check(video: Path, face, wav: Path) -> dict:
 
     frames = np.stack(list(read_frames(video))).astype(np.float32)
     p = face.points
-    x0, y0 = p[48:68].min(0)
-    x1, y1 = p[48:68].max(0)
+    x0, y0 = p[MOUTH].min(0)
+    x1, y1 = p[MOUTH].max(0)
     mw, mh = x1 - x0, y1 - y0
     mx0, mx1 = int(max(0, x0 - 0.2 * mw)), int(x1 + 0.2 * mw)
     my0, my1 = int(max(0, y0 - 0.2 * mh)), int(y1 + 0.5 * mh + 0.1 * mw)
@@ -255,7 +256,7 @@ def speed(frames: int = 100):
     from talkface.face.detect import detect_faces
     from talkface.face.image import load_image
     from talkface.motion import add_blinks
-    from talkface.warp import WarpRenderer
+    from talkface.render.warp import WarpRenderer
 
     img = load_image(ROOT / "examples" / "astronaut.png")
     p = detect_faces(img)[0].points.astype(np.float64)

@@ -184,7 +184,8 @@ def main(argv=None):
                 rows.append(r)
                 st = r["stages"]
                 print(f"{v:>8} {r['audio_s']:7.1f} s audio  {r['size'][0]}x{r['size'][1]}  wall {r['wall_s']:7.2f} s  "
-                      f"RTF {r['rtf']:.3f} (in-process {r['rtf_in_process']:.3f})  first frame {r['first_frame_s']:.2f} s  "
+                      f"RTF {r['rtf']:.3f} (in-process {r['rtf_in_process']:.3f})  "
+                      f"first frame {r['first_frame_s']:.2f} s  "
                       f"{r['fps']:6.1f} fps  peak RSS {r['peak_rss_mb']:.0f} MB / PSS {r['peak_pss_mb']:.0f} MB  | "
                       + " ".join(f"{k} {v:.2f}" for k, v in st.items()) + f" startup {r['startup_s']:.2f}",
                       flush=True)

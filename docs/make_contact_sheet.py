@@ -54,11 +54,11 @@ def _label(tile, text, y=14):
 
 
 def main(out=ROOT / "docs" / "contact_sheet.png"):
-    from portraits import SHARED, STYLES, speech
-
     from cartoons import all_cartoons
+    from portraits import SHARED, STYLES, speech
     from talkface import generate
     from talkface.face.detect import detect_faces
+    from talkface.face.groups import MOUTH
     from talkface.face.image import load_image
     from talkface.motion import blink_schedule
     from talkface.video import read_frames
@@ -86,7 +86,7 @@ def main(out=ROOT / "docs" / "contact_sheet.png"):
         res = generate(p, wav, tmp / "v.mp4", force=True, quiet=True)
         frames = np.stack(list(read_frames(tmp / "v.mp4")))
         face = detect_faces(img)[0]
-        mp = face.points[48:68]
+        mp = face.points[MOUTH]
         x0, y0 = mp.min(0).astype(int)
         x1, y1 = mp.max(0).astype(int)
         mh = y1 - y0 + 0.3 * (x1 - x0)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .audio import FPS, SAMPLE_RATE
+from .constants import FPS, SAMPLE_RATE
 
 INNER_PAIRS = ((61, 67), (62, 66), (63, 65))
 MAX_LAG = 2

@@ -1,6 +1,6 @@
 """Audio stage: decode anything ffmpeg reads, resample to 16 kHz mono, MFCC windows.
 
-Features follow FACTS.md 2: python_speech_features MFCC (25 ms window, 10 ms step,
+Features follow docs/paper_facts.md#audio-features: python_speech_features MFCC (25 ms window, 10 ms step,
 13 cepstra, energy column dropped -> 12), 4 MFCC rows per video frame at 25 fps, and a
 28x12 window centred on each frame. talkface's own weights also normalise every
 coefficient over the utterance (mean 0, std 1), which makes them voice-independent.
@@ -13,13 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .constants import FPS, SAMPLE_RATE
 from .errors import InputError
+from .inputs import check_input_file
 
-SAMPLE_RATE = 16000
-FPS = 25
 ROWS_PER_FRAME = 4
 WINDOW = 28
-PAD_SAMPLES = 1920  # 0.12 s = 3 video frames on each side (FACTS.md 2)
+PAD_SAMPLES = 1920  # 0.12 s = 3 video frames on each side (docs/paper_facts.md#audio-features)
 DEFAULT_MAX_SECONDS = 1200.0
 
 
@@ -60,14 +60,7 @@ def _decode_cmd(p: Path, sr: int, max_seconds: float | None) -> list[str]:
 
 
 def _check_audio_path(path) -> Path:
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: no such file; check the path of the audio")
-    if p.is_dir():
-        raise InputError(f"{p}: is a directory; give an audio file (WAV, MP3, FLAC, M4A, OGG)")
-    if p.stat().st_size == 0:
-        raise InputError(f"{p}: file is empty; give a valid audio file")
-    return p
+    return check_input_file(path, "audio", "audio file", "WAV, MP3, FLAC, M4A, OGG")
 
 
 def _decode_error(p: Path, stderr: bytes | None):
@@ -126,7 +119,7 @@ def filterbank(sr: int = SAMPLE_RATE, warp: float = 1.0, nfilt: int = 26, nfft: 
 def mfcc_from_power(pspec: np.ndarray, sr: int = SAMPLE_RATE, warp: float = 1.0) -> np.ndarray:
     """(rows, 12) MFCC from a power spectrum, as python_speech_features.mfcc computes it
     (26 filters, 13 cepstra, lifter 22), with c0 (the log frame energy there) dropped
-    (FACTS.md 2), so the frame energy is never needed."""
+    (docs/paper_facts.md#audio-features), so the frame energy is never needed."""
     from python_speech_features.base import lifter
     from scipy.fftpack import dct
 
@@ -152,7 +145,7 @@ def n_mfcc_rows(n_samples: int) -> int:
 
 
 def mfcc(wav: np.ndarray, sr: int = SAMPLE_RATE, pad_n: int = 0, chunk_rows: int = CHUNK_ROWS) -> np.ndarray:
-    """(rows, 12) MFCC at 100 rows/s, energy column dropped (FACTS.md 2); equal to
+    """(rows, 12) MFCC at 100 rows/s, energy column dropped (docs/paper_facts.md#audio-features); equal to
     python_speech_features.mfcc (pre-emphasis 0.97, 512-point FFT, 26 filters, lifter 22)
     but computed ``chunk_rows`` at a time (:class:`MfccStream`). ``wav`` may be float or
     int16; ``pad_n`` zeros are added virtually on both sides."""
@@ -318,7 +311,7 @@ def features(wav: np.ndarray, sr: int = SAMPLE_RATE, norm: bool = True, n_frames
     """MFCC windows, one per video frame: (n_frames, 28, 12) float32.
 
     The waveform is padded with 0.12 s of silence on each side so that window f is
-    centred on frame f (FACTS.md 2); with ``norm`` the coefficients are normalised over
+    centred on frame f (docs/paper_facts.md#audio-features); with ``norm`` the coefficients are normalised over
     the utterance (the padding excluded).
     """
     return Features(wav, sr, norm, n_frames).window()

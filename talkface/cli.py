@@ -12,6 +12,7 @@ import typer
 
 from . import __version__
 from .errors import EXIT_UNEXPECTED, InputError, TalkfaceError
+from .log import log_to_stderr
 
 EPILOG = ("Exit codes: 0 ok, 1 unexpected error (run with --debug), 2 bad usage or input, 3 no face found, "
           "4 weights missing or corrupt, 5 some batch items failed.")
@@ -39,6 +40,7 @@ def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on e
          version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                       help="Print the version and exit.")):
     STATE["debug"] = debug
+    log_to_stderr()  # warnings: one "warning: ..." line each on stderr
 
 
 def run(fn):
@@ -305,7 +307,7 @@ def weights_import(atnet: Path = typer.Option(..., "--atnet", help="atnet_lstm_1
 
     Written into your weights folder (TALKFACE_HOME); run them with --weights atvgnet-original."""
     from . import weights as W
-    from .original import import_atvgnet
+    from .authors_pipeline import import_atvgnet
 
     e = run(lambda: import_atvgnet(atnet, vgnet, basics, name=name))
     typer.echo(f"imported {e['name']} into {W.weights_dir()}: " + ", ".join(f["file"] for f in e["files"].values()))

@@ -2,7 +2,7 @@
 
 For each clip (any container ffmpeg reads, searched recursively): the first frame is the
 portrait, talkface generates a video from the clip's own audio, and generated and real
-frames are compared in the paper's aligned 128 px crop (FACTS.md 6), with the paper's
+frames are compared in the paper's aligned 128 px crop (docs/paper_facts.md#evaluation), with the paper's
 bugs fixed:
 
 * PSNR in float (the paper's wrapped modulo 256 on uint8), on greyscale as the paper
@@ -47,7 +47,7 @@ from .progress import Reporter
 
 EVAL_SIZE = 128        # the paper's aligned crop
 EVAL_ZOOM = 1.0        # the paper's template, unzoomed
-METRIC_SIZE = 256      # SSIM / PSNR after resizing both crops (FACTS.md 6)
+METRIC_SIZE = 256      # SSIM / PSNR after resizing both crops (docs/paper_facts.md#evaluation)
 KEYS = ("frames", "psnr", "psnr_rgb", "ssim", "lmd", "sync_error", "baseline_static", "baseline_loudness",
         "open_corr", "open_ratio", "loud_corr")
 

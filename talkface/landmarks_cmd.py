@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .constants import FPS
 from .errors import InputError, NoFaceError
 from .face.detect import Face
 from .video import write_atomic
@@ -103,7 +104,7 @@ def _audio(audio, output, portrait, video, weights, device, detector, face_index
         check_output_path(Path(video), force)
     pts, img, face = audio_landmarks(audio, portrait, weights=weights, device=device, detector=detector,
                                      face_index=face_index)
-    res = {"audio": str(audio), "portrait": str(portrait), "frames": int(len(pts)), "fps": 25,
+    res = {"audio": str(audio), "portrait": str(portrait), "frames": int(len(pts)), "fps": FPS,
            "width": int(img.shape[1]), "height": int(img.shape[0]), "shape": [int(len(pts)), 68, 2]}
     if output:
         out = Path(output)
@@ -111,7 +112,7 @@ def _audio(audio, output, portrait, video, weights, device, detector, face_index
             import io
 
             buf = io.BytesIO()
-            np.savez_compressed(buf, points=pts, fps=np.int32(25), width=img.shape[1], height=img.shape[0])
+            np.savez_compressed(buf, points=pts, fps=np.int32(FPS), width=img.shape[1], height=img.shape[0])
             write_atomic(out, buf.getvalue())
         else:
             d = dict(res, points=np.round(pts, 2).tolist())
@@ -124,7 +125,7 @@ def _audio(audio, output, portrait, video, weights, device, detector, face_index
         s = min(1.0, 512 / max(h, w))
         vw_, vh_ = int(w * s) // 2 * 2, int(h * s) // 2 * 2
         bg = (cv2.resize(img, (vw_, vh_), interpolation=cv2.INTER_AREA) * 0.35).astype(np.uint8)
-        with VideoWriter(Path(video), vw_, vh_, audio=audio, audio_seconds=len(pts) / 25.0) as vw:
+        with VideoWriter(Path(video), vw_, vh_, audio=audio, audio_seconds=len(pts) / FPS) as vw:
             for p in pts:
                 f = bg.copy()
                 for x, y in p * s:

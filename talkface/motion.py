@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-FPS = 25
-UPPER = ([37, 38], [43, 44])
-LOWER = ([41, 40], [47, 46])
+from .constants import FPS
+from .face.groups import EYES, LOWER_LIDS, UPPER_LIDS
+
 # closure per frame of one blink at 25 fps (~0.16 s closed or closing, then opening)
 PROFILE = (0.45, 1.0, 1.0, 0.6, 0.25)
 
@@ -41,7 +41,7 @@ def add_blinks(seq: np.ndarray, fps: int = FPS, seed: int = 0, closure: np.ndarr
     the lower lids times the closure (``blink_schedule`` when not given); nothing else moves."""
     out = np.array(seq, np.float32, copy=True)
     c = blink_schedule(len(out), fps, seed) if closure is None else np.asarray(closure, np.float32)
-    for up, lo in zip(UPPER, LOWER):
+    for up, lo in zip(UPPER_LIDS, LOWER_LIDS):
         gap = out[:, lo] - out[:, up]  # (T, 2, 2)
         out[:, up] += (c[:, None, None] * 0.94) * gap * np.array([0.0, 1.0], np.float32)
     return out
@@ -91,7 +91,7 @@ def rest_eyes(p: np.ndarray, rest: np.ndarray) -> np.ndarray:
     with the eye corners' centre: AT-net's eye shapes carry no speech information, only
     noise a renderer would read as half-closed lids, so the lids move by blinks alone."""
     p = np.array(p, np.float32, copy=True)
-    for e in (list(range(36, 42)), list(range(42, 48))):
+    for e in EYES:
         shift = p[[e[0], e[3]]].mean(0) - rest[[e[0], e[3]]].mean(0)
         p[e] = rest[e] + shift
     return p

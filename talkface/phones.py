@@ -17,7 +17,8 @@ import threading
 
 import numpy as np
 
-from .audio import FPS, SAMPLE_RATE, n_frames_for
+from .audio import n_frames_for
+from .constants import FPS, SAMPLE_RATE
 
 # the 39 phones of CMUdict (ARPAbet, no stress) and silence; pocketsphinx's noise units
 # (+NSN+, +SPN+, +BREATH+ ...) count as silence for the mouth

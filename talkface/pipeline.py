@@ -18,8 +18,7 @@ from .face.detect import Face, detect_faces
 from .face.image import load_image
 from .face.shape import from_norm, to_norm
 from .progress import Reporter
-
-RENDERERS = ("auto", "neural", "warp")
+from .render.choose import RENDERERS
 
 
 def _fixed_mmap_threshold():
@@ -326,7 +325,7 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
             face = choose_face(search.faces(dev), portrait, face_index, rep)
     half = dev.startswith("cuda")
     if kind == "atvgnet-original":
-        from .original import original_crop, render_original
+        from .authors_pipeline import original_crop, render_original
 
         crop_size = 128
         ref_crop, al = original_crop(img, face.points, wts.pipeline["extra"]["template"])
@@ -341,12 +340,12 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
         ref_norm = to_norm(al.to_crop(face.points), crop_size).reshape(-1)
         # AT-net runs a chunk at a time as the renderer asks for frames (timed as "atnet")
         chunks = _timed(predict_chunks(wts, ref_norm, feats, dev), rep, "atnet")
-        from .warp import choose_renderer
+        from .render.choose import choose_renderer
 
         used = "warp" if wts.vgnet is None else choose_renderer(renderer, wts.pipeline, face)
         if used == "warp":
             from .motion import stream as add_motion
-            from .warp import render_warp
+            from .render.warp import render_warp
 
             if crop:  # warp the aligned crop at the output size: no full-resolution work per frame
                 al_out = align(face.points, size, zoom)
@@ -358,7 +357,7 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
             pts = add_motion(_frames_of(pts), n, blink=blink, head=head_motion, rest=rest)  # --blink, --head-motion
             frames = ((f, None) for f in render_warp(base, rest, pts, device=dev))
         else:
-            from .render import render_neural
+            from .render.neural import render_neural
 
             frames = render_neural(wts.vgnet, ref_crop, ref_norm, chunks, dev, batch=batch, half=half)
     width, height = (size, size) if crop else (img.shape[1], img.shape[0])

@@ -5,6 +5,8 @@ import contextlib
 import sys
 import time
 
+from .log import logger
+
 
 class Reporter:
     """Times named stages; shows a rich status/progress bar when ``show`` is true.
@@ -52,4 +54,5 @@ class Reporter:
             yield lambda n=1: p.advance(task, n)
 
     def warn(self, msg: str):
-        print(f"warning: {msg}", file=sys.stderr)
+        """A warning through the ``talkface`` logger (stderr on the command line)."""
+        logger.warning(msg)

@@ -16,7 +16,8 @@ from typing import Iterator
 
 import numpy as np
 
-from .audio import FPS, ffmpeg_exe
+from .audio import ffmpeg_exe
+from .constants import FPS
 from .errors import InputError
 
 VIDEO_EXTS = {".mp4", ".m4v", ".mov", ".mkv"}

@@ -18,8 +18,8 @@ STYLES = [
 
 
 def draw_talking_face(opening: float, w=320, h=400, skin=(200, 170, 150), bg=(90, 120, 160)):
-    """RGB face like conftest.draw_face, its mouth ``opening`` (0 closed .. 1 wide open)."""
-    from conftest import draw_face
+    """RGB face like helpers.draw_face, its mouth ``opening`` (0 closed .. 1 wide open)."""
+    from helpers import draw_face
 
     return draw_face(w, h, skin, bg, opening=opening)
 
@@ -48,10 +48,9 @@ def speech(seconds=2.0, sr=16000, seed=0):
 
 def write_clip(path, seconds=2.0, seed=0, style=0) -> Path:
     """A ``seconds`` long 25 fps MP4 of a drawn face speaking; returns its path."""
+    from helpers import write_wav
     from talkface import audio as A
     from talkface.video import VideoWriter
-
-    from conftest import write_wav
 
     path = Path(path)
     w, h, skin, bg = STYLES[style % len(STYLES)]
@@ -92,10 +91,9 @@ def write_corrupt(path) -> Path:
 
 def write_faceless(path, seconds=1.0) -> Path:
     """A clip with speech but no face (flat grey frames)."""
+    from helpers import write_wav
     from talkface import audio as A
     from talkface.video import VideoWriter
-
-    from conftest import write_wav
 
     path = Path(path)
     wav, _ = speech(seconds, seed=9)

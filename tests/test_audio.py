@@ -6,10 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from conftest import synth_speech, write_wav
+from helpers import synth_speech, write_wav
 from talkface import audio as A
 from talkface.errors import InputError
-
 
 # -- features ----------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from conftest import draw_face, probe, synth_speech, write_png, write_wav
+from helpers import draw_face, probe, synth_speech, write_png, write_wav
 from talkface.cli import app
 
 runner = CliRunner()
@@ -372,6 +372,7 @@ def test_refused_messages_say_what_to_do(f, random_weights, tmp_path):
     assert "truncated" in err(f["trunc_png"], f["wav"]) and "truncated" in err(f["trunc_jpg"], f["wav"])
 
 
+@pytest.mark.slow
 def test_refused_in_a_real_process(f, assets, tmp_path):
     """The same contract from a real ``talkface`` process: exit code, one line, no traceback."""
     import sys
@@ -436,5 +437,6 @@ def test_max_seconds_must_be_positive(f, random_weights, tmp_path, value):
     r = runner.invoke(app, ["generate", str(f["face"]), str(f["wav"]), "-o", str(tmp_path / "o.mp4"),
                             "--max-seconds", value, "--quiet"])
     assert r.exit_code == 2
-    assert r.stderr.strip().splitlines() == [f"error: --max-seconds {float(value)}: must be a positive number of seconds"]
+    want = f"error: --max-seconds {float(value)}: must be a positive number of seconds"
+    assert r.stderr.strip().splitlines() == [want]
     assert not (tmp_path / "o.mp4").exists()

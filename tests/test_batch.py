@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from conftest import synth_speech, video_size, write_png, write_wav
+from helpers import synth_speech, video_size, write_png, write_wav
 from talkface import batch as B
 from talkface.cli import app
 
+pytestmark = pytest.mark.slow
 runner = CliRunner()
 
 TEN = """portrait,audio,output,id,crop,size,renderer,max_size,blink

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from conftest import MOUTH_CENTRE, probe, synth_speech, video_size, write_png, write_wav
+from helpers import MOUTH_CENTRE, probe, synth_speech, video_size, write_png, write_wav
 from talkface import audio as A
 from talkface.cli import app
 
@@ -67,6 +67,7 @@ def face_json(inputs, tmp_path_factory):
 
 # -- generate ----------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_generate_end_to_end(e2e, inputs):
     r, out = e2e
     assert r.returncode == 0, r.stderr
@@ -99,6 +100,7 @@ def test_generate_end_to_end(e2e, inputs):
     assert not [p for p in out.parent.iterdir() if p.name.endswith(".part")]
 
 
+@pytest.mark.slow
 def test_generate_frames_keep_the_portrait_outside_the_face(e2e, inputs):
     """Full-portrait output: the area far from the face is the portrait (up to H.264 loss)."""
     from talkface.face.image import load_image
@@ -395,7 +397,7 @@ def test_landmarks_file_of_a_large_portrait_follows_max_size(inputs, random_weig
     """Points written for the portrait's own pixels land on the face after --max-size shrinks it."""
     import cv2
 
-    from conftest import draw_face
+    from helpers import draw_face
 
     big = write_png(tmp_path / "big.png", cv2.resize(draw_face(), (960, 1200), interpolation=cv2.INTER_CUBIC))
     lm = tmp_path / "big.json"

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from clips import to_mpg, write_clip, write_corrupt, write_faceless
-from conftest import SHARED
+from helpers import SHARED
 from talkface import evaluate as E
 from talkface.cli import app
 
@@ -166,6 +166,7 @@ def test_neural_needs_a_vgnet(tmp_path, clip_dir, assets, monkeypatch):
 GRID_VAL = SHARED / "data" / "grid" / "val"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not GRID_VAL.is_dir(), reason="needs ../shared/data/grid/val")
 def test_grid_clip_with_default_weights(monkeypatch):
     monkeypatch.delenv("TALKFACE_WEIGHTS", raising=False)

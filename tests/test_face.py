@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import MOUTH_CENTRE, draw_face
+from helpers import MOUTH_CENTRE, draw_face
 from talkface.errors import InputError
 from talkface.face.align import Paster, align, face_mask, similarity, template
 from talkface.face.detect import detect_faces

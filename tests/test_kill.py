@@ -13,11 +13,11 @@ import imageio_ffmpeg
 import pytest
 from typer.testing import CliRunner
 
-from conftest import synth_speech, write_wav
+from helpers import synth_speech, write_wav
 from talkface.cli import app
 from talkface.video import AtomicFile, _host
 
-pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="kill -9 and /proc are Linux")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform != "linux", reason="kill -9 and /proc are Linux")]
 
 
 def _children(pid: int) -> list[int]:

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cartoons import CARTOONS, all_cartoons, landmark_error
-from conftest import SHARED, speech_wav, write_png
+from helpers import SHARED, speech_wav, write_png
 from talkface.cli import app
 from talkface.face.detect import detect_faces
 from talkface.face.image import load_image
@@ -67,7 +67,7 @@ def test_cartoon_fit_only_as_a_retry():
 def test_small_face_found_by_upscaled_retry():
     import cv2
 
-    from conftest import draw_face
+    from helpers import draw_face
 
     small = cv2.resize(draw_face(), (40, 50), interpolation=cv2.INTER_AREA)  # too small for one HOG pass
     canvas = np.full((240, 200, 3), (90, 120, 160), np.uint8)

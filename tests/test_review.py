@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from conftest import draw_face, synth_speech, write_wav
+from helpers import draw_face, synth_speech, write_wav
 from talkface import batch as B
 from talkface.errors import InputError
 
@@ -115,7 +115,7 @@ def test_dead_worker_fails_only_its_own_item(tmp_path, monkeypatch, names):
     real_wait = cf.wait
 
     def wait(fs, return_when=None):
-        for f in fs:  # everything submitted so far completes now
+        for _ in fs:  # everything submitted so far completes now
             for pool in _live:
                 pool._settle()
         return real_wait(fs, return_when=return_when)
@@ -195,7 +195,7 @@ def face():
 
 @pytest.mark.parametrize("shift", [(0, -230), (0, -200), (170, 0), (-170, 0), (0, 150)])
 def test_face_cut_by_the_image_border_renders(face, shift):
-    from talkface.warp import WarpRenderer
+    from talkface.render.warp import WarpRenderer
 
     img, p = face
     q = p + shift
@@ -209,7 +209,7 @@ def test_face_cut_by_the_image_border_renders(face, shift):
 
 
 def test_landmarks_outside_the_portrait_is_an_input_error(face):
-    from talkface.warp import WarpRenderer
+    from talkface.render.warp import WarpRenderer
 
     img, p = face
     with pytest.raises(InputError) as e:
@@ -221,7 +221,7 @@ def test_landmarks_outside_the_portrait_is_an_input_error(face):
 def test_tiny_portrait_renders(face, size):
     import cv2
 
-    from talkface.warp import render_warp
+    from talkface.render.warp import render_warp
 
     img, p = face
     small = cv2.resize(img, size[::-1], interpolation=cv2.INTER_AREA)

@@ -10,7 +10,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from conftest import ROOT, synth_speech, write_png
+from helpers import ROOT, synth_speech, write_png
 from talkface import audio as A
 
 
@@ -36,7 +36,7 @@ def test_features_windows_cut_on_demand_match_the_whole():
 
 
 def test_atnet_in_chunks_equals_one_pass(tmp_path):
-    from conftest import make_random_weights
+    from helpers import make_random_weights
     from talkface import weights as W
     from talkface.models.atnet import predict, predict_iter
 
@@ -51,7 +51,7 @@ def test_atnet_in_chunks_equals_one_pass(tmp_path):
 
 
 def test_rebatch_of_chunks():
-    from talkface.render import rebatch
+    from talkface.render.neural import rebatch
 
     chunks = [np.arange(5)[:, None], np.arange(5, 6)[:, None], np.arange(6, 17)[:, None]]
     out = list(rebatch(iter(chunks), 4))
@@ -64,6 +64,7 @@ def _in_fresh_python(code: str) -> subprocess.CompletedProcess:
                           cwd=ROOT)
 
 
+@pytest.mark.slow
 def test_face_search_in_a_forked_process(assets, tmp_path):
     grey = write_png(tmp_path / "grey.png", np.full((200, 160, 3), 128, np.uint8))
     r = _in_fresh_python(f"""
@@ -92,6 +93,7 @@ def test_face_search_in_a_forked_process(assets, tmp_path):
     assert out["err"][0] == 3 and "grey.png" in out["err"][1] and "--landmarks" in out["err"][1]
 
 
+@pytest.mark.slow
 def test_bench_runs_and_reports(tmp_path):
     js = tmp_path / "bench.json"
     r = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--lengths", "1.5", "--variants", "crop256",
@@ -107,6 +109,7 @@ def test_bench_runs_and_reports(tmp_path):
     assert {"face", "audio", "atnet", "render", "encode"} <= set(run["stages"])
 
 
+@pytest.mark.slow
 def test_prefetch_reads_audio_in_the_forked_process(assets, tmp_path):
     r = _in_fresh_python(f"""
         import json, sys

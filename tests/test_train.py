@@ -13,9 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 from clips import make_clips, write_corrupt
-from conftest import ROOT, probe
+from helpers import ROOT, probe
 from talkface.cli import app
 
+pytestmark = pytest.mark.slow
 runner = CliRunner()
 SHIPPED_MANIFEST = ROOT / "talkface" / "assets" / "weights" / "manifest.json"
 ROW_KEYS = {"clip", "frames", "psnr", "psnr_rgb", "ssim", "lmd", "sync_error", "baseline_static",
@@ -180,8 +181,9 @@ def test_generate_with_exported_weights(work, monkeypatch):
     monkeypatch.setenv("TALKFACE_WEIGHTS", str(work["weights"]))
     clip = work["clips"] / "speakers" / "speaker0.mp4"
     portrait = work["dir"] / "portrait.png"
-    from talkface.video import read_frames
     import cv2
+
+    from talkface.video import read_frames
 
     cv2.imwrite(str(portrait), cv2.cvtColor(next(read_frames(clip)), cv2.COLOR_RGB2BGR))
     out = work["dir"] / "tiny.mp4"

@@ -7,11 +7,9 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 
-from conftest import probe, synth_speech, video_size, write_wav
+from helpers import probe, synth_speech, video_size, write_wav
 from talkface.errors import InputError
 from talkface.video import VideoWriter, check_output_path, read_frames
-
-
 
 
 def leftovers(d):

@@ -1,4 +1,4 @@
-"""Warp renderer (talkface.warp), blinks and head sway (talkface.motion), colour-matched
+"""Warp renderer (talkface.render.warp), blinks and head sway (talkface.motion), colour-matched
 paste-back of the neural renderer (face.align.Paster), on drawn faces."""
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 from cartoons import CARTOONS
-from conftest import draw_face
+from helpers import draw_face
 from talkface.face.align import Paster, align, face_mask
 from talkface.face.detect import Face, detect_faces
 from talkface.face.template import MOUTH_RATIO, TEMPLATE_128, fit_template
-from talkface.motion import (add_blinks, add_head_motion, apply, blink_schedule, head_motion,
-                             stream)
-from talkface.warp import WarpRenderer, choose_renderer
+from talkface.motion import add_blinks, add_head_motion, apply, blink_schedule, head_motion, stream
+from talkface.render.choose import choose_renderer
+from talkface.render.warp import WarpRenderer
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +93,7 @@ def test_mouth_interior_colours_come_from_the_portrait(face):
 
 
 def test_frame_count_and_resolution_follow_the_sequence(face):
-    from talkface.warp import render_warp
+    from talkface.render.warp import render_warp
 
     img, p = face
     seq = np.stack([open_mouth(p, a) for a in np.linspace(0, 0.3, 7)])
@@ -150,7 +150,8 @@ def test_closed_eye_is_a_lid_in_skin_colour_not_a_smear(face, round_dot, which):
         lid = r.lids[eye.start // 42]
         assert lid is not None
         # the eye (dark iris or dot) is gone: mostly lid colour now, close to the skin around it
-        skin = np.median(img[(cv2.dilate(m, np.ones((25, 25), np.uint8)) - cv2.dilate(m, np.ones((13, 13), np.uint8))) > 0], 0)
+        ring = cv2.dilate(m, np.ones((25, 25), np.uint8)) - cv2.dilate(m, np.ones((13, 13), np.uint8))
+        skin = np.median(img[ring > 0], 0)
         assert np.linalg.norm(np.median(after, 0) - skin) < 45
         assert np.linalg.norm(np.median(after, 0) - skin) < np.linalg.norm(np.median(before, 0) - skin)
         # a soft, flat lid: little texture left inside

@@ -1,4 +1,4 @@
-"""Similarity alignment of a face to the template (FACTS.md 1.2), its inverse, and the
+"""Similarity alignment of a face to the template (docs/paper_facts.md#alignment), its inverse, and the
 feathered paste-back of a generated crop into the whole portrait."""
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .template import ALIGN_POINTS, TEMPLATE_128
+from .groups import ALIGN_POINTS, CENTRAL, JAW
+from .template import TEMPLATE_128
 
 
 def template(size: int = 128, zoom: float = 1.0) -> np.ndarray:
@@ -87,8 +88,8 @@ def face_mask(points_crop: np.ndarray, size: int, feather: float = 0.06) -> np.n
     """Soft (size, size) float32 mask over the lower face (jaw, cheeks, nose, mouth)."""
     pts = np.asarray(points_crop, np.float64)
     # lower face region: jaw line 1..15 and the nose bridge, pushed a little outward
-    region = np.concatenate([pts[1:16], pts[[29]]])
-    c = pts[list(range(27, 68))].mean(0)
+    region = np.concatenate([pts[JAW[1:-1]], pts[[29]]])
+    c = pts[CENTRAL].mean(0)
     region = c + (region - c) * 1.08
     m = np.zeros((size, size), np.float32)
     cv2.fillConvexPoly(m, cv2.convexHull(region.astype(np.int32)), 1.0)

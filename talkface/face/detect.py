@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from .groups import EYE_L, EYE_R, MOUTH
 
 DETECTORS = ("auto", "dlib", "fan", "cartoon")
 
@@ -350,8 +351,8 @@ def _check_weak(image: np.ndarray, faces: list[Face]) -> list[Face]:
     if not alt or alt[0].score < 0.9:
         return faces
     a, b = alt[0].points, faces[0].points
-    iod = float(np.linalg.norm(a[42:48].mean(0) - a[36:42].mean(0)))
-    parts = (slice(36, 42), slice(42, 48), slice(48, 68))
+    iod = float(np.linalg.norm(a[EYE_L].mean(0) - a[EYE_R].mean(0)))
+    parts = (EYE_R, EYE_L, MOUTH)
     if max(float(np.linalg.norm(a[p].mean(0) - b[p].mean(0))) for p in parts) > 0.35 * iod:
         alt[0].attempt = "cartoon"
         return alt

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
+from ..inputs import check_input_file
 
 # Decompression-bomb guard: 64 megapixels is far beyond any portrait.
 MAX_PIXELS = 64_000_000
@@ -21,13 +21,7 @@ def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndar
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: no such file; check the path of the portrait")
-    if p.is_dir():
-        raise InputError(f"{p}: is a directory; give an image file (PNG, JPEG, WebP, BMP)")
-    if p.stat().st_size == 0:
-        raise InputError(f"{p}: file is empty; give a valid image file")
+    p = check_input_file(path, "portrait", "image file", "PNG, JPEG, WebP, BMP")
     Image.MAX_IMAGE_PIXELS = None  # we check ourselves, with a clearer message
     try:
         with Image.open(p) as im:

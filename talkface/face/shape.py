@@ -8,9 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from .align import apply, similarity
-
-MOUTH = slice(48, 68)
-STABLE = [27, 28, 29, 30, 31, 33, 35, 36, 39, 42, 45]
+from .groups import MOUTH, STABLE
 
 
 def to_norm(points, size: int) -> np.ndarray:

@@ -3,9 +3,11 @@
 A generalised-Procrustes mean of dlib landmarks (GRID s1/s2/s3 first frames and five
 portraits), placed by a similarity fit so that eye corners, nose tip, mouth corners and
 chin sit where the ATVG-net pipeline puts them in its 128 px aligned region
-(FACTS.md 1.2). Coordinates are pixels of a 128x128 crop; scale for other sizes.
+(docs/paper_facts.md#alignment). Coordinates are pixels of a 128x128 crop; scale for other sizes.
 """
 import numpy as np
+
+from .groups import EYE_L, EYE_R, JAW, MOUTH, NOSE_BRIDGE
 
 TEMPLATE_128 = np.array([
     (7.95, 43.32),
@@ -78,18 +80,11 @@ TEMPLATE_128 = np.array([
     (60.47, 96.79),
 ], dtype=np.float64)
 
-# Points used to estimate the similarity transform (nose and eyes, FACTS.md 1.2).
-ALIGN_POINTS = list(range(27, 45))
 T = TEMPLATE_128
-MOUTH = list(range(48, 68))
 
 # mouth width (48-54) over the distance between the eye centres, for a human face
 MOUTH_RATIO = float(np.linalg.norm(TEMPLATE_128[54] - TEMPLATE_128[48])
-                    / np.linalg.norm(TEMPLATE_128[42:48].mean(0) - TEMPLATE_128[36:42].mean(0)))
-
-EYE_R = list(range(36, 42))  # the subject's right eye: image left
-EYE_L = list(range(42, 48))
-JAW = list(range(0, 17))
+                    / np.linalg.norm(TEMPLATE_128[EYE_L].mean(0) - TEMPLATE_128[EYE_R].mean(0)))
 
 
 def _ellipse_eye(cx, cy, w, h) -> np.ndarray:
@@ -126,7 +121,7 @@ def fit_template(eye_r, eye_l, mouth, eye_size=None, mouth_size=None, face_mask=
         pts[MOUTH] = np.asarray(mouth, np.float64) + u * np.asarray(mouth_size, np.float64)
     if face_mask is not None:
         h, w = face_mask.shape[:2]
-        c = pts[[27, 28, 29, 30]].mean(0)
+        c = pts[NOSE_BRIDGE].mean(0)
         for i in JAW:
             d = pts[i] - c
             r0 = float(np.linalg.norm(d))

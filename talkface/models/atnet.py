@@ -1,5 +1,5 @@
 """AT-net: MFCC windows + identity landmark coefficients -> landmark PCA coefficients
-(FACTS.md 3.1). Parameter names follow the authors' layout, so the ``original`` config
+(docs/paper_facts.md#at-net). Parameter names follow the authors' layout, so the ``original`` config
 loads their ``atnet_lstm_18.pth`` one for one."""
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..face.groups import MOUTH
 from .config import ATNetConfig
-from ..face.shape import MOUTH
 from .pca import LandmarkPCA
 
 

@@ -1,12 +1,28 @@
 """Model sizes. ``original`` reproduces the authors' released layouts exactly
-(FACTS.md 3-5); ``small`` is talkface's default, sized for CPU speed."""
+(docs/paper_facts.md#checkpoints); ``small`` is talkface's default, sized for CPU speed."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any, TypeVar
+
+C = TypeVar("C", bound="ConfigDict")
+
+
+class ConfigDict:
+    """``to_dict`` / ``from_dict`` of a config dataclass, as stored in the weights manifest:
+    unknown keys are ignored and JSON lists become the tuples the fields hold."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls: type[C], d: dict[str, Any]) -> C:
+        fields = cls.__dataclass_fields__  # type: ignore[attr-defined]
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in fields})
 
 
 @dataclass
-class ATNetConfig:
+class ATNetConfig(ConfigDict):
     n_pca: int = 6
     lmark_hidden: tuple = (256, 512)
     conv_channels: tuple = (64, 128, 256, 256, 512)
@@ -17,45 +33,23 @@ class ATNetConfig:
     n_mfcc: int = 12
     window: int = 28
 
-    def to_dict(self):
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d):
-        d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in cls.__dataclass_fields__}
-        return cls(**d)
-
 
 @dataclass
-class VGNetConfig:
+class VGNetConfig(ConfigDict):
     size: int = 128
     ngf: int = 64
     n_blocks: int = 9
     n_points: int = 68
     dropout: float = 0.5
 
-    def to_dict(self):
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d):
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
-
 
 @dataclass
-class DiscriminatorConfig:
+class DiscriminatorConfig(ConfigDict):
     size: int = 128
     ndf: int = 64
     hidden: int = 256
     lstm_layers: int = 3
     n_points: int = 68
-
-    def to_dict(self):
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d):
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
 CONFIGS = {

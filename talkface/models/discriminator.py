@@ -1,4 +1,4 @@
-"""Regression discriminator of ATVG-net (FACTS.md 4.2): a realness score per clip and
+"""Regression discriminator of ATVG-net (docs/paper_facts.md#discriminator): a realness score per clip and
 a landmark regression per frame. Parameter names follow the authors' layout."""
 from __future__ import annotations
 

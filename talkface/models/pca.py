@@ -1,4 +1,4 @@
-"""Landmark PCA: flat 136-vectors <-> a few coefficients (FACTS.md 1.4, 3.3)."""
+"""Landmark PCA: flat 136-vectors <-> a few coefficients (docs/paper_facts.md#pca)."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,8 +1,8 @@
 """VG-net: reference image + landmarks -> frames through an attention/colour blend
-(FACTS.md 4.1). Parameter names follow the authors' layout, so the ``original`` config
+(docs/paper_facts.md#vg-net). Parameter names follow the authors' layout, so the ``original`` config
 loads their ``generator_23.pth`` one for one.
 
-Unlike the original (FACTS.md 0.4) the ConvGRU recurs over time. ``recurrent=False``
+Unlike the original (docs/paper_facts.md#convgru-recurrence) the ConvGRU recurs over time. ``recurrent=False``
 gives the authors' inference semantics: every frame from a zero hidden state.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``talkface train atnet``: AT-net on prepared clips (FACTS.md 3.4).
+"""``talkface train atnet``: AT-net on prepared clips (docs/paper_facts.md#training).
 
 Objective: MSE on landmark PCA coefficients. talkface's AT-net predicts the motion of
 each frame relative to a reference frame of the same clip (``(n_t - n_ref) @ U``), given

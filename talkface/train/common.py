@@ -38,7 +38,7 @@ def unwrap(model):
 
 
 def init_weights(m):
-    """N(0, 0.02) for conv/linear, BN weight N(1, 0.02) (FACTS.md 3.4, 4.4)."""
+    """N(0, 0.02) for conv/linear, BN weight N(1, 0.02) (docs/paper_facts.md#training)."""
     cls = m.__class__.__name__
     if ("Conv" in cls or cls == "Linear") and hasattr(m, "weight") and m.weight is not None:
         torch.nn.init.normal_(m.weight, 0.0, 0.02)

@@ -31,7 +31,8 @@ def clip_id(src: Path, clip: Path) -> str:
 def prepare_clip(clip: Path, out_item: Path, size: int = DATA_SIZE, zoom: float = DATA_ZOOM,
                  static_camera: bool | None = None) -> dict:
     """Prepare one clip; returns a summary. Raises on unusable clips."""
-    from ..audio import SAMPLE_RATE, load_audio
+    from ..audio import load_audio
+    from ..constants import SAMPLE_RATE
     from ..face.align import align
     from ..face.detect import detect_faces
     from ..video import read_frames

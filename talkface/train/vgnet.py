@@ -1,4 +1,4 @@
-"""``talkface train vgnet``: VG-net with the paper's objective (FACTS.md 4.3-4.4).
+"""``talkface train vgnet``: VG-net with the paper's objective (docs/paper_facts.md#training).
 
 Per step: a window of T consecutive aligned crops, their landmarks, and an example
 frame + landmark drawn from the same clip. Discriminator: realness BCE + mouth-weighted
@@ -23,7 +23,7 @@ from .data import list_items
 
 
 def mouth_weights(n_points=68, device="cpu"):
-    """(1,1,136): 100 on the y coordinates of points 48-67, 1 elsewhere (FACTS.md 4.3)."""
+    """(1,1,136): 100 on the y coordinates of points 48-67, 1 elsewhere (docs/paper_facts.md#training)."""
     m = torch.ones(1, 1, n_points * 2, device=device)
     m[..., 97:136:2] = 100.0
     return m

@@ -1,37 +1,38 @@
-"""The authors' released ATVG-net weights, imported and run with their semantics.
+"""The authors' pipeline: their released ATVG-net weights, imported and run with their semantics
+(weights of kind ``atvgnet-original``; talkface's own weights run through ``pipeline``).
 
 ``import_atvgnet`` turns ``atnet_lstm_18.pth`` and ``generator_23.pth`` (plus the
 authors' ``basics/`` arrays) into two verified safetensors files and a manifest entry
 of kind ``atvgnet-original``; nothing is unpickled beyond ``torch.load(weights_only=True)``
 of the two checkpoints, once, at import time.  ``original_crop`` and ``render_original``
-reproduce the demo pipeline (FACTS.md 0, 1.2-1.5, 3.3, 7) with talkface's pieces:
+reproduce the demo pipeline (docs/paper_facts.md#demo-pipeline) with talkface's pieces:
 
 * the reference is the 128 px region of a similarity alignment to ``base_68`` (163 px
   frame, rows/cols 1..128);
 * the identity landmark is the authors' constant (the mean shape with the mouth
-  adjustment; FACTS.md 0.3), not the landmarks of the portrait;
+  adjustment; docs/paper_facts.md#identity-landmark), not the landmarks of the portrait;
 * AT-net predicts 6 PCA coefficients per frame, coefficients 1..5 are boosted by
   [2.2, 2.4, 2.6, 2.8, 3.0] before reconstruction;
-* VG-net renders every frame from a zero ConvGRU state (FACTS.md 0.4);
+* VG-net renders every frame from a zero ConvGRU state (docs/paper_facts.md#convgru-recurrence);
 * frames are mapped from [-1, 1] with (x + 1) / 2, not stretched per frame.
 """
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import numpy as np
 
 from .errors import InputError, WeightsError
 from .face.align import Alignment, invert, similarity
+from .face.groups import ALIGN_POINTS
 
 KIND = "atvgnet-original"
 CROP_SIZE = 128          # the region fed to VG-net
 FRAME_SIZE = 163         # the template frame of base_68.npy
 REGION_OFFSET = 1        # region = frame[1:129, 1:129]
-ALIGN_POINTS = list(range(27, 45))   # landmarks 27..44 inclusive (FACTS.md 1.2)
 PCA_SCALE = 5.0
 N_PCA = 6
 BOOST = (1.0, 2.2, 2.4, 2.6, 2.8, 3.0)
@@ -150,7 +151,7 @@ def identity_landmark(S: np.ndarray, mean_shape_norm: np.ndarray) -> np.ndarray:
     """The authors' identity landmark in the normalised space (136,), float64.
 
     For a single frame ``normLmarks`` returns MSK - P(Δmouth) whatever the image
-    (FACTS.md 0.3, 1.3): Δmouth is the mouth part (flat 96..135) of v·S with v a
+    (docs/paper_facts.md#identity-landmark): Δmouth is the mouth part (flat 96..135) of v·S with v a
     100-vector of zeros but v[1] = -0.06, and P = SᵀS projects onto the shape basis.
     Multiply by 5 for the networks.
     """
@@ -228,7 +229,7 @@ def import_atvgnet(atnet_path, vgnet_path, basics_dir, name: str = "atvgnet-orig
 # -- reference crop ----------------------------------------------------------------------
 
 def original_crop(image_rgb: np.ndarray, points68: np.ndarray, template: np.ndarray) -> tuple[np.ndarray, Alignment]:
-    """The authors' 128 px region of a portrait (FACTS.md 1.1-1.2, re-expressed).
+    """The authors' 128 px region of a portrait (docs/paper_facts.md#alignment, re-expressed).
 
     A similarity is fitted from ``template`` (``base_68``, 163 px frame) points 27..44 to
     the detected ``points68`` (as skimage's ``SimilarityTransform.estimate`` does in the
@@ -362,5 +363,4 @@ def render_original(weights, crop_rgb: np.ndarray, feats: np.ndarray, device="cp
             frames = ((out[0].float().clamp(-1, 1) + 1.0) * 127.5 + 0.5).to(torch.uint8)
             frames = frames.permute(0, 2, 3, 1).cpu().numpy()
             alphas = alpha[0, :, 0].float().cpu().numpy()
-            for f, a in zip(frames, alphas):
-                yield f, a
+            yield from zip(frames, alphas)

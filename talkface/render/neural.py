@@ -6,7 +6,7 @@ batch to batch.
 """
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -44,7 +44,7 @@ def render_neural(vgnet, ref_crop: np.ndarray, ref_norm: np.ndarray, seq_norm, d
     ``ref_crop`` is the aligned reference (S x S RGB), ``ref_norm`` its flat landmarks and
     ``seq_norm`` the (T, 136) landmark sequence (an array, or an iterable of chunks as AT-net
     streams them), both in the weights' landmark space. The caller blends colour over the
-    reference with the attention (FACTS.md 4.1).
+    reference with the attention (docs/paper_facts.md#vg-net).
     """
     dtype = torch.float16 if half else torch.float32
     net = vgnet.to(device=device, dtype=dtype)
@@ -56,7 +56,6 @@ def render_neural(vgnet, ref_crop: np.ndarray, ref_norm: np.ndarray, seq_norm, d
         _, alpha, color, _, h = net.render(ref, lm, h, recurrent=recurrent)
         col = ((color[0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
         att = alpha[0, :, 0].float().cpu().numpy()
-        for c, a in zip(col, att):
-            yield c, a
+        yield from zip(col, att)
         if not recurrent:
             h = None

@@ -1,4 +1,4 @@
-"""Import and inference of the authors' ATVG-net weights (talkface.original)."""
+"""Import and inference of the authors' ATVG-net weights (talkface.authors_pipeline)."""
 from __future__ import annotations
 
 import re
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from talkface import original
+from talkface import authors_pipeline as original
 from talkface.errors import InputError, WeightsError
 from talkface.models import ATNet, VGNet, get_config
 
@@ -251,6 +251,7 @@ def _tree(d: Path) -> dict:
     return {str(p.relative_to(d)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(d.rglob("*"))}
 
 
+@pytest.mark.slow
 def test_cli_import_and_generate(synthetic, tmp_path, monkeypatch, assets):
     """talkface weights import-atvgnet lands in TALKFACE_HOME (never the package or the
     source tree), then talkface generate --weights atvgnet-original."""

@@ -1,0 +1,10 @@
+"""Render stage: a landmark sequence becomes frames.
+
+* ``neural``: VG-net draws the aligned face crop from the reference image (the paper's
+  generator; needs weights that know such faces).
+* ``warp``: moves the portrait's own pixels along the landmarks and paints the mouth
+  interior and the eyelids (any face: photos, paintings, cartoons).
+* ``choose``: what ``--renderer auto`` means for one portrait.
+
+Nothing is imported here, so choosing a renderer never loads torch.
+"""
