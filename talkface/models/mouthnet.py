@@ -78,10 +78,31 @@ def smooth(x: np.ndarray) -> np.ndarray:
     return (p[:-2] + 2 * p[1:-1] + p[2:]) / 4.0
 
 
+LOUD, SIL = 40, 0  # columns of the normalised loudness and of silence in talkface.phones' features
+LEAD, LAG = 8, 5  # frames the mouth may move before the sound starts and after it ends
+
+
+def speech_gate(feats: np.ndarray) -> np.ndarray:
+    """(T,) 0..1: 0 in pauses, 1 near speech. A frame is silent when the recogniser hears
+    silence there and it is quiet (loudness more than about 2.2 spreads below the speech
+    level); the gate opens LEAD frames (0.32 s) before speech and closes LAG frames (0.2 s)
+    after it, with soft edges. The motion is multiplied by it, so the lips rest closed in
+    pauses whatever the model makes of them. (Real mouths part before a sentence: on
+    GRID s2/s3 a tighter gate cost correlation, docs/lipsync.md.)"""
+    f = np.asarray(feats, np.float32)
+    act = np.maximum(np.clip((f[:, LOUD] + 2.2) / 0.6, 0.0, 1.0), np.clip((0.8 - f[:, SIL]) / 0.5, 0.0, 1.0))
+    n = len(act)
+    pad = np.concatenate([np.zeros(LAG, np.float32), act, np.zeros(LEAD, np.float32)])
+    held = np.max(np.stack([pad[i:i + n] for i in range(LAG + LEAD + 1)]), 0)
+    k = np.array([1, 2, 3, 2, 1], np.float32) / 9
+    return np.convolve(np.pad(held, 2, mode="edge"), k, mode="valid")
+
+
 def predict_motion(model: MouthNet, basis: np.ndarray, feats: np.ndarray, gain: float = 1.0,
                    device="cpu", chunk: int = 3000) -> np.ndarray:
-    """(T, 136) landmark motion (normalised crop units) from (T, n_in) speech features.
-    Long audio runs in overlapping chunks, so memory stays flat; the result equals one pass."""
+    """(T, 136) landmark motion (normalised crop units) from (T, n_in) speech features,
+    gated by :func:`speech_gate`. Long audio runs in overlapping chunks, so memory stays
+    flat; the result equals one pass."""
     model.eval()
     ctx = model.context
     b = torch.from_numpy(np.asarray(basis, np.float32)).to(device)
@@ -93,7 +114,9 @@ def predict_motion(model: MouthNet, basis: np.ndarray, feats: np.ndarray, gain: 
             c = model(x)[0, s - a: s - a + min(chunk, n - s)]
             outs.append((c @ b.T).float().cpu().numpy())
     m = np.concatenate(outs) if outs else np.zeros((0, b.shape[0]), np.float32)
-    return (smooth(m) * gain).astype(np.float32)
+    if len(m):
+        m = smooth(m) * speech_gate(feats)[:, None]
+    return (m * gain).astype(np.float32)
 
 
 def predict_chunks(model: MouthNet, basis: np.ndarray, ref_norm: np.ndarray, feats: np.ndarray, gain: float = 1.0,

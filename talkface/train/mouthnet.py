@@ -102,7 +102,7 @@ def _ccc(x, y, mask):
     return (2 * cov / (vx + vy + (mx - my) ** 2 + 1e-8)).mean()
 
 
-def _batch(items, idx, rng, aug: bool):
+def _batch(items, idx, rng, aug: bool, voices: bool = True):
     b = len(idx)
     x = np.zeros((b, SEQ, items[0].x.shape[1]), np.float32)
     y = np.zeros((b, SEQ, 136), np.float32)
@@ -112,7 +112,8 @@ def _batch(items, idx, rng, aug: bool):
         it = items[i]
         n = min(it.n, SEQ)
         s = int(rng.integers(0, it.n - n + 1)) if it.n > n else 0
-        xi = it.voices[int(rng.integers(len(it.voices)))][s:s + n].copy() if aug else it.x[s:s + n].copy()
+        v = int(rng.integers(len(it.voices))) if aug and voices else 0
+        xi = it.voices[v][s:s + n].copy()
         if aug:
             xi = _augment(xi, rng)
         x[j, :n], y[j, :n], mask[j, :n] = xi, it.y[s:s + n], 1.0
@@ -163,7 +164,7 @@ def split(items, holdout: int = 50):
 
 def train(data_dirs, run_dir, steps: int = 1500, batch: int = 32, lr: float = 2e-3, val_dirs=(),
           holdout: int = 50, seed: int = 0, echo=print, threads: int | None = None, resume: bool = False,
-          ccc_weight: float = 0.5, eval_every: int = 500):
+          ccc_weight: float = 0.5, eval_every: int = 500, voices: bool = True, bands: bool = True):
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
@@ -178,6 +179,10 @@ def train(data_dirs, run_dir, steps: int = 1500, batch: int = 32, lr: float = 2e
     val = {"heldout": held}
     for vd in val_dirs:
         val[Path(vd).name] = load_items([Path(vd)], echo)
+    if not bands:  # experiment: phones and loudness only
+        for it in items + [i for v in val.values() for i in v]:
+            for v in it.voices:
+                v[:, len(P.PHONES) + 2:] = 0.0
     log(event="data", train=len(tr), **{k: len(v) for k, v in val.items()}, seconds=round(time.time() - t0, 1))
     cfg = MouthNetConfig(n_in=tr[0].x.shape[1])
     ck = load_checkpoint(run) if resume else None
@@ -201,7 +206,7 @@ def train(data_dirs, run_dir, steps: int = 1500, batch: int = 32, lr: float = 2e
     sched = lambda s: lr * (0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)) * 0.97 + 0.03)
     while step < steps:
         model.train()
-        x, y, neu, mask = _batch(tr, rng.integers(0, len(tr), batch), rng, aug=True)
+        x, y, neu, mask = _batch(tr, rng.integers(0, len(tr), batch), rng, aug=True, voices=voices)
         for g in opt.param_groups:
             g["lr"] = sched(step)
         c = model(x)
