@@ -119,11 +119,48 @@ def predict_motion(model: MouthNet, basis: np.ndarray, feats: np.ndarray, gain: 
     return (m * gain).astype(np.float32)
 
 
+CLOSED = 0.01  # inner-lip opening of a closed mouth, inter-ocular distances
+
+
+def _signed_gap(flat: np.ndarray) -> float:
+    """Inner-lip gap (lower minus upper lip, negative when they would cross) over the
+    inter-ocular distance."""
+    p = flat.reshape(68, 2)
+    gap = np.mean(p[[67, 66, 65], 1] - p[[61, 62, 63], 1])
+    return float(gap / max(np.linalg.norm(p[45] - p[36]), 1e-6))
+
+
+def close_mouth(ref_norm: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """The portrait's points with its mouth closed, when the portrait shows it open (a
+    photo taken mid-sentence): the motion is relative to a closed mouth, so it is added to
+    this, and pauses show closed lips. The mouth is closed along the motion basis' own
+    jaw-and-lip direction (its first component), so the jaw rises with the lips."""
+    ref = np.asarray(ref_norm, np.float32).reshape(-1)
+    g0 = _signed_gap(ref)
+    if g0 <= CLOSED * 2:
+        return ref
+    b = np.asarray(basis, np.float32)[:, 0]
+    d = -b if _signed_gap(ref + 0.01 * b) > g0 else b  # the sign that closes it
+    lo, hi = 0.0, 0.0
+    step = 0.01
+    while _signed_gap(ref + hi * d) > CLOSED and hi < 2.0:  # bracket, then bisect
+        lo, hi = hi, hi + step
+        step *= 2
+    for _ in range(30):
+        mid = (lo + hi) / 2
+        if _signed_gap(ref + mid * d) > CLOSED:
+            lo = mid
+        else:
+            hi = mid
+    return (ref + hi * d).astype(np.float32)
+
+
 def predict_chunks(model: MouthNet, basis: np.ndarray, ref_norm: np.ndarray, feats: np.ndarray, gain: float = 1.0,
                    device="cpu", first: int = 50, chunk: int = 200):
-    """Landmarks (k, 136) a chunk at a time: the portrait's points plus the motion."""
+    """Landmarks (k, 136) a chunk at a time: the portrait's points (mouth closed) plus the
+    motion."""
     motion = predict_motion(model, basis, feats, gain, device)
-    ref = np.asarray(ref_norm, np.float32).reshape(1, -1)
+    ref = close_mouth(ref_norm, basis).reshape(1, -1)
     s = 0
     while s < len(motion):
         e = min(len(motion), s + (first if s == 0 else chunk))

@@ -24,7 +24,7 @@ from .. import phones as P
 from ..articulation import amplitude_ratio, inner_lip_opening, lag_correlation
 from ..audio import n_frames_for
 from ..face.shape import stabilise, to_norm
-from ..models.mouthnet import MouthNet, MouthNetConfig, predict_motion
+from ..models.mouthnet import MouthNet, MouthNetConfig, close_mouth, predict_motion
 from .common import Log, load_checkpoint, save_checkpoint
 from .data import list_items
 
@@ -143,7 +143,7 @@ def evaluate_items(model, basis, items, gain=1.0):
     rows = []
     for it in items:
         m = predict_motion(model, basis, it.x, gain)
-        pred = it.norm[0] + m  # the first frame as the portrait
+        pred = close_mouth(it.norm[0], basis) + m  # the first frame as the portrait
         po = inner_lip_opening(pred.reshape(-1, 68, 2))
         rows.append({"clip": it.name, "corr": lag_correlation(po, it.opening),
                      "ratio": amplitude_ratio(po, it.opening),
