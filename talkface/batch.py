@@ -331,7 +331,18 @@ def precheck(it: Item, resume: bool = False, force: bool = False) -> dict | None
     t0 = time.perf_counter()
     if it.error:
         return _result(it, "failed", EXIT_INPUT, 0.0, it.error)
+    from .video import refuse_same_file
+
     out = Path(it.output)
+    try:  # never written over an input of the row, --force or not
+        refuse_same_file(out, (it.portrait, it.audio, it.options.get("landmarks")))
+    except InputError as e:
+        return _result(it, "failed", EXIT_INPUT, time.perf_counter() - t0, e.message)
+    for name in (it.portrait, it.audio, it.options.get("landmarks")):
+        if name and os.path.isfile(name) and not os.access(name, os.R_OK):
+            return _result(it, "failed", EXIT_INPUT, time.perf_counter() - t0,
+                           f"{name}: not readable (permission denied); check its permissions (chmod u+r) "
+                           "or give another file")
     if out.exists() and not out.is_dir():
         if resume and valid_video(out):
             return _result(it, "skipped", 0, time.perf_counter() - t0)

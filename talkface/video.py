@@ -55,8 +55,27 @@ def check_target(path: Path, exts, must_be: str, what: str = "output") -> Path:
     return p
 
 
-def check_output_path(out: Path, force: bool = False, exts=VIDEO_EXTS) -> Path:
+def refuse_same_file(out: Path, inputs=(), what: str = "output"):
+    """Refuse (exit 2) an output that is the same file as one of ``inputs`` (also through
+    symbolic or hard links): writing it would destroy that input, ``--force`` or not."""
+    out = Path(out)
+    for inp in inputs:
+        if inp is None:
+            continue
+        try:
+            same = os.path.samefile(out, inp)
+        except (OSError, ValueError):  # one of them does not exist (yet): not the same file
+            continue
+        if same:
+            raise InputError(f"{out}: is the input {inp}; writing the {what} there would destroy it, "
+                             f"choose another {what} name")
+
+
+def check_output_path(out: Path, force: bool = False, exts=VIDEO_EXTS, inputs=()) -> Path:
+    """Refuse (exit 2) an output that cannot or may not be written: see :func:`check_target`,
+    an existing file without ``force``, and the same file as one of ``inputs`` even with it."""
     out = check_target(out, exts, f"output must be a video file ({', '.join(sorted(exts))})")
+    refuse_same_file(out, inputs)
     if out.exists() and not force:
         raise InputError(f"{out}: already exists; pass --force to overwrite it or choose another name")
     return out

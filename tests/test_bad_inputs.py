@@ -279,6 +279,36 @@ def _folder_denied_at_write(f, t, out, a, m):
     return f["face"], f["wav"], [], out
 
 
+def _out_is_the_audio(f, t, out, a, m):
+    """-o names the input clip itself: --force must not replace the user's audio source."""
+    clip = out.parent / "talk.mp4"
+    shutil.copy(f["dir"] / "clip_with_audio.mp4", clip)
+    return f["face"], clip, ["-o", clip, "--force"], clip
+
+
+def _out_links_to_the_audio(f, t, out, a, m):
+    clip = t / "talk.mp4"
+    shutil.copy(f["dir"] / "clip_with_audio.mp4", clip)
+    link = out.parent / "link.mp4"
+    link.symlink_to(clip)
+    return f["face"], clip, ["-o", link, "--force"], link
+
+
+def _out_hard_link_to_the_audio(f, t, out, a, m):
+    clip = t / "talk.mp4"
+    shutil.copy(f["dir"] / "clip_with_audio.mp4", clip)
+    hard = out.parent / "hard.mp4"
+    os.link(clip, hard)
+    return f["face"], clip, ["-o", hard, "--force"], hard
+
+
+def _out_is_the_portrait(f, t, out, a, m):
+    """An .mp4 portrait is refused as an image anyway; the same-file check comes first."""
+    p = out.parent / "face.mov"
+    shutil.copy(f["dir"] / "clip_with_audio.mp4", p)
+    return p, f["wav"], ["-o", p, "--force"], p
+
+
 REFUSED = [
     # images
     ("missing-portrait", _missing_portrait, 2),
@@ -311,6 +341,10 @@ REFUSED = [
     ("output-is-directory", _out_is_dir, 2),
     ("output-exists", _out_exists, 2),
     ("output-exists-force-but-fails", _out_exists_force_fails, 3),
+    ("output-is-the-audio-input-force", _out_is_the_audio, 2),
+    ("output-symlink-to-the-audio-force", _out_links_to_the_audio, 2),
+    ("output-hard-link-to-the-audio-force", _out_hard_link_to_the_audio, 2),
+    ("output-is-the-portrait-force", _out_is_the_portrait, 2),
     # weights
     ("weights-corrupt", _weights_corrupt, 4),
     ("weights-corrupt-and-no-face", _weights_corrupt_no_face, 4),

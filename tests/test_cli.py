@@ -451,3 +451,18 @@ def test_unreadable_input_is_one_line_naming_it(inputs, tmp_path, monkeypatch):
 def test_bare_command_still_prints_the_help():
     r = cli()
     assert r.exit_code == 2 and "Usage:" in r.output and "generate" in r.output
+
+
+def test_output_that_is_the_input_clip_is_refused_even_with_force(inputs, random_weights, tmp_path):
+    """`generate face.png talk.mp4 -o talk.mp4 --force` used to replace the user's clip."""
+    clip = tmp_path / "talk.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
+                    "color=c=blue:s=64x64:d=0.4", "-i", str(inputs["short"]), "-shortest", "-c:v", "libx264",
+                    "-pix_fmt", "yuv420p", "-c:a", "aac", str(clip)], check=True)
+    before = clip.read_bytes()
+    r = cli("generate", inputs["face"], clip, "-o", clip, "--force", "-q")
+    assert r.exit_code == 2, r.output
+    assert r.stderr.strip().splitlines() == [
+        f"error: {clip}: is the input {clip}; writing the output there would destroy it, choose another output name"]
+    assert clip.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["talk.mp4"]
