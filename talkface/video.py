@@ -123,15 +123,17 @@ def remove_stale_temps(target: Path) -> list[Path]:
     return gone
 
 
-def write_error(target: Path, e: OSError) -> Exception:
-    """A user-facing error for an OSError met while writing ``target`` (else ``e`` itself)."""
+def write_error(target: Path, e: OSError, creating: bool = False) -> Exception:
+    """A user-facing error for an OSError met while writing ``target`` (else ``e`` itself).
+    ``creating``: the temp file beside it could not be made, so whatever the reason (``/proc``,
+    ``/sys``: "No such file or directory"), the folder takes no new files."""
     import errno
 
     target = Path(target)
     if e.errno == errno.ENOSPC:
         return InputError(f"{target}: no space left on the device; free some disk space or write elsewhere")
-    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return InputError(f"{target}: folder {target.parent} is not writable ({e.strerror}); "
+    if creating or e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return InputError(f"{target}: folder {target.parent} is not writable ({e.strerror or e}); "
                           "choose another output folder")
     return e
 
@@ -157,7 +159,7 @@ class AtomicFile:
                                            suffix=(suffix or self.target.suffix) + ".part",
                                            dir=str(self.target.parent))
             except OSError as e:
-                raise write_error(self.target, e) from None
+                raise write_error(self.target, e, creating=True) from None
             os.close(fd)
             self.tmp = Path(tmp)
             signals.track_file(self.tmp)

@@ -465,6 +465,18 @@ def test_odd_but_valid(case, image, audio, f, random_weights, tmp_path):
         assert res["frames"] < 20  # what is there, not what the header promised
 
 
+def test_output_folder_that_takes_no_file_is_named(f, random_weights, tmp_path):
+    """/proc passes the access check (as root) but takes no new file: the folder is named
+    as not writable, not the temp file as missing."""
+    if not os.path.isdir("/proc/self"):
+        pytest.skip("no /proc")
+    r = runner.invoke(app, ["generate", str(f["face"]), str(f["wav"]), "-o", "/proc/x.mp4", "--quiet"])
+    assert r.exit_code == 2, r.output
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: /proc/x.mp4: folder /proc is not writable"), r.stderr
+    assert ".part" not in r.stderr and "; choose another output folder" in lines[0], r.stderr
+
+
 @pytest.mark.parametrize("value", ["0", "-5"])
 def test_max_seconds_must_be_positive(f, random_weights, tmp_path, value):
     r = runner.invoke(app, ["generate", str(f["face"]), str(f["wav"]), "-o", str(tmp_path / "o.mp4"),
