@@ -243,7 +243,8 @@ class VideoWriter:
 
     Use as a context manager; the output appears at ``out`` only after a clean close.
     ``audio_seconds`` pads or trims the muxed audio to that length, so the audio never
-    cuts the video short.
+    cuts the video short. The audio is mixed down to mono by averaging its channels (a
+    stereo file comes out as loud as the same speech in mono, never clipped).
 
     Interrupts: whatever moment an exception (Ctrl-C, SIGTERM) hits, from inside this
     constructor to the final rename, the encoder is killed and the temp file removed
@@ -275,7 +276,10 @@ class VideoWriter:
             args = dict(vcodec="libx264", pix_fmt="yuv420p", crf=crf, preset=preset, movflags="+faststart",
                         r=fps, format="mp4")
             if audio is not None:
-                a = ffmpeg.input(str(audio)).audio
+                # mono as the mean of the channels: with float samples ffmpeg's own -ac 1 sums
+                # them at -3 dB each (+3 dB for stereo, clipping); rematrix_maxval=1 normalises
+                a = ffmpeg.input(str(audio)).audio.filter("aresample", rematrix_maxval=1.0) \
+                    .filter("aformat", channel_layouts="mono")
                 if audio_seconds:
                     a = a.filter("apad").filter("atrim", duration=audio_seconds)
                 stream = ffmpeg.output(video, a, str(self._atomic.tmp), acodec="aac", audio_bitrate="128k",
