@@ -463,6 +463,11 @@ def test_odd_but_valid(case, image, audio, f, random_weights, tmp_path):
         assert res["face_box"][2] > 150  # the larger face
     if case == "wav-cut-in-its-data":
         assert res["frames"] < 20  # what is there, not what the header promised
+        warn = [ln for ln in r.stderr.splitlines() if ln.startswith("warning:")]
+        assert len(warn) == 1 and str(f["dir"] / audio) in warn[0], r.stderr
+        assert "0.80 s" in warn[0] and "cut short" in warn[0], warn  # the header's length vs what is there
+    elif case != "two-faces":
+        assert "warning" not in r.stderr, r.stderr
 
 
 def test_output_folder_that_takes_no_file_is_named(f, random_weights, tmp_path):
