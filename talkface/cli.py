@@ -11,7 +11,7 @@ from typing import List, Optional
 import typer
 from typer.core import TyperGroup
 
-try:  # typer >= 0.22 carries its own copy of click
+try:  # recent typer carries its own copy of click
     from typer._click import exceptions as click_errors
 except ImportError:  # older typer runs on click itself
     from click import exceptions as click_errors
@@ -29,12 +29,12 @@ def _signal_name(signum) -> str:
     return {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}.get(signum, "a signal")
 
 
-def interrupted(e: BaseException | None = None) -> int:
+def interrupted() -> int:
     """Stop after Ctrl-C or SIGTERM: kill the encoder, remove unfinished temp files, say so
     once on stderr; the exit code (130)."""
     signals.cleanup()
     if signals.mark_reported():
-        how = _signal_name(getattr(e, "signum", None)) if isinstance(e, signals.Interrupted) else "SIGINT"
+        how = _signal_name(signals.last_signal() or signals.SIGNALS[0])
         typer.echo(f"error: interrupted ({how}); the unfinished output was removed (finished ones are kept)",
                    err=True)
     return EXIT_INTERRUPTED
@@ -92,8 +92,8 @@ class OneLineErrors(TyperGroup):
             except click_errors.ClickException as e:
                 typer.echo(f"error: {' '.join(e.format_message().split())}", err=True)
                 code = e.exit_code
-            except (typer.Abort, KeyboardInterrupt) as e:
-                code = interrupted(e.__context__ if isinstance(e, typer.Abort) else e)
+            except (typer.Abort, KeyboardInterrupt):
+                code = interrupted()
             if code == EXIT_INTERRUPTED and signals.delivered():  # typer turned an interrupt outside run() into 130
                 code = interrupted()
         if standalone_mode:
@@ -133,8 +133,8 @@ def run(fn):
         return fn()
     except typer.Exit:
         raise
-    except KeyboardInterrupt as e:
-        raise typer.Exit(interrupted(e))
+    except KeyboardInterrupt:
+        raise typer.Exit(interrupted())
     except Exception as e:
         signals.cleanup()
         raise typer.Exit(_report(e))
@@ -507,8 +507,8 @@ def entry():
                 print(code, file=sys.stderr)
                 code = 1
             code = int(code or 0)
-        except KeyboardInterrupt as e:  # landed outside the command, e.g. while it was leaving
-            code = interrupted(e)
+        except KeyboardInterrupt:  # landed outside the command, e.g. while it was leaving
+            code = interrupted()
         finally:
             if hasattr(signal, "pthread_sigmask"):  # leaving: a signal from here on changes nothing
                 signal.pthread_sigmask(signal.SIG_BLOCK, set(signals.SIGNALS))

@@ -48,6 +48,7 @@ class _State:
         self.installed = 0  # nesting of installed()
         self.depth = 0  # held() sections open in the main thread
         self.pending: int | None = None  # a signal held back
+        self.last: int | None = None  # the last signal received
         self.stopping = False  # an Interrupted was raised: cleanup is under way
         self.finished = False  # the run's output is committed: later signals are only noted
         self.finish_on_commit = False  # generate: the first commit finishes the run
@@ -66,6 +67,7 @@ def _main_thread() -> bool:
 
 def handler(signum, frame):
     """The SIGINT / SIGTERM handler (see the module's doc)."""
+    _st.last = signum
     if _st.finished:
         _st.pending = signum
         return
@@ -170,6 +172,11 @@ def check():
 
 def pending() -> int | None:
     return _st.pending
+
+
+def last_signal() -> int | None:
+    """The last SIGINT / SIGTERM received since the handlers were installed."""
+    return _st.last
 
 
 def stop_requested() -> bool:
