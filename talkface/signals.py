@@ -112,12 +112,13 @@ def installed(finish_on_commit: bool = False):
     _st.finish_on_commit = finish_on_commit
     _st.installed = 1
     _st.helpers_before = _helper_pids()
-    for s in SIGNALS:
+    mine = [s for s in SIGNALS if old[s] is not signal.SIG_IGN]  # one ignored by whoever started us
+    for s in mine:  # (a script's "cmd &" ignores SIGINT) stays ignored, as Python itself leaves it
         signal.signal(s, handler)
     try:
         yield
     finally:
-        for s in SIGNALS:
+        for s in mine:
             signal.signal(s, old[s] if old[s] is not None else signal.SIG_DFL)
         _st.installed = 0
         _st.pending = None
