@@ -201,13 +201,14 @@ def check(command: str, case: Path, rc, old: bytes | None) -> list[str]:
 # ----------------------------------------------------------------------------- a campaign
 def campaign(command: str, runs: int, mode: str = "fork", work: Path | None = None, seed: int = 0,
              sigs=("INT", "TERM"), jobs=(1,), budget: float | None = None, hang: float = 30.0,
-             log=None, window: tuple[float, float] | None = None) -> dict:
+             log=None, window: tuple[float, float] | None = None, calibrate: int = 1,
+             inputs: dict | None = None) -> dict:
     """``runs`` interrupted runs of ``command`` (fewer when ``budget`` seconds run out)."""
     import tempfile
 
     rng = random.Random(seed)
     work = Path(work or tempfile.mkdtemp(prefix="talkface-interrupts-"))
-    inputs = make_inputs(work / "inputs")
+    inputs = {**make_inputs(work / "inputs"), **(inputs or {})}
     os.environ["TALKFACE_WEIGHTS"] = inputs["weights"]
     if mode == "fork":
         preload()
@@ -215,7 +216,7 @@ def campaign(command: str, runs: int, mode: str = "fork", work: Path | None = No
     t_begin = time.monotonic()
 
     def one(i, sig, delay, existing, n_jobs):
-        case = work / f"{command}-{i:03d}"
+        case = work / (f"{command}-{i:03d}" if i >= 0 else f"{command}-calibration{-i}")
         case.mkdir()
         old = None
         if existing:
@@ -226,8 +227,9 @@ def campaign(command: str, runs: int, mode: str = "fork", work: Path | None = No
         p = start(argv, case)
         while p.poll() is None and time.monotonic() - t0 < (delay or 0):
             time.sleep(0.005)
-        sent = False
+        sent, part = False, None
         if delay is not None and p.poll() is None:
+            part = _part_size(case)
             os.kill(p.pid, getattr(signal, "SIG" + sig))
             sent = True
         t_sig = time.monotonic()
@@ -253,14 +255,18 @@ def campaign(command: str, runs: int, mode: str = "fork", work: Path | None = No
         if not hung:
             bad += check(command, case, p.returncode, old)
         return {"run": i, "signal": sig if sent else None, "delay": None if delay is None else round(delay, 3),
+                "part_bytes_at_signal": part,
                 "exit": p.returncode, "seconds": round(time.monotonic() - t0, 2), "existing": existing,
                 "jobs": n_jobs, "problems": bad, "stacks": stacks}
 
-    # calibration: one run without a signal (it must succeed) gives the run's length
-    cal = one(0, None, None, False, jobs[0])
-    if cal["exit"] != 0 or cal["problems"]:
-        return {"command": command, "mode": mode, "calibration": cal, "runs": [], "error": "calibration failed"}
-    length = cal["seconds"]
+    # calibration: runs without a signal (they must succeed) give the run's length (the shortest)
+    lengths = []
+    for c in range(calibrate):
+        cal = one(-1 - c, None, None, False, jobs[0])
+        if cal["exit"] != 0 or cal["problems"]:
+            return {"command": command, "mode": mode, "calibration": cal, "runs": [], "error": "calibration failed"}
+        lengths.append(cal["seconds"])
+    length = min(lengths)
     results = []
     for i in range(1, runs + 1):
         if budget is not None and time.monotonic() - t_begin + length * 1.3 > budget and i > 4:
@@ -277,8 +283,19 @@ def campaign(command: str, runs: int, mode: str = "fork", work: Path | None = No
                "bad": sum(bool(r["problems"]) for r in results),
                "exit_codes": {str(k): sum(r["exit"] == k for r in results) for k in sorted({r["exit"] for r in results},
                                                                                         key=str)},
-               "signalled": sum(r["signal"] is not None for r in results), "work": str(work)}
+               "signalled": sum(r["signal"] is not None for r in results),
+               "signalled_while_writing": sum(r["part_bytes_at_signal"] is not None for r in results),
+               "work": str(work)}
     return summary
+
+
+def _part_size(case: Path) -> int | None:
+    """Bytes of the temp file being written when the signal is sent (None: none yet)."""
+    try:
+        parts = [p for p in case.rglob("*.part")]
+        return sum(p.stat().st_size for p in parts) if parts else None
+    except OSError:
+        return None
 
 
 def _stacks(pid: int) -> str:
@@ -293,6 +310,9 @@ def _stacks(pid: int) -> str:
 
 
 def main():
+    # a run's SIGINT must not be ignored because this script was started in the background
+    # ("cmd &" in a script ignores SIGINT, and so would every talkface started from here)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--command", default="generate", help="generate, batch or both (one after the other)")
     ap.add_argument("--runs", type=int, default=20)
@@ -303,6 +323,10 @@ def main():
     ap.add_argument("--budget", type=float, default=None, help="stop starting runs after this many seconds")
     ap.add_argument("--hang", type=float, default=30.0)
     ap.add_argument("--window", default=None, help="a,b: delays drawn from a..b times the run's length")
+    ap.add_argument("--calibrate", type=int, default=1, help="uninterrupted runs to time (the shortest counts)")
+    ap.add_argument("--face", default=None, help="portrait instead of the drawn face")
+    ap.add_argument("--speech", default=None, help="speech instead of 1.2 s of synthetic voice")
+    ap.add_argument("--weights", default=None, help="weights folder instead of small random weights")
     ap.add_argument("--work", type=Path, default=None)
     ap.add_argument("--json", type=Path, default=None, help="write the summary here")
     ap.add_argument("-v", "--verbose", action="store_true")
@@ -322,7 +346,9 @@ def main():
         work = a.work / command if a.work else None
         out.append(campaign(command, a.runs, a.mode, work, a.seed, tuple(a.signals.split(",")),
                             tuple(int(j) for j in a.jobs.split(",")), budget, a.hang, log,
-                            tuple(float(v) for v in a.window.split(",")) if a.window else None))
+                            tuple(float(v) for v in a.window.split(",")) if a.window else None, a.calibrate,
+                            {k: str(Path(v).resolve()) for k, v in (("face", a.face), ("speech", a.speech),
+                                                                    ("weights", a.weights)) if v}))
     if a.json:
         a.json.write_text(json.dumps(out))
     for s in out:
