@@ -162,15 +162,16 @@ def test_stress_random_signals_generate_and_batch(tmp_path):
     per command (default 12)."""
     runs = int(os.environ.get("TALKFACE_STRESS_RUNS", "12"))
     budget = float(os.environ.get("TALKFACE_STRESS_SECONDS", "45"))
+    seed = int(os.environ.get("TALKFACE_STRESS_SEED", int(time.time()) % 10_000))  # set it to replay a failure
     report = tmp_path / "stress.json"
     r = subprocess.run([sys.executable, str(HERE / "interrupts.py"), "--command", "both", "--runs", str(runs),
                         "--budget", str(budget), "--work", str(tmp_path / "runs"), "--json", str(report),
-                        "--seed", str(int(time.time()) % 10_000)],
+                        "--seed", str(seed)],
                        capture_output=True, text=True, timeout=budget + 300)
     assert r.returncode == 0, r.stderr[-3000:]
     for s in json.loads(report.read_text()):
-        assert not s.get("error"), s
+        assert not s.get("error"), (seed, s)
         bad = [x for x in s["runs"] if x["problems"]]
-        assert not bad, json.dumps(bad, indent=1)[:4000]
-        assert s["signalled"] >= 3, s  # enough of them were really interrupted
-        assert set(s["exit_codes"]) <= {"0", "130"}, s
+        assert not bad, f"TALKFACE_STRESS_SEED={seed}: " + json.dumps(bad, indent=1)[:4000]
+        assert s["signalled"] >= 3, (seed, s)  # enough of them were really interrupted
+        assert set(s["exit_codes"]) <= {"0", "130"}, (seed, s)
