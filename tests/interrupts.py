@@ -252,9 +252,18 @@ def campaign(command: str, runs: int, mode: str = "fork", work: Path | None = No
             orphans = _encoders_left(case)
             if orphans:
                 bad.append(f"encoder processes left running: {orphans}")
+        startup = False
         if not hung:
-            bad += check(command, case, p.returncode, old)
+            problems = check(command, case, p.returncode, old)
+            # exec mode: a signal while the interpreter itself starts, before talkface's handlers
+            # exist, ends it the default way (README); acceptable when nothing was written
+            if (sent and p.returncode in (-signal.SIGINT, -signal.SIGTERM) and delay < 1.0
+                    and all(x.startswith(("traceback", "exit ")) for x in problems)
+                    and _before_talkface_ran((case / "stderr.txt").read_text(errors="replace"))):
+                startup, problems = True, []
+            bad += problems
         return {"run": i, "signal": sig if sent else None, "delay": None if delay is None else round(delay, 3),
+                "startup_window": startup,
                 "part_bytes_at_signal": part,
                 "exit": p.returncode, "seconds": round(time.monotonic() - t0, 2), "existing": existing,
                 "jobs": n_jobs, "problems": bad, "stacks": stacks}
@@ -285,8 +294,17 @@ def campaign(command: str, runs: int, mode: str = "fork", work: Path | None = No
                                                                                         key=str)},
                "signalled": sum(r["signal"] is not None for r in results),
                "signalled_while_writing": sum(r["part_bytes_at_signal"] is not None for r in results),
+               "startup_window": sum(r["startup_window"] for r in results),
                "work": str(work)}
     return summary
+
+
+def _before_talkface_ran(err: str) -> bool:
+    """A traceback (if any) only through imports: no talkface function had started."""
+    import re
+
+    frames = re.findall(r'File "([^"]+)", line \d+, in (\S+)', err)
+    return not any("talkface" in f and fn != "<module>" for f, fn in frames)
 
 
 def _part_size(case: Path) -> int | None:
