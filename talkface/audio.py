@@ -46,6 +46,7 @@ def load_audio_int16(path: str | os.PathLike, sr: int = SAMPLE_RATE,
         _decode_error(p, r.stderr)
     wav = np.frombuffer(r.stdout, np.int16)
     _check_length(p, wav.size, sr, max_seconds)
+    _warn_if_cut_short(p, wav.size, sr)
     return wav
 
 
@@ -77,6 +78,43 @@ def _check_length(p: Path, n: int, sr: int, max_seconds: float | None = None):
     if n < sr / FPS:
         raise InputError(f"{p}: audio is {1000 * n / sr:.0f} ms, shorter than one video frame (40 ms); "
                          "give a longer file")
+
+
+def _wav_promised_seconds(p: Path) -> float | None:
+    """Seconds of audio a RIFF/WAVE header announces (its data chunk size / byte rate);
+    None when not a WAV or the header leaves the length open (0 or 0xFFFFFFFF, streamed)."""
+    import struct
+
+    try:
+        with open(p, "rb") as f:
+            h = f.read(12)
+            if len(h) < 12 or h[:4] != b"RIFF" or h[8:12] != b"WAVE":
+                return None
+            byte_rate = None
+            for _ in range(64):
+                c = f.read(8)
+                if len(c) < 8:
+                    return None
+                kind, size = c[:4], struct.unpack("<I", c[4:])[0]
+                if kind == b"data":
+                    return size / byte_rate if byte_rate and size not in (0, 0xFFFFFFFF) else None
+                body = f.read(min(size, 64)) if kind == b"fmt " else b""
+                if len(body) >= 12:
+                    byte_rate = struct.unpack("<I", body[8:12])[0]
+                f.seek(size + (size & 1) - len(body), 1)
+    except OSError:
+        return None
+    return None
+
+
+def _warn_if_cut_short(p: Path, n: int, sr: int):
+    """A WAV cut short in its data is used as it is, with a warning on stderr."""
+    import sys
+
+    promised, got = _wav_promised_seconds(p), n / sr
+    if promised is not None and promised - got > max(0.05, 0.01 * promised):
+        print(f"warning: {p}: the WAV header says {promised:.2f} s but only {got:.2f} s of audio is there "
+              "(the file was cut short?); using what is there", file=sys.stderr, flush=True)
 
 
 def n_frames_for(n_samples: int, sr: int = SAMPLE_RATE, fps: int = FPS) -> int:
@@ -249,6 +287,7 @@ def audio_rows(path: str | os.PathLike, sr: int = SAMPLE_RATE, max_seconds: floa
             err.seek(0)
             _decode_error(p, err.read())
     _check_length(p, n, sr)
+    _warn_if_cut_short(p, n, sr)
     return n, stream.finish()
 
 

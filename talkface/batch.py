@@ -18,13 +18,13 @@ import csv
 import io
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import signals
 from .errors import EXIT_INPUT, EXIT_UNEXPECTED, InputError, TalkfaceError, WeightsError
 
 MANIFEST_EXTS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -331,7 +331,18 @@ def precheck(it: Item, resume: bool = False, force: bool = False) -> dict | None
     t0 = time.perf_counter()
     if it.error:
         return _result(it, "failed", EXIT_INPUT, 0.0, it.error)
+    from .video import refuse_same_file
+
     out = Path(it.output)
+    try:  # never written over an input of the row, --force or not
+        refuse_same_file(out, (it.portrait, it.audio, it.options.get("landmarks")))
+    except InputError as e:
+        return _result(it, "failed", EXIT_INPUT, time.perf_counter() - t0, e.message)
+    for name in (it.portrait, it.audio, it.options.get("landmarks")):
+        if name and os.path.isfile(name) and not os.access(name, os.R_OK):
+            return _result(it, "failed", EXIT_INPUT, time.perf_counter() - t0,
+                           f"{name}: not readable (permission denied); check its permissions (chmod u+r) "
+                           "or give another file")
     if out.exists() and not out.is_dir():
         if resume and valid_video(out):
             return _result(it, "skipped", 0, time.perf_counter() - t0)
@@ -368,15 +379,21 @@ def run_item(it: Item, common: dict, resume: bool = False, force: bool = False, 
 _WORKER = {}
 
 
-def _raise_interrupt(*_):
-    raise KeyboardInterrupt
+def _worker_term(signum, frame):
+    """SIGTERM in a worker (its parent stopping the batch): while an item runs, the item is
+    aborted as in ``generate`` (its temp file removed); between items the worker just ends."""
+    if not _WORKER.get("busy"):
+        os._exit(130)
+    if signals.stopping():  # sent again (the pool stops every worker once it breaks): already on it
+        return
+    signals.handler(signum, frame)
 
 
 def _worker_init(threads: int, debug: bool):
     from . import weights as W
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it stops us with SIGTERM
-    signal.signal(signal.SIGTERM, _raise_interrupt)  # abort the item: its temp file is removed
+    # SIGINT ignored: the parent decides, and stops us with SIGTERM
+    signals.install_for_worker(_worker_term)
     try:
         import torch
 
@@ -388,14 +405,26 @@ def _worker_init(threads: int, debug: bool):
 
 
 def _worker_run(it: Item, common: dict, resume: bool, force: bool) -> dict:
-    return run_item(it, common, resume, force, _WORKER.get("debug", False))
+    try:
+        _WORKER["busy"] = True
+        res = run_item(it, common, resume, force, _WORKER.get("debug", False))
+        _WORKER["busy"] = False  # from here a SIGTERM ends the worker at once (_worker_term)
+        if signals.pending() is not None:  # it came during the item's commit: the item is done
+            raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        signals.cleanup()
+        os._exit(130)
+    return res
 
 
 def _run_pool(todo: list[Item], common: dict, jobs: int, resume: bool, force: bool, debug: bool, done):
     """Run ``todo`` in ``jobs`` spawned worker processes, at most ``jobs`` items in flight.
     A worker that dies (out of memory, killed) fails only the item it was running: a dead
     worker breaks the whole pool, so every item in flight then is run again alone in a
-    fresh pool, and only one that kills its worker alone is failed."""
+    fresh pool, and only one that kills its worker alone is failed.
+
+    Signals are held back here except at one point, after each short wait for results: an
+    interrupt never lands inside the executor's locks, so stopping the pool cannot hang."""
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
@@ -408,57 +437,92 @@ def _run_pool(todo: list[Item], common: dict, jobs: int, resume: bool, force: bo
     queue = list(todo)
     suspects: list[Item] = []  # in flight when a worker died: run again, one at a time
     ctx = multiprocessing.get_context("spawn")  # no fork: torch / CUDA state is not fork-safe
-    while queue or suspects:
-        ex = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
-                                 initargs=(threads, debug))
-        running = {}
-        broken = False
-        try:
-            while queue or suspects or running:
-                while not broken:
-                    if suspects:  # alone: nothing else in flight
-                        if running:
+    with signals.held():
+        while queue or suspects:
+            ex = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
+                                     initargs=(threads, debug))
+            running = {}
+            broken = False
+            try:
+                while queue or suspects or running:
+                    while not broken:
+                        if suspects:  # alone: nothing else in flight
+                            if running:
+                                break
+                            it, alone = suspects.pop(0), True
+                        elif queue and len(running) < jobs:
+                            it, alone = queue.pop(0), False
+                        else:
                             break
-                        it, alone = suspects.pop(0), True
-                    elif queue and len(running) < jobs:
-                        it, alone = queue.pop(0), False
-                    else:
+                        try:
+                            running[ex.submit(_worker_run, it, common, resume, force)] = (it, alone)
+                        except BrokenProcessPool:  # a worker died since the last wait: this item never ran
+                            (suspects if alone else queue).insert(0, it)
+                            broken = True
+                    if not running:
                         break
-                    try:
-                        running[ex.submit(_worker_run, it, common, resume, force)] = (it, alone)
-                    except BrokenProcessPool:  # a worker died since the last wait: this item never ran
-                        (suspects if alone else queue).insert(0, it)
-                        broken = True
-                if not running:
-                    break
-                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
-                for f in finished:
-                    it, alone = running.pop(f)
-                    try:
-                        res = f.result()
-                    except BrokenProcessPool:
-                        broken = True
-                        if not alone:
-                            suspects.append(it)
-                            continue
-                        res = _result(it, "failed", EXIT_UNEXPECTED, 0.0,
-                                      f"{it.output}: the worker process died (killed, or out of memory); "
-                                      "run again with --resume, perhaps with fewer --jobs")
-                    except Exception as e:  # noqa: BLE001 - e.g. a result that could not be sent back
-                        code, msg = describe(e)
-                        res = _result(it, "failed", code, 0.0, msg)
-                    done(res)
-                if broken and not running:
-                    break
-        except BaseException:
-            for p in list((getattr(ex, "_processes", None) or {}).values()):
-                try:
-                    p.terminate()  # SIGTERM: the worker aborts its item cleanly
-                except Exception:  # noqa: BLE001
-                    pass
-            ex.shutdown(wait=True, cancel_futures=True)
-            raise
-        ex.shutdown(wait=True, cancel_futures=True)
+                    finished, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
+                    signals.raise_pending()  # the one place a held-back Ctrl-C / SIGTERM stops the pool
+                    for f in finished:
+                        it, alone = running.pop(f)
+                        try:
+                            res = f.result()
+                        except BrokenProcessPool:
+                            broken = True
+                            if not alone:
+                                suspects.append(it)
+                                continue
+                            res = _result(it, "failed", EXIT_UNEXPECTED, 0.0,
+                                          f"{it.output}: the worker process died (killed, or out of memory); "
+                                          "run again with --resume, perhaps with fewer --jobs")
+                        except Exception as e:  # noqa: BLE001 - e.g. a result that could not be sent back
+                            code, msg = describe(e)
+                            res = _result(it, "failed", code, 0.0, msg)
+                        done(res)
+                    if broken and not running:
+                        break
+            except BaseException:
+                _close_pool(ex, stop=True, items=[it for it, _ in running.values()])
+                raise
+            _close_pool(ex, stop=False)
+
+
+def _close_pool(ex, stop: bool, items=()):
+    """End the pool's worker processes, bounded in time. ``stop``: SIGTERM first, which makes
+    a worker abort its item (its temp file removed) and leave. A worker still there after the
+    wait is killed, and the temp files of ``items`` left by killed workers are removed."""
+    from .video import remove_stale_temps
+
+    procs = list((getattr(ex, "_processes", None) or {}).values())
+    if stop:
+        for p in procs:
+            try:
+                p.terminate()
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+    ex.shutdown(wait=False, cancel_futures=True)
+    end = time.monotonic() + (15.0 if stop else 120.0)
+    for p in procs:
+        try:
+            p.join(max(0.0, end - time.monotonic()))
+            if p.is_alive():
+                p.kill()
+                p.join(5.0)
+        except Exception:  # noqa: BLE001
+            pass
+    if stop:  # the workers are gone: let the queue feeding them end too (it holds system-wide semaphores)
+        q = getattr(ex, "_call_queue", None)
+        try:
+            q.cancel_join_thread()
+            q.close()
+        except Exception:  # noqa: BLE001 - not there (another Python), or closed already
+            pass
+    manager = getattr(ex, "_executor_manager_thread", None)
+    if manager is not None:
+        manager.join(5.0)
+    for it in items:
+        if it.output:
+            remove_stale_temps(Path(it.output))
 
 
 # ----------------------------------------------------------------------------- batch
@@ -484,7 +548,7 @@ def write_report(path: Path, summary: dict):
         data = buf.getvalue()
     else:
         data = json.dumps(summary, indent=1) + "\n"
-    write_atomic(path, data)
+    write_atomic(path, data, stop_on_signal=False)
 
 
 def run_batch(manifest, *, jobs: int = 1, shard: str | None = None, report=None, resume: bool = False,
@@ -524,34 +588,49 @@ def run_batch(manifest, *, jobs: int = 1, shard: str | None = None, report=None,
             on_item(res, len(results), len(todo))
 
     interrupted = False
-    old_term = None
-    try:
+    with signals.installed():  # SIGINT and SIGTERM (scancel, kubectl delete) stop the batch cleanly
         try:
-            old_term = signal.signal(signal.SIGTERM, _raise_interrupt)  # scancel / kubectl delete: stop cleanly
-        except ValueError:  # not the main thread
-            old_term = None
-        runnable = []
-        for it in todo:  # bad rows, finished items and outputs in the way need no worker
-            pre = precheck(it, resume, force)
-            if pre is None:
-                runnable.append(it)
+            runnable = []
+            for it in todo:  # bad rows, finished items and outputs in the way need no worker
+                signals.check()
+                pre = precheck(it, resume, force)
+                if pre is None:
+                    runnable.append(it)
+                else:
+                    done(pre)
+            n_jobs = min(jobs, len(runnable))
+            if n_jobs <= 1:
+                W.use_cache(True)
+                try:
+                    for it in runnable:
+                        signals.check()  # one that came while the last item was committed
+                        done(run_item(it, common, resume, force, debug))
+                finally:
+                    W.use_cache(False)
             else:
-                done(pre)
-        n_jobs = min(jobs, len(runnable))
-        if n_jobs <= 1:
-            W.use_cache(True)
-            try:
-                for it in runnable:
-                    done(run_item(it, common, resume, force, debug))
-            finally:
-                W.use_cache(False)
-        else:
-            _run_pool(runnable, common, n_jobs, resume, force, debug, done)
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        if old_term is not None:
-            signal.signal(signal.SIGTERM, old_term)
+                _run_pool(runnable, common, n_jobs, resume, force, debug, done)
+            signals.check()
+        except KeyboardInterrupt:
+            interrupted = True
+            signals.cleanup()  # the item being made: encoder killed, temp file removed
+        if interrupted and jobs > 1:
+            import gc
+
+            gc.collect()  # a stopped pool's queues: their semaphores are released now, not reported as leaked
+        # every item is accounted for from here: a signal now neither stops the report nor
+        # changes the result (another one during the report waits for it)
+        with signals.held(deliver=False):
+            summary = _summary(manifest, sh, jobs, common, todo, results, interrupted, rep, t0)
+            if rep is not None:
+                write_report(rep, summary)
+    if interrupted:
+        count = {s: sum(r["status"] == s for r in summary["items"]) for s in STATUSES}
+        raise TalkfaceError(f"{manifest}: interrupted after {count['ok'] + count['skipped'] + count['failed']} of "
+                            f"{len(summary['items'])} items; finished videos are kept, run again with --resume", 130)
+    return summary
+
+
+def _summary(manifest, sh, jobs, common, todo, results, interrupted, rep, t0) -> dict:
     for it in todo:
         if it.index not in results:
             results[it.index] = _result(it, "not run", 130 if interrupted else EXIT_UNEXPECTED, 0.0,
@@ -563,11 +642,6 @@ def run_batch(manifest, *, jobs: int = 1, shard: str | None = None, report=None,
                "skipped": count["skipped"], "failed": count["failed"], "not_run": count["not run"],
                "interrupted": interrupted, "seconds": round(time.perf_counter() - t0, 3),
                "report": None if rep is None else str(rep), "items": rows}
-    if rep is not None:
-        write_report(rep, summary)
-    if interrupted:
-        raise TalkfaceError(f"{manifest}: interrupted after {count['ok'] + count['skipped'] + count['failed']} of "
-                            f"{len(rows)} items; finished videos are kept, run again with --resume", 130)
     return summary
 
 

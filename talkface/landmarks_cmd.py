@@ -15,7 +15,9 @@ from .video import write_atomic
 AUDIO_EXTS = {".wav", ".mp3", ".flac", ".m4a", ".ogg", ".aac", ".opus", ".wma", ".aiff", ".aif"}
 
 
-def _check_out(p: Path | None, exts: set, force: bool):
+def _check_out(p: Path | None, exts: set, force: bool, inputs=()):
+    from .video import refuse_same_file
+
     if p is None:
         return
     p = Path(p)
@@ -23,6 +25,7 @@ def _check_out(p: Path | None, exts: set, force: bool):
         raise InputError(f"{p}: output must end in {' or '.join(sorted(exts))}; change the extension")
     if not p.parent.exists():
         raise InputError(f"{p}: folder {p.parent} does not exist; create it first")
+    refuse_same_file(p, inputs)
     if p.exists() and not force:
         raise InputError(f"{p}: already exists; pass --force to overwrite it")
 
@@ -64,8 +67,8 @@ def run(source, output, overlay, portrait, video, template, box, weights, device
     source = Path(source)
     if portrait is not None or source.suffix.lower() in AUDIO_EXTS:
         return _audio(source, output, portrait, video, weights, device, detector, face_index, force)
-    _check_out(output, {".json"}, force)
-    _check_out(overlay, {".png"}, force)
+    _check_out(output, {".json"}, force, (source,))
+    _check_out(overlay, {".png"}, force, (source,))
     img = load_image(source)
     if template:
         faces = [template_face(parse_box(box))]
@@ -99,9 +102,9 @@ def _audio(audio, output, portrait, video, weights, device, detector, face_index
 
     if portrait is None:
         raise InputError(f"{audio}: landmarks from audio need --portrait IMAGE")
-    _check_out(output, {".npz", ".json"}, force)
+    _check_out(output, {".npz", ".json"}, force, (audio, portrait))
     if video:
-        check_output_path(Path(video), force)
+        check_output_path(Path(video), force, inputs=(audio, portrait))
     pts, img, face = audio_landmarks(audio, portrait, weights=weights, device=device, detector=detector,
                                      face_index=face_index)
     res = {"audio": str(audio), "portrait": str(portrait), "frames": int(len(pts)), "fps": FPS,

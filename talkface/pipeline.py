@@ -295,7 +295,7 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
     _fixed_mmap_threshold()
     rep = reporter or Reporter(show=not quiet)
     out = Path(output) if output else default_output(portrait, audio)
-    check_output_path(out, force)
+    check_output_path(out, force, inputs=(portrait, audio, landmarks))  # never over an input
     if renderer not in RENDERERS:
         raise InputError(f"--renderer {renderer}: unknown; use one of {', '.join(RENDERERS)}")
     if size < 32 or size > 2048 or size % 2:

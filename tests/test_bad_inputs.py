@@ -279,6 +279,36 @@ def _folder_denied_at_write(f, t, out, a, m):
     return f["face"], f["wav"], [], out
 
 
+def _out_is_the_audio(f, t, out, a, m):
+    """-o names the input clip itself: --force must not replace the user's audio source."""
+    clip = out.parent / "talk.mp4"
+    shutil.copy(f["dir"] / "clip_with_audio.mp4", clip)
+    return f["face"], clip, ["-o", clip, "--force"], clip
+
+
+def _out_links_to_the_audio(f, t, out, a, m):
+    clip = t / "talk.mp4"
+    shutil.copy(f["dir"] / "clip_with_audio.mp4", clip)
+    link = out.parent / "link.mp4"
+    link.symlink_to(clip)
+    return f["face"], clip, ["-o", link, "--force"], link
+
+
+def _out_hard_link_to_the_audio(f, t, out, a, m):
+    clip = t / "talk.mp4"
+    shutil.copy(f["dir"] / "clip_with_audio.mp4", clip)
+    hard = out.parent / "hard.mp4"
+    os.link(clip, hard)
+    return f["face"], clip, ["-o", hard, "--force"], hard
+
+
+def _out_is_the_portrait(f, t, out, a, m):
+    """An .mp4 portrait is refused as an image anyway; the same-file check comes first."""
+    p = out.parent / "face.mov"
+    shutil.copy(f["dir"] / "clip_with_audio.mp4", p)
+    return p, f["wav"], ["-o", p, "--force"], p
+
+
 REFUSED = [
     # images
     ("missing-portrait", _missing_portrait, 2),
@@ -311,6 +341,10 @@ REFUSED = [
     ("output-is-directory", _out_is_dir, 2),
     ("output-exists", _out_exists, 2),
     ("output-exists-force-but-fails", _out_exists_force_fails, 3),
+    ("output-is-the-audio-input-force", _out_is_the_audio, 2),
+    ("output-symlink-to-the-audio-force", _out_links_to_the_audio, 2),
+    ("output-hard-link-to-the-audio-force", _out_hard_link_to_the_audio, 2),
+    ("output-is-the-portrait-force", _out_is_the_portrait, 2),
     # weights
     ("weights-corrupt", _weights_corrupt, 4),
     ("weights-corrupt-and-no-face", _weights_corrupt_no_face, 4),
@@ -430,6 +464,23 @@ def test_odd_but_valid(case, image, audio, f, random_weights, tmp_path):
         assert res["face_box"][2] > 150  # the larger face
     if case == "wav-cut-in-its-data":
         assert res["frames"] < 20  # what is there, not what the header promised
+        warn = [ln for ln in r.stderr.splitlines() if ln.startswith("warning:")]
+        assert len(warn) == 1 and str(f["dir"] / audio) in warn[0], r.stderr
+        assert "0.80 s" in warn[0] and "cut short" in warn[0], warn  # the header's length vs what is there
+    elif case != "two-faces":
+        assert "warning" not in r.stderr, r.stderr
+
+
+def test_output_folder_that_takes_no_file_is_named(f, random_weights, tmp_path):
+    """/proc passes the access check (as root) but takes no new file: the folder is named
+    as not writable, not the temp file as missing."""
+    if not os.path.isdir("/proc/self"):
+        pytest.skip("no /proc")
+    r = runner.invoke(app, ["generate", str(f["face"]), str(f["wav"]), "-o", "/proc/x.mp4", "--quiet"])
+    assert r.exit_code == 2, r.output
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: /proc/x.mp4: folder /proc is not writable"), r.stderr
+    assert ".part" not in r.stderr and "; choose another output folder" in lines[0], r.stderr
 
 
 @pytest.mark.parametrize("value", ["0", "-5"])

@@ -161,6 +161,24 @@ def test_existing_outputs_need_resume_or_force(job, random_weights):
     assert B.valid_video(job / "same.mkv")  # other containers: ffmpeg decodes a frame
 
 
+def test_an_output_that_is_an_input_fails_even_with_force(job, random_weights):
+    clip = job / "in" / "talk.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
+                    "color=c=blue:s=64x64:d=0.4", "-i", str(job / "in" / "a.wav"), "-shortest", "-c:v", "libx264",
+                    "-pix_fmt", "yuv420p", "-c:a", "aac", str(clip)], check=True)
+    (job / "out" / "link.mp4").symlink_to(clip)
+    before = clip.read_bytes()
+    (job / "m.csv").write_text("portrait,audio,output\nin/face.png,in/talk.mp4,in/talk.mp4\n"
+                               "in/face.png,in/talk.mp4,out/link.mp4\n")
+    for extra in ([], ["--force"], ["--resume", "--force"]):
+        r = cli("batch", job / "m.csv", "--json", "-q", *extra)
+        assert r.exit_code == 5, r.output
+        items = json.loads(r.stdout)["items"]
+        assert [i["status"] for i in items] == ["failed", "failed"] and [i["exit_code"] for i in items] == [2, 2]
+        assert all("writing the output there would destroy it" in i["error"] for i in items), items
+        assert clip.read_bytes() == before
+
+
 def test_bad_rows_fail_alone(job, random_weights):
     good = {"portrait": "in/face.png", "audio": "in/a.wav"}
     lines = [

@@ -410,3 +410,68 @@ def test_landmarks_file_of_a_large_portrait_follows_max_size(inputs, random_weig
     res = json.loads(r.stdout)
     assert res["size"] == [480, 600]
     np.testing.assert_allclose(res["face_box"], np.array(box) * 0.5, atol=1.0)
+
+
+# -- usage errors: one line ---------------------------------------------------------------
+
+@pytest.mark.parametrize("args,named", [
+    (["generate", "{face}", "{short}", "--frobnicate"], "--frobnicate"),
+    (["generate", "{face}", "{short}", "--size", "big"], "--size"),
+    (["generate", "{face}", "{short}", "--size"], "--size"),
+    (["generate", "{face}"], "audio"),
+    (["generate", "{face}", "{short}", "extra"], "extra"),
+    (["batch", "m.csv", "--jobs", "two"], "--jobs"),
+    (["frobnicate"], "frobnicate"),
+])
+def test_usage_errors_are_one_line(inputs, args, named):
+    """Click's Usage / Try / Error block becomes the README's one line: it names the option
+    (or argument) and says where the fix is."""
+    r = cli(*[a.format(**inputs) for a in args])
+    assert r.exit_code == 2, r.output
+    assert r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("error: ") and named in lines[0] and "--help" in lines[0], lines[0]
+    assert "Usage:" not in r.stderr and "Try " not in r.stderr
+
+
+def test_usage_error_in_a_real_process(inputs):
+    r = talkface("generate", inputs["face"], inputs["short"], "--frobnicate")
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        "error: --frobnicate: no such option of 'talkface generate' (did you mean --force?); "
+        "see 'talkface generate --help'"]
+
+
+def test_unreadable_input_is_one_line_naming_it(inputs, tmp_path, monkeypatch):
+    """chmod 000 (simulated: root reads anything): the file is named, with the fix."""
+    locked = tmp_path / "locked.png"
+    shutil.copy(inputs["face"], locked)
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, *a, **k: False if str(p) == str(locked) and mode & os.R_OK
+                        else real(p, mode, *a, **k))
+    r = cli("generate", locked, inputs["short"], "-o", tmp_path / "o.mp4")
+    assert r.exit_code == 2, r.output
+    assert r.stderr.strip().splitlines() == [
+        f"error: {locked}: not readable (permission denied); check its permissions (chmod u+r) or give another file"]
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_bare_command_still_prints_the_help():
+    r = cli()
+    assert r.exit_code == 2 and "Usage:" in r.output and "generate" in r.output
+
+
+def test_output_that_is_the_input_clip_is_refused_even_with_force(inputs, random_weights, tmp_path):
+    """`generate face.png talk.mp4 -o talk.mp4 --force` used to replace the user's clip."""
+    clip = tmp_path / "talk.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
+                    "color=c=blue:s=64x64:d=0.4", "-i", str(inputs["short"]), "-shortest", "-c:v", "libx264",
+                    "-pix_fmt", "yuv420p", "-c:a", "aac", str(clip)], check=True)
+    before = clip.read_bytes()
+    r = cli("generate", inputs["face"], clip, "-o", clip, "--force", "-q")
+    assert r.exit_code == 2, r.output
+    assert r.stderr.strip().splitlines() == [
+        f"error: {clip}: is the input {clip}; writing the output there would destroy it, choose another output name"]
+    assert clip.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["talk.mp4"]

@@ -114,11 +114,11 @@ def test_dead_worker_fails_only_its_own_item(tmp_path, monkeypatch, names):
 
     real_wait = cf.wait
 
-    def wait(fs, return_when=None):
+    def wait(fs, timeout=None, return_when=None):
         for _ in fs:  # everything submitted so far completes now
             for pool in _live:
                 pool._settle()
-        return real_wait(fs, return_when=return_when)
+        return real_wait(fs, timeout=timeout, return_when=return_when)
 
     _live = []
 

@@ -180,3 +180,39 @@ def test_atomic_commit_never_replaces_a_file_that_appeared_meanwhile(tmp_path):
     target.unlink()
     b.commit()
     assert target.read_bytes() == b"new" and [p.name for p in tmp_path.iterdir()] == ["out.mp4"]
+
+
+# -- audio mixed down to mono ---------------------------------------------------------------
+
+def _muxed_audio(path) -> np.ndarray:
+    import subprocess
+
+    r = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", "0:a:0",
+                        "-f", "f32le", "-ac", "1", "-"], capture_output=True, check=True)
+    return np.frombuffer(r.stdout, np.float32)
+
+
+def test_stereo_comes_out_as_loud_as_mono_and_never_clips(tmp_path):
+    """The same speech in both channels is the same speech: the mixdown averages the
+    channels (it used to sum them: +2.7 dB and samples over full scale)."""
+    x = synth_speech(1.0) * 1.8  # peaks at 0.9 of full scale
+    levels = {}
+    for channels in (1, 2):
+        wav = write_wav(tmp_path / f"{channels}.wav", x, channels=channels)
+        out = tmp_path / f"{channels}.mp4"
+        with VideoWriter(out, 32, 32, audio=wav, audio_seconds=1.0) as vw:
+            for f in frames(25, 32, 32):
+                vw.write(f)
+        a = _muxed_audio(out)
+        levels[channels] = 10 * np.log10(np.mean(a.astype(np.float64) ** 2))
+        assert np.abs(a).max() < 0.999, channels  # no clipped sample
+    assert abs(levels[2] - levels[1]) < 0.5, levels
+
+
+def test_stereo_features_are_those_of_mono(tmp_path):
+    from talkface import audio as A
+
+    x = synth_speech(1.0) * 1.8
+    mono = A.load_audio(write_wav(tmp_path / "m.wav", x))
+    stereo = A.load_audio(write_wav(tmp_path / "s.wav", x, channels=2))
+    np.testing.assert_allclose(stereo, mono, atol=2 / 32768)
