@@ -37,7 +37,7 @@ sys.path.insert(0, str(HERE))
 
 
 def make_inputs(d: Path, seconds: float = 1.2) -> dict:
-    from conftest import draw_face, make_random_weights, synth_speech, write_png, write_wav
+    from helpers import draw_face, make_random_weights, synth_speech, write_png, write_wav
 
     d.mkdir(parents=True, exist_ok=True)
     face = write_png(d / "face.png", draw_face())

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import synth_speech, write_wav
+from helpers import synth_speech, write_wav
 from talkface import signals
 from talkface.video import AtomicFile, VideoWriter
 
