@@ -111,3 +111,41 @@ def test_shipped_mouth_opens_with_speech_and_closes_in_silence():
     assert np.abs(o[silent]).max() < 0.05  # the lips close when nothing is said
     jitter = np.abs(np.diff(o, 2)).mean()
     assert jitter < 0.02
+
+
+def test_mouthnet_utterance_norm_runs_in_one_pass():
+    """With utterance-level normalisation the whole utterance is one pass, whatever the chunk."""
+    import torch
+
+    from talkface.models.mouthnet import MouthNet, MouthNetConfig, predict_motion
+
+    torch.manual_seed(0)
+    m = MouthNet(MouthNetConfig(n_in=P.N_FEATURES, norm="group"))
+    basis = np.random.default_rng(0).standard_normal((136, 10)).astype(np.float32) * 0.01
+    x = np.random.default_rng(1).standard_normal((333, P.N_FEATURES)).astype(np.float32)
+    np.testing.assert_allclose(predict_motion(m, basis, x, chunk=37), predict_motion(m, basis, x, chunk=10_000),
+                               atol=1e-6)
+
+
+def test_open_portrait_is_closed_first():
+    """An open-mouthed portrait gets a closed mouth to add the motion to, the jaw rising with it."""
+    from talkface.articulation import inner_lip_opening
+    from talkface.face.align import template
+    from talkface.face.shape import to_norm
+    from talkface.models.mouthnet import CLOSED, close_mouth
+
+    ref = to_norm(template(128, 0.85), 128).reshape(68, 2).copy()
+    basis = np.zeros((136, 10), np.float32)
+    drop = np.zeros((68, 2), np.float32)
+    drop[[5, 6, 7, 8, 9, 10, 11, 55, 56, 57, 58, 59, 65, 66, 67], 1] = 1.0  # jaw and lower lip down
+    basis[:, 0] = (drop / np.linalg.norm(drop)).reshape(-1)
+    opened = ref.copy()
+    opened[[65, 66, 67, 55, 56, 57, 58, 59], 1] += 0.05
+    iod = np.linalg.norm(opened[45] - opened[36])
+    assert inner_lip_opening(opened) > 0.1
+    closed = close_mouth(opened.reshape(-1), basis).reshape(68, 2)
+    gap = np.mean(closed[[67, 66, 65], 1] - closed[[61, 62, 63], 1]) / iod
+    assert abs(gap - CLOSED) < 0.005
+    assert closed[8, 1] < opened[8, 1]  # the chin rose with the lips
+    again = close_mouth(closed.reshape(-1), basis)  # a closed mouth is left as it is
+    np.testing.assert_array_equal(again, closed.reshape(-1).astype(np.float32))

@@ -26,6 +26,7 @@ class MouthNetConfig:
     kernel: int = 5
     dilations: tuple = (1, 2, 4, 8, 1)
     dropout: float = 0.1
+    norm: str = "layer"  # "layer": per frame; "group": over the whole utterance (one pass)
 
     def to_dict(self):
         from dataclasses import asdict
@@ -39,15 +40,19 @@ class MouthNetConfig:
 
 
 class _Block(nn.Module):
-    def __init__(self, ch: int, k: int, dil: int, drop: float):
+    def __init__(self, ch: int, k: int, dil: int, drop: float, norm: str = "layer"):
         super().__init__()
         self.conv = nn.Conv1d(ch, ch, k, padding=dil * (k - 1) // 2, dilation=dil)
-        self.norm = nn.LayerNorm(ch)  # per frame: the output depends on +-context frames only
+        self.group = norm == "group"
+        # layer: per frame, the output depends on +-context frames only (chunks = one pass);
+        # group: statistics over the whole utterance (predict_motion then runs it in one pass)
+        self.norm = nn.GroupNorm(1, ch) if self.group else nn.LayerNorm(ch)
         self.act = nn.GELU()
         self.drop = nn.Dropout(drop)
 
     def forward(self, x):
-        h = self.norm(self.conv(x).transpose(1, 2)).transpose(1, 2)
+        h = self.conv(x)
+        h = self.norm(h) if self.group else self.norm(h.transpose(1, 2)).transpose(1, 2)
         return x + self.drop(self.act(h))
 
 
@@ -56,7 +61,7 @@ class MouthNet(nn.Module):
         super().__init__()
         self.cfg = cfg = cfg or MouthNetConfig()
         self.inp = nn.Conv1d(cfg.n_in, cfg.hidden, 1)
-        self.blocks = nn.Sequential(*[_Block(cfg.hidden, cfg.kernel, d, cfg.dropout) for d in cfg.dilations])
+        self.blocks = nn.Sequential(*[_Block(cfg.hidden, cfg.kernel, d, cfg.dropout, cfg.norm) for d in cfg.dilations])
         self.out = nn.Conv1d(cfg.hidden, cfg.n_pca, 1)
 
     @property
@@ -105,6 +110,8 @@ def predict_motion(model: MouthNet, basis: np.ndarray, feats: np.ndarray, gain: 
     flat; the result equals one pass."""
     model.eval()
     ctx = model.context
+    if model.cfg.norm == "group":  # utterance statistics: one pass (15 MB of activations per 20 min)
+        chunk = max(chunk, len(feats))
     b = torch.from_numpy(np.asarray(basis, np.float32)).to(device)
     outs, n = [], len(feats)
     with torch.inference_mode():
