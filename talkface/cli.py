@@ -497,8 +497,8 @@ def train_export(atnet_run: Path = typer.Argument(..., help="AT-net run folder."
 
 def entry():
     code = EXIT_UNEXPECTED
-    signals.install()  # for good: this process ends in here
     try:
+        signals.install()  # for good: this process ends in here
         try:
             app(prog_name="talkface")
             code = 0
