@@ -366,6 +366,7 @@ def run_item(it: Item, common: dict, resume: bool = False, force: bool = False, 
     try:
         res = generate(it.portrait, it.audio, it.output, **{**common, **it.options}, force=force, quiet=True)
     except Exception as e:  # noqa: BLE001 - every failure is reported per item
+        signals.raise_if_lost()  # a library turned the interrupt into this error: stop the batch
         if debug:
             import traceback
 
@@ -412,6 +413,7 @@ def _worker_run(it: Item, common: dict, resume: bool, force: bool) -> dict:
         if signals.pending() is not None:  # it came during the item's commit: the item is done
             raise KeyboardInterrupt
     except KeyboardInterrupt:
+        signals.acknowledge()
         signals.cleanup()
         os._exit(130)
     return res
@@ -612,6 +614,7 @@ def run_batch(manifest, *, jobs: int = 1, shard: str | None = None, report=None,
             signals.check()
         except KeyboardInterrupt:
             interrupted = True
+            signals.acknowledge()
             signals.cleanup()  # the item being made: encoder killed, temp file removed
         if interrupted and jobs > 1:
             import gc

@@ -33,6 +33,7 @@ def _signal_name(signum) -> str:
 def interrupted() -> int:
     """Stop after Ctrl-C or SIGTERM: kill the encoder, remove unfinished temp files, say so
     once on stderr; the exit code (130)."""
+    signals.acknowledge()
     signals.cleanup()
     if signals.mark_reported():
         how = _signal_name(signals.last_signal() or signals.SIGNALS[0])
@@ -138,6 +139,8 @@ def run(fn):
     except KeyboardInterrupt:
         raise typer.Exit(interrupted())
     except Exception as e:
+        if signals.lost():  # a library turned the interrupt into this error: it is the interrupt
+            raise typer.Exit(interrupted())
         signals.cleanup()
         raise typer.Exit(_report(e))
 
@@ -519,25 +522,22 @@ def train_export(atnet_run: Path = typer.Argument(..., help="AT-net run folder."
 
 
 def entry():
-    import signal
-
     code = EXIT_UNEXPECTED
-    with signals.installed():
+    try:
+        signals.install()  # for good: this process ends in here
         try:
-            try:
-                app(prog_name="talkface")
-                code = 0
-            except SystemExit as e:
-                code = e.code
-            if isinstance(code, str):
-                print(code, file=sys.stderr)
-                code = 1
-            code = int(code or 0)
-        except KeyboardInterrupt:  # landed outside the command, e.g. while it was leaving
-            code = interrupted()
-        finally:
-            if hasattr(signal, "pthread_sigmask"):  # leaving: a signal from here on changes nothing
-                signal.pthread_sigmask(signal.SIG_BLOCK, set(signals.SIGNALS))
+            app(prog_name="talkface")
+            code = 0
+        except SystemExit as e:
+            code = e.code
+        if isinstance(code, str):
+            print(code, file=sys.stderr)
+            code = 1
+        code = int(code or 0)
+        signals.finish()  # leaving: a signal from here on changes nothing
+    except KeyboardInterrupt:  # landed outside the command, e.g. while it was leaving
+        code = interrupted()
+        signals.finish()
     if "torch" in sys.modules:
         # Interpreter teardown after importing torch takes ~0.4 s (its module graph); every
         # output is complete and closed at this point, so leave straight away.

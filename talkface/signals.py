@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
 
 from .errors import EXIT_INTERRUPTED
@@ -50,12 +51,14 @@ class _State:
         self.pending: int | None = None  # a signal held back
         self.last: int | None = None  # the last signal received
         self.stopping = False  # an Interrupted was raised: cleanup is under way
+        self.acked = False  # ... and the code that stops the run has it (acknowledge())
         self.finished = False  # the run's output is committed: later signals are only noted
         self.finish_on_commit = False  # generate: the first commit finishes the run
         self.reported = False  # the CLI printed the "interrupted" line
         self.files: dict[int, str] = {}  # temp files not committed yet
         self.procs: dict[int, object] = {}  # child processes to kill (subprocess.Popen)
         self.helpers_before: set[int] = set()  # multiprocessing children that were there before
+        self.prev_hook = None  # sys.unraisablehook before ours
 
 
 _st = _State()
@@ -91,20 +94,8 @@ def _emergency_exit():
     os._exit(EXIT_INTERRUPTED)
 
 
-@contextlib.contextmanager
-def installed(finish_on_commit: bool = False):
-    """SIGINT and SIGTERM raise :class:`Interrupted` inside (main thread only; elsewhere a
-    no-op). Nested use keeps the outer handlers; the previous ones are restored at the end."""
-    if not _main_thread():
-        yield
-        return
-    if _st.installed:
-        _st.installed += 1
-        try:
-            yield
-        finally:
-            _st.installed -= 1
-        return
+def _install(finish_on_commit: bool = False):
+    """Install the handlers (main thread); what :func:`_restore` needs."""
     old = {s: signal.getsignal(s) for s in SIGNALS}
     fresh = _State()
     fresh.files, fresh.procs = _st.files, _st.procs  # writers opened before keep their records
@@ -115,14 +106,71 @@ def installed(finish_on_commit: bool = False):
     mine = [s for s in SIGNALS if old[s] is not signal.SIG_IGN]  # one ignored by whoever started us
     for s in mine:  # (a script's "cmd &" ignores SIGINT) stays ignored, as Python itself leaves it
         signal.signal(s, handler)
+    hook = sys.unraisablehook if sys.unraisablehook is not _unraisable else sys.__unraisablehook__
+    sys.unraisablehook = _unraisable
+    return old, mine, hook
+
+
+def _restore(saved):
+    old, mine, hook = saved
+    _st.finished = True  # signal.signal() runs a handler still due: it only notes the signal
+    for s in mine:
+        signal.signal(s, old[s] if old[s] is not None else signal.SIG_DFL)
+    sys.unraisablehook = hook
+    _st.installed = 0
+    _st.pending = None
+    _st.depth = 0
+
+
+def _unraisable(u):
+    """An Interrupted raised while Python runs a weakref callback or ``__del__`` (an import's
+    module-lock callback, say) is dropped by Python: send the signal again instead, so the
+    code that runs next gets it."""
+    if isinstance(u.exc_value, Interrupted) and _main_thread() and _st.installed:
+        _st.stopping = False
+        try:  # from another thread, a moment later: sent from here it would be handled in here again
+            t = threading.Timer(0.005, os.kill, (os.getpid(), u.exc_value.signum))
+            t.daemon = True
+            t.start()
+        except Exception:  # noqa: BLE001 - no thread now (the interpreter is ending)
+            pass
+        return
+    sys.__unraisablehook__(u) if _st.prev_hook is None else _st.prev_hook(u)
+
+
+@contextlib.contextmanager
+def installed(finish_on_commit: bool = False):
+    """SIGINT and SIGTERM raise :class:`Interrupted` inside (main thread only; elsewhere a
+    no-op). Nested use keeps the outer handlers; the previous ones are restored at the end
+    (a signal that comes as they are restored is only noted)."""
+    if not _main_thread():
+        yield
+        return
+    if _st.installed:
+        _st.installed += 1
+        try:
+            yield
+        finally:
+            _st.installed -= 1
+        return
+    saved = _install(finish_on_commit)
+    _st.prev_hook = saved[2]
     try:
         yield
     finally:
-        for s in mine:
-            signal.signal(s, old[s] if old[s] is not None else signal.SIG_DFL)
-        _st.installed = 0
-        _st.pending = None
-        _st.depth = 0
+        _restore(saved)
+
+
+def install():
+    """Install the handlers for good: for the process's entry point, which ends the process
+    (call :func:`finish` before it leaves)."""
+    if _main_thread() and not _st.installed:
+        _st.prev_hook = _install()[2]
+
+
+def finish():
+    """The command is over and the process is leaving: a signal from here is only noted."""
+    _st.finished = True
 
 
 def install_for_worker(on_term=None):
@@ -132,6 +180,8 @@ def install_for_worker(on_term=None):
     _st.installed = 1
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, on_term or handler)
+    _st.prev_hook = sys.unraisablehook if sys.unraisablehook is not _unraisable else sys.__unraisablehook__
+    sys.unraisablehook = _unraisable
 
 
 def set_finish_on_commit(value: bool = True):
@@ -151,8 +201,8 @@ def held(deliver: bool = True):
         yield
     finally:
         _st.depth -= 1
-    if deliver and _st.depth == 0 and _st.pending is not None:
-        raise_pending()
+    if deliver and _st.depth == 0:
+        check()
 
 
 def raise_pending():
@@ -166,9 +216,29 @@ def raise_pending():
 
 
 def check():
-    """Raise a held-back signal now, if there is one and no :func:`held` block is open."""
-    if _st.pending is not None and _st.depth == 0:
-        raise_pending()
+    """Raise a held-back signal now, if there is one and no :func:`held` block is open; or
+    raise again one that was lost on its way (see :func:`lost`)."""
+    if _st.depth == 0:
+        if _st.pending is not None:
+            raise_pending()
+        raise_if_lost()
+
+
+def acknowledge():
+    """The code that stops the run has the interrupt (it cleans up and exits 130)."""
+    _st.acked = True
+
+
+def lost() -> bool:
+    """An Interrupted was raised but never reached the code that stops the run: a library
+    turned it into another exception (a C or Rust extension's ValueError, say) or swallowed
+    it. Such an error is the interrupt, and the run still stops at the next check."""
+    return _st.stopping and not _st.acked and not _st.finished
+
+
+def raise_if_lost():
+    if lost():
+        raise Interrupted(_st.last or signal.SIGINT)
 
 
 def pending() -> int | None:
@@ -181,8 +251,8 @@ def last_signal() -> int | None:
 
 
 def stop_requested() -> bool:
-    """A held-back signal that :func:`raise_pending` would raise."""
-    return _st.pending is not None and not _st.finished
+    """A held-back signal that :func:`raise_pending` would raise, or a lost one."""
+    return (_st.pending is not None and not _st.finished) or lost()
 
 
 def stopping() -> bool:
@@ -282,8 +352,6 @@ def _stop_helpers(wait: float):
 
 
 def _helper_pids() -> set[int]:
-    import sys
-
     if "multiprocessing" not in sys.modules:  # then it started no process yet
         return set()
     import multiprocessing

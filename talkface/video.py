@@ -179,6 +179,7 @@ class AtomicFile:
                 if stop_on_signal and signals.stop_requested():  # interrupted before the commit point
                     self.discard()
                     signals.raise_pending()
+                    signals.raise_if_lost()
                 if self.overwrite:
                     os.replace(self.tmp, self.target)
                 else:

@@ -113,6 +113,24 @@ def test_a_signal_during_the_rename_waits_for_it_or_stops_before_it(tmp_path):
     assert os.listdir(tmp_path) == ["o.mp4"] and target.read_bytes() == b"complete"
 
 
+def test_a_signal_python_would_drop_is_raised_again():
+    """A signal handled while Python runs a __del__ or a weakref callback (an import's
+    module-lock callback did it) is dropped by Python ("Exception ignored in ..."); it is
+    sent again and raised in the code that runs next."""
+    class Dying:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(100_000):  # the handler runs in here
+                pass
+
+    with signals.installed():
+        with pytest.raises(signals.Interrupted) as e:
+            Dying()
+            for _ in range(10_000_000):
+                pass
+    assert e.value.signum == signal.SIGTERM
+
+
 def test_cleanup_removes_every_uncommitted_temp_file(tmp_path):
     done = AtomicFile(tmp_path / "done.json")
     done.tmp.write_text("{}")
@@ -175,3 +193,36 @@ def test_stress_random_signals_generate_and_batch(tmp_path):
         assert not bad, f"TALKFACE_STRESS_SEED={seed}: " + json.dumps(bad, indent=1)[:4000]
         assert s["signalled"] >= 3, (seed, s)  # enough of them were really interrupted
         assert set(s["exit_codes"]) <= {"0", "130"}, (seed, s)
+
+
+def test_an_interrupt_a_library_turned_into_another_error_still_stops_the_run(tmp_path):
+    """A C or Rust extension that turns the KeyboardInterrupt raised in its callback into its
+    own error (safetensors gave a ValueError, read as corrupt weights, exit 4): still exit 130,
+    and nothing is committed after it."""
+    from talkface.cli import run
+
+    def library_call():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(10_000_000):
+                pass
+        except KeyboardInterrupt:
+            raise ValueError("not a readable safetensors file") from None
+
+    import typer
+
+    with signals.installed():
+        with pytest.raises(typer.Exit) as e:
+            run(library_call)
+    assert e.value.exit_code == 130
+
+    with signals.installed():
+        try:
+            library_call()
+        except ValueError:
+            pass  # ... and the caller even went on
+        with pytest.raises(signals.Interrupted):  # the next held section stops it
+            with VideoWriter(tmp_path / "v.mp4", 32, 32) as vw:
+                vw.write(_frame(32, 32))
+        signals.cleanup()
+    assert os.listdir(tmp_path) == []  # nothing committed, no temp file
