@@ -590,6 +590,7 @@ def run_batch(manifest, *, jobs: int = 1, shard: str | None = None, report=None,
             on_item(res, len(results), len(todo))
 
     interrupted = False
+    before: dict[int, tuple | None] = {}  # output file of each item to run, before it ran
     with signals.installed():  # SIGINT and SIGTERM (scancel, kubectl delete) stop the batch cleanly
         try:
             runnable = []
@@ -598,6 +599,7 @@ def run_batch(manifest, *, jobs: int = 1, shard: str | None = None, report=None,
                 pre = precheck(it, resume, force)
                 if pre is None:
                     runnable.append(it)
+                    before[it.index] = _identity(it.output)
                 else:
                     done(pre)
             n_jobs = min(jobs, len(runnable))
@@ -616,6 +618,12 @@ def run_batch(manifest, *, jobs: int = 1, shard: str | None = None, report=None,
             interrupted = True
             signals.acknowledge()
             signals.cleanup()  # the item being made: encoder killed, temp file removed
+        if interrupted:  # an item whose video was renamed into place just before the signal is done
+            with signals.held(deliver=False):
+                for it in todo:
+                    if (it.index not in results and it.index in before and _identity(it.output) != before[it.index]
+                            and valid_video(it.output)):
+                        done(_result(it, "ok", 0))
         if interrupted and jobs > 1:
             import gc
 
@@ -631,6 +639,15 @@ def run_batch(manifest, *, jobs: int = 1, shard: str | None = None, report=None,
         raise TalkfaceError(f"{manifest}: interrupted after {count['ok'] + count['skipped'] + count['failed']} of "
                             f"{len(summary['items'])} items; finished videos are kept, run again with --resume", 130)
     return summary
+
+
+def _identity(path) -> tuple | None:
+    """(inode, size, mtime) of ``path``; None when absent: a new video renamed into place changes it."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def _summary(manifest, sh, jobs, common, todo, results, interrupted, rep, t0) -> dict:

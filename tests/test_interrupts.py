@@ -226,3 +226,41 @@ def test_an_interrupt_a_library_turned_into_another_error_still_stops_the_run(tm
                 vw.write(_frame(32, 32))
         signals.cleanup()
     assert os.listdir(tmp_path) == []  # nothing committed, no temp file
+
+
+def test_batch_item_committed_just_before_the_signal_is_reported_ok(assets, random_weights, tmp_path, monkeypatch):
+    """SIGTERM just after the first video was renamed into place, before its result was
+    recorded: that item is done (ok in the report, its video complete), the second is not
+    run, exit 130, nothing else left (found by the stress test: "not run", video there)."""
+    from typer.testing import CliRunner
+
+    from talkface.batch import valid_video
+    from talkface.cli import app
+
+    wav = write_wav(tmp_path / "a.wav", synth_speech(0.4))
+    (tmp_path / "out").mkdir()
+    (tmp_path / "m.csv").write_text(f"portrait,audio,output\n{assets['face']},{wav},out/1.mp4\n"
+                                    f"{assets['face']},{wav},out/2.mp4\n")
+    real_committed, real_untrack = signals.committed, signals.untrack_proc
+    state = []
+
+    def committed():
+        real_committed()
+        state.append("committed")
+
+    def untrack_proc(proc):  # the writer's next step after the rename: the signal is raised right here
+        real_untrack(proc)
+        if state == ["committed"]:
+            state.append("sent")
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.5)
+
+    monkeypatch.setattr(signals, "committed", committed)
+    monkeypatch.setattr(signals, "untrack_proc", untrack_proc)
+    r = CliRunner().invoke(app, ["batch", str(tmp_path / "m.csv"), "--crop", "--size", "64", "-q",
+                                 "--report", str(tmp_path / "r.json")])
+    assert r.exit_code == 130, r.output
+    items = json.loads((tmp_path / "r.json").read_text())["items"]
+    assert [i["status"] for i in items] == ["ok", "not run"], items
+    assert os.listdir(tmp_path / "out") == ["1.mp4"] and valid_video(tmp_path / "out" / "1.mp4")
+    assert "interrupted after 1 of 2 items" in r.stderr
