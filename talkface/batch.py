@@ -26,6 +26,7 @@ from pathlib import Path
 
 from . import signals
 from .errors import EXIT_INPUT, EXIT_UNEXPECTED, InputError, TalkfaceError, WeightsError
+from .errors import describe as _describe
 
 MANIFEST_EXTS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 REPORT_EXTS = (".json", ".csv")
@@ -253,20 +254,8 @@ def _fill(it: Item, row: dict, manifest: Path, base: Path):
 
 # ----------------------------------------------------------------------------- one item
 def describe(e: BaseException) -> tuple[int, str]:
-    """(exit code, one-line message) for an exception, as the CLI reports it."""
-    if isinstance(e, TalkfaceError):
-        return e.exit_code, e.message
-    if isinstance(e, MemoryError):
-        return EXIT_UNEXPECTED, "out of memory; try a smaller --max-size, shorter audio or fewer --jobs"
-    if isinstance(e, OSError):
-        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
-        if e.errno == 28:
-            return EXIT_INPUT, f"{where}no space left on the device; free some disk space or write elsewhere"
-        if e.errno == 13:
-            return EXIT_INPUT, f"{where}permission denied; choose a writable location"
-        return EXIT_INPUT, f"{where}{e.strerror or e}; check the path"
-    text = str(e).splitlines()[0] if str(e) else ""
-    return EXIT_UNEXPECTED, f"unexpected {type(e).__name__}: {text} (run again with --debug and report it)"
+    """(exit code, one-line message) for an item's exception, as the CLI reports it."""
+    return _describe(e, "try a smaller --max-size, shorter audio or fewer --jobs")
 
 
 def _isobmff_complete(path) -> bool | None:
@@ -497,21 +486,9 @@ def _close_pool(ex, stop: bool, items=()):
 
     procs = list((getattr(ex, "_processes", None) or {}).values())
     if stop:
-        for p in procs:
-            try:
-                p.terminate()
-            except Exception:  # noqa: BLE001 - already gone
-                pass
+        signals.terminate(procs)
     ex.shutdown(wait=False, cancel_futures=True)
-    end = time.monotonic() + (15.0 if stop else 120.0)
-    for p in procs:
-        try:
-            p.join(max(0.0, end - time.monotonic()))
-            if p.is_alive():
-                p.kill()
-                p.join(5.0)
-        except Exception:  # noqa: BLE001
-            pass
+    signals.reap(procs, 15.0 if stop else 120.0, kill_wait=5.0)
     if stop:  # the workers are gone: let the queue feeding them end too (it holds system-wide semaphores)
         q = getattr(ex, "_call_queue", None)
         try:

@@ -17,7 +17,7 @@ except ImportError:  # older typer runs on click itself
     from click import exceptions as click_errors
 
 from . import __version__, signals
-from .errors import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_UNEXPECTED, InputError, TalkfaceError
+from .errors import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_UNEXPECTED, InputError, TalkfaceError, describe
 from .log import log_to_stderr
 
 EPILOG = ("Exit codes: 0 ok, 1 unexpected error (run with --debug), 2 bad usage or input, 3 no face found, "
@@ -147,32 +147,13 @@ def run(fn):
 
 def _report(e: Exception) -> int:
     """Print the one ``error:`` line for ``e``; its exit code."""
-    if isinstance(e, TalkfaceError):
-        if e.exit_code == EXIT_INTERRUPTED:  # batch: stopped, its report written; the line says so
-            signals.mark_reported()
-        if STATE["debug"]:
-            traceback.print_exc()
-        typer.echo(f"error: {e.message}", err=True)
-        return e.exit_code
-    if isinstance(e, MemoryError):
-        typer.echo("error: out of memory; try a smaller --max-size or shorter audio", err=True)
-        return EXIT_UNEXPECTED
-    if STATE["debug"]:
+    if isinstance(e, TalkfaceError) and e.exit_code == EXIT_INTERRUPTED:  # batch: stopped, report written
+        signals.mark_reported()  # the line says so
+    if STATE["debug"] and not isinstance(e, MemoryError):
         traceback.print_exc()
-    if isinstance(e, OSError):
-        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
-        if e.errno == 28:
-            msg = f"{where}no space left on the device; free some disk space or write elsewhere"
-        elif e.errno == 13:
-            msg = f"{where}permission denied; choose a writable location"
-        else:
-            msg = f"{where}{e.strerror or e}; check the path"
-        typer.echo(f"error: {msg}", err=True)
-        return EXIT_INPUT
-    # a bug
-    typer.echo(f"error: unexpected {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
-               "(run again with --debug and report it)", err=True)
-    return EXIT_UNEXPECTED
+    code, msg = describe(e)
+    typer.echo(f"error: {msg}", err=True)
+    return code
 
 
 def _print_json(obj):

@@ -6,3 +6,5 @@ from __future__ import annotations
 FPS = 25
 # Audio is decoded to mono at this rate before the MFCC (docs/paper_facts.md#audio-features).
 SAMPLE_RATE = 16000
+# Longest audio generate takes unless told otherwise (--max-seconds): 20 minutes.
+DEFAULT_MAX_SECONDS = 1200.0
