@@ -541,7 +541,7 @@ def run_batch(manifest, *, jobs: int = 1, shard: str | None = None, report=None,
     shard, report path, device or weights) before any item runs.
     """
     from . import weights as W
-    from .pipeline import resolve_device
+    from .device import resolve_device
 
     t0 = time.perf_counter()
     if jobs < 1:

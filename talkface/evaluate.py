@@ -119,7 +119,7 @@ def find_clips(clips_dir) -> list[tuple[str, Path]]:
 
 
 def _first_frame(path, max_size):
-    from .pipeline import fit_image
+    from .face.image import fit_image
     from .video import read_frames
 
     try:
@@ -150,7 +150,9 @@ def evaluate_clip(path: Path, video_out: Path, wts, *, renderer: str, device: st
     from .face.shape import stabilise, to_norm
     from .clips import LandmarkTracker
     from .models.atnet import loudness_baseline
-    from .pipeline import audio_features, fit_image, generate, predict_sequence
+    from .face.image import fit_image
+    from .pipeline import generate
+    from .predict import audio_features, predict_sequence
     from .video import read_frames
 
     first = _first_frame(path, max_size)
@@ -261,7 +263,8 @@ def evaluate(clips_dir, *, weights: str = "default", renderer: str = "auto", dev
     holds ``clip, frames, psnr, psnr_rgb, ssim, lmd, sync_error, baseline_static,
     baseline_loudness`` (see the module doc). Clips that fail are listed, not fatal."""
     from . import weights as W
-    from .pipeline import RENDERERS, resolve_device
+    from .device import resolve_device
+    from .render.choose import RENDERERS
 
     rep = reporter or Reporter(show=False)
     if renderer not in RENDERERS:

@@ -1,279 +1,34 @@
-"""The Python API behind the CLI: ``generate`` (portrait + speech -> MP4) and the landmark
-functions. Each stage lives in its own module: face (detect, align, paste back), audio
-(decode, features), models (AT-net, VG-net), render, video (streaming writer, mux),
-weights (registry)."""
+"""The Python API behind the CLI: ``generate`` (portrait + speech -> MP4) and the
+landmark sequence of ``talkface landmarks``. Each stage lives in its own module: face
+(detect, align, paste back; ``face/find.py``: which face), audio (decode, features),
+AT-net (``predict.py``), models, render, video (streaming writer, mux), weights
+(registry); ``prefetch.py`` reads the audio and finds the face while torch starts."""
 from __future__ import annotations
 
-import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
 from . import audio as A
-from .errors import InputError, NoFaceError, TalkfaceError, WeightsError
+from .device import resolve_device
+from .errors import InputError
 from .face.align import Paster, align, face_mask
-from .face.detect import Face, detect_faces
-from .face.image import load_image
+from .face.find import candidate_faces, choose_face, find_face
+from .face.image import fit_image, fit_scale, load_image
 from .face.shape import from_norm, to_norm
+from .memory import fixed_mmap_threshold
+from .predict import audio_features, predict_chunks, predict_sequence, speech_input
+from .prefetch import Prefetch
 from .progress import Reporter
 from .render.choose import RENDERERS
 
-
-def _fixed_mmap_threshold():
-    """Frame-sized buffers (0.2-3 MB) come and go every frame. glibc's adaptive thresholds
-    then keep ever more freed heap (the process grew ~15 % over a 600 s video); fixed ones
-    keep frames on the heap (no page faults per frame) and give free heap above 16 MB back,
-    so memory stays flat however long the audio."""
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 4 << 20)  # M_MMAP_THRESHOLD: frames stay on the heap (no page faults per frame)
-        libc.mallopt(-1, 16 << 20)  # M_TRIM_THRESHOLD: free heap above 16 MB goes back to the system
-    except (OSError, AttributeError):  # not glibc (musl ...): nothing to tune
-        pass
-
-
-def resolve_device(device: str = "auto") -> str:
-    import torch
-
-    if device in (None, "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cpu":
-        return "cpu"
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise InputError(f"--device {device}: CUDA is not available on this machine; use --device cpu or auto")
-        idx = device.split(":", 1)[1] if ":" in device else "0"
-        if not idx.isdigit() or int(idx) >= torch.cuda.device_count():
-            raise InputError(f"--device {device}: no such GPU (found {torch.cuda.device_count()}); use cuda:0")
-        return f"cuda:{idx}"
-    raise InputError(f"--device {device}: unknown device; use auto, cpu, cuda or cuda:N")
-
-
-# ----------------------------------------------------------------------------- landmarks I/O
-def read_landmarks_json(path) -> list[Face]:
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: no such landmarks file; give a JSON written by talkface landmarks")
-    try:
-        d = json.loads(p.read_text())
-        faces = []
-        for f in d["faces"]:
-            pts = np.asarray(f["points"], np.float32)
-            if pts.shape != (68, 2) or not np.isfinite(pts).all():
-                raise ValueError("points must be 68 [x, y] pairs")
-            box = f.get("box") or [*pts.min(0), *(pts.max(0) - pts.min(0))]
-            faces.append(Face(tuple(float(v) for v in box), float(f.get("score", 1.0)), pts, "file", "file"))
-    except (ValueError, KeyError, TypeError) as e:
-        raise InputError(f"{p}: not a talkface landmarks JSON ({e}); see talkface landmarks --help for the schema")
-    if not faces:
-        raise InputError(f"{p}: holds no faces; add one face with 68 points")
-    return faces
-
-
-def landmarks_json(image_path, image: np.ndarray, faces: list[Face]) -> dict:
-    h, w = image.shape[:2]
-    return {"image": str(image_path), "width": int(w), "height": int(h), "faces": [f.to_json() for f in faces]}
-
-
-def draw_overlay(image: np.ndarray, faces: list[Face]) -> np.ndarray:
-    import cv2
-
-    out = image.copy()
-    s = max(1.0, max(image.shape[:2]) / 600)
-    for f in faces:
-        x, y, w, h = [int(round(v)) for v in f.box]
-        cv2.rectangle(out, (x, y), (x + w, y + h), (255, 200, 0), max(1, int(s)))
-        for i, (px, py) in enumerate(f.points):
-            c = (int(round(px)), int(round(py)))
-            cv2.circle(out, c, max(1, int(2 * s)), (0, 255, 0), -1)
-            cv2.putText(out, str(i), (c[0] + int(2 * s), c[1] - int(2 * s)), cv2.FONT_HERSHEY_SIMPLEX,
-                        0.25 * s, (255, 0, 0), max(1, int(s / 2)), cv2.LINE_AA)
-    return out
-
-
-def candidate_faces(image: np.ndarray, image_path, detector="auto", landmarks=None, device="cpu",
-                    scale: tuple[float, float] = (1.0, 1.0)) -> list[Face]:
-    """Every face of the portrait, best first: from the ``--landmarks`` file (points in the
-    portrait's own pixels, multiplied by ``scale`` when the portrait was shrunk to
-    ``--max-size``) or the detector chain."""
-    if landmarks:
-        faces = read_landmarks_json(landmarks)
-        if scale != (1.0, 1.0):
-            kx, ky = float(scale[0]), float(scale[1])
-            faces = [Face((f.box[0] * kx, f.box[1] * ky, f.box[2] * kx, f.box[3] * ky), f.score,
-                          (f.points * np.array([kx, ky], np.float32)).astype(np.float32), f.detector, f.attempt)
-                     for f in faces]
-    else:
-        faces = detect_faces(image, detector, device)
-    if not faces:
-        raise NoFaceError(
-            f"{image_path}: no face found; give 68 points with --landmarks FILE (write a starting point with "
-            f"talkface landmarks {image_path} --template --box x,y,w,h -o face.json)")
-    return faces
-
-
-def choose_face(faces: list[Face], image_path, face_index=None, reporter: Reporter | None = None) -> Face:
-    if face_index is not None:
-        if not 0 <= face_index < len(faces):
-            raise InputError(f"{image_path}: --face-index {face_index} but {len(faces)} face(s) found; "
-                             f"use 0..{len(faces) - 1}")
-        return faces[face_index]
-    if len(faces) > 1 and reporter:
-        reporter.warn(f"{image_path}: {len(faces)} faces found; using the largest (pick another with --face-index)")
-    return faces[0]
-
-
-def find_face(image: np.ndarray, image_path, detector="auto", landmarks=None, face_index=None, device="cpu",
-              reporter: Reporter | None = None) -> Face:
-    return choose_face(candidate_faces(image, image_path, detector, landmarks, device), image_path, face_index,
-                       reporter)
-
-
-def _prefetch_child(conn, face_args, audio_args, audio_fn=A.audio_rows):
-    def job(kind, fn, *args):
-        try:
-            conn.send((kind, "ok", fn(*args)))
-        except TalkfaceError as e:
-            conn.send((kind, "error", (type(e).__name__, e.message, e.exit_code)))
-        except BaseException as e:  # noqa: BLE001 - the parent redoes the job itself
-            conn.send((kind, "crash", f"{type(e).__name__}: {e}"))
-
-    try:
-        if audio_args is not None:
-            job("audio", audio_fn, *audio_args)
-        if face_args is not None:
-            job("faces", candidate_faces, *face_args)
-    finally:
-        conn.close()
-
-
-class Prefetch:
-    """Reads the audio and finds the portrait's faces, in a forked process when that saves
-    time: decoding + MFCC and loading dlib's 68-point model (~0.8 s) then run on a second
-    core while this process imports torch (~1 s) and loads the weights. Inline when torch is
-    already imported (forking a process with torch's thread pools is unsafe), when the
-    detector is already loaded (batch workers, repeated API calls) or on one core.
-
-    ``audio()`` gives (samples, raw MFCC rows); ``faces(device)`` the faces, best first;
-    errors are raised where these are asked for, so they come in the same order as inline.
-    """
-
-    def __init__(self, image, image_path, detector="auto", landmarks=None, audio=None,
-                 max_seconds: float | None = A.DEFAULT_MAX_SECONDS, scale: tuple[float, float] = (1.0, 1.0),
-                 speech: bool = False):
-        self.face_args = (image, image_path, detector, landmarks)
-        self.audio_fn = speech_input if speech else A.audio_rows  # phones + energy, or MFCC rows
-        self.scale = scale  # of --landmarks points: the portrait was shrunk to --max-size
-        self.audio_args = (audio, A.SAMPLE_RATE, max_seconds) if audio is not None else None
-        self.proc = self.conn = None
-        self._got: dict = {}
-        if not landmarks and self._fork_pays(detector):
-            import multiprocessing as mp
-
-            ctx = mp.get_context("fork")
-            self.conn, child = ctx.Pipe(duplex=False)
-            self.proc = ctx.Process(target=_prefetch_child, args=(child, self.face_args + ("cpu",), self.audio_args, self.audio_fn),
-                                    daemon=True)
-            self.proc.start()
-            child.close()
-
-    @staticmethod
-    def _fork_pays(detector) -> bool:
-        import sys
-
-        from .face import detect as D
-
-        if sys.platform != "linux" or "torch" in sys.modules or detector == "fan" or (os.cpu_count() or 1) < 2:
-            return False
-        # face-alignment (which wants the GPU) runs here, never in the child
-        return D._dlib_models.cache_info().currsize == 0 and not (detector == "auto" and D.fan_weights_present())
-
-    def _result(self, kind):
-        """The child's (status, value) for ``kind``; ("crash", None) when it is gone."""
-        while kind not in self._got and self.proc is not None:
-            try:
-                k, status, value = self.conn.recv()
-                self._got[k] = (status, value)
-            except (EOFError, OSError):  # the child died (killed, out of memory)
-                self.close()
-        return self._got.get(kind, ("crash", None))
-
-    @staticmethod
-    def _raise(value):
-        name, message, code = value
-        raise {"NoFaceError": NoFaceError, "WeightsError": WeightsError}.get(name, InputError)(message, code)
-
-    def audio(self):
-        if self.proc is None and "audio" not in self._got:
-            return self.audio_fn(*self.audio_args)
-        status, value = self._result("audio")
-        if status == "ok":
-            return value
-        if status == "error":
-            self._raise(value)
-        return self.audio_fn(*self.audio_args)  # the child failed unexpectedly: redo it here
-
-    def faces(self, device="cpu") -> list[Face]:
-        """The faces, best first; ``device`` is for face-alignment when it runs here."""
-        if self.proc is None and "faces" not in self._got:
-            return candidate_faces(*self.face_args, device, self.scale)
-        status, value = self._result("faces")
-        self.close()
-        if status == "ok":
-            return value
-        if status == "error":
-            self._raise(value)
-        return candidate_faces(*self.face_args, device, self.scale)
-
-    def close(self):
-        if self.proc is not None:
-            if self.proc.is_alive():
-                self.proc.terminate()
-            self.proc.join()
-            self.conn.close()
-            self.proc = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
-
-
-def _fit_size(shape, max_size: int) -> tuple[int, int]:
-    """(width, height) of the portrait shrunk so its longest side is at most ``max_size``."""
-    h, w = shape[:2]
-    if max(h, w) <= max_size:
-        return w, h
-    s = max_size / max(h, w)
-    return max(2, int(round(w * s))), max(2, int(round(h * s)))
-
-
-def _fit_scale(shape, max_size: int) -> tuple[float, float]:
-    """(x, y) factors from the portrait's pixels to those of ``fit_image``'s result."""
-    w2, h2 = _fit_size(shape, max_size)
-    return w2 / shape[1], h2 / shape[0]
-
-
-def fit_image(img: np.ndarray, max_size: int) -> np.ndarray:
-    import cv2
-
-    w2, h2 = _fit_size(img.shape, max_size)
-    if (w2, h2) != (img.shape[1], img.shape[0]):
-        img = cv2.resize(img, (w2, h2), interpolation=cv2.INTER_AREA)
-    return np.ascontiguousarray(img[: h2 - h2 % 2, : w2 - w2 % 2])
+__all__ = ["generate", "audio_landmarks", "default_output", "Prefetch", "candidate_faces", "choose_face",
+           "find_face", "resolve_device", "speech_input", "audio_features", "predict_chunks", "predict_sequence"]
 
 
 def default_output(portrait, audio) -> Path:
+    """``PORTRAIT_AUDIO.mp4`` next to the audio."""
     a = Path(audio)
     return a.with_name(f"{Path(portrait).stem}_{a.stem}.mp4")
 
@@ -292,7 +47,7 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
     from .video import VideoWriter, check_output_path
 
     t_start = time.perf_counter()
-    _fixed_mmap_threshold()
+    fixed_mmap_threshold()
     rep = reporter or Reporter(show=not quiet)
     out = Path(output) if output else default_output(portrait, audio)
     check_output_path(out, force, inputs=(portrait, audio, landmarks))  # never over an input
@@ -306,7 +61,7 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
         raise InputError(f"--max-seconds {max_seconds}: must be a positive number of seconds")
     with rep.stage("image", "reading portrait"):
         full = load_image(portrait)
-        img, scale = fit_image(full, max_size), _fit_scale(full.shape, max_size)
+        img, scale = fit_image(full, max_size), fit_scale(full.shape, max_size)
         del full
     speech = W.atnet_arch(weights) == "mouthnet"  # which audio features the weights read
     with Prefetch(img, portrait, detector, landmarks, audio, max_seconds, scale, speech) as search:
@@ -402,40 +157,6 @@ def generate(portrait, audio, output=None, *, weights: str = "default", device: 
         "weights": wts.name, "renderer": used, "first_frame_seconds": round(first_frame or 0.0, 3),
         "seconds": dict(rep.seconds),
     }
-
-
-def speech_input(path, sr: int = A.SAMPLE_RATE, max_seconds: float | None = A.DEFAULT_MAX_SECONDS):
-    """(samples, (frames, N) speech features) of an audio file, for MouthNet weights."""
-    from .phones import speech_features
-
-    wav = A.load_audio_int16(path, sr, max_seconds)
-    return wav.size, speech_features(wav.astype(np.float32) / 32768.0)
-
-
-def audio_features(wts, wav: np.ndarray):
-    """What the weights' AT-net reads, from a decoded waveform: speech features (MouthNet)
-    or MFCC windows (the authors' layout)."""
-    if wts.pca is None:
-        from .phones import speech_features
-
-        return speech_features(wav)
-    return A.features(wav, norm=bool(wts.pipeline.get("feature_norm", True)))
-
-
-def predict_chunks(wts, ref_norm: np.ndarray, feats, device):
-    """AT-net, streamed: (k, 136) landmark chunks in the weights' landmark space."""
-    if wts.pca is None:
-        from .models.mouthnet import predict_chunks as mouth_chunks
-
-        return mouth_chunks(wts.atnet, wts.atnet.basis, ref_norm, feats, wts.atnet.gain, device)
-    from .models.atnet import predict_iter
-
-    return predict_iter(wts.atnet, wts.pca, ref_norm, feats, device)
-
-
-def predict_sequence(wts, ref_norm: np.ndarray, feats, device) -> np.ndarray:
-    """AT-net: (T, 136) landmark sequence in the weights' landmark space."""
-    return np.concatenate(list(predict_chunks(wts, ref_norm, feats, device)))
 
 
 def _frames_of(chunks):
