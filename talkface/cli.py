@@ -230,17 +230,18 @@ def batch(
     """Generate every row of a manifest; failing items are reported and skipped (exit 5 if any failed)."""
     from . import batch as B
     from .errors import EXIT_BATCH_FAILED
+    from .options import GenerateOptions
 
     printer = B.Printer(quiet=quiet)
-    opts = dict(weights=weights, size=size, crop=crop, max_size=max_size, detector=detector, renderer=renderer,
-                max_seconds=max_seconds)
-    opts.update({k: v for k, v in (("blink", blink), ("head_motion", head_motion)) if v is not None})
+    given = {k: v for k, v in (("blink", blink), ("head_motion", head_motion)) if v is not None}
 
     def go():
+        options = GenerateOptions(size=size, crop=crop, max_size=max_size, detector=detector, renderer=renderer,
+                                  max_seconds=max_seconds, **given)
         try:
             return B.run_batch(manifest, jobs=jobs, shard=shard, report=report, resume=resume, force=force,
-                               device=device, options=opts, debug=STATE["debug"], on_start=printer.start,
-                               on_item=printer.item)
+                               device=device, weights=weights, options=options, debug=STATE["debug"],
+                               on_start=printer.start, on_item=printer.item)
         finally:
             printer.stop()
 
