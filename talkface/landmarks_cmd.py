@@ -10,13 +10,13 @@ import numpy as np
 from .constants import FPS
 from .errors import InputError, NoFaceError
 from .face.detect import Face
-from .video import write_atomic
+from .outputs import write_atomic
 
 AUDIO_EXTS = {".wav", ".mp3", ".flac", ".m4a", ".ogg", ".aac", ".opus", ".wma", ".aiff", ".aif"}
 
 
 def _check_out(p: Path | None, exts: set, force: bool, inputs=()):
-    from .video import refuse_same_file
+    from .outputs import refuse_same_file
 
     if p is None:
         return
@@ -112,8 +112,9 @@ def run(source, output, overlay, portrait, video, template, box, weights, device
 
 
 def _audio(audio, output, portrait, video, weights, device, detector, face_index, force):
+    from .outputs import check_output_path
     from .pipeline import audio_landmarks
-    from .video import VideoWriter, check_output_path
+    from .video import VideoWriter
 
     if portrait is None:
         raise InputError(f"{audio}: landmarks from audio need --portrait IMAGE")

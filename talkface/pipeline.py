@@ -58,7 +58,7 @@ def make_video(tf: TalkingFace, portrait, audio, output, options: GenerateOption
     """Make a talking-face MP4 from a portrait and speech with ``tf``'s models; returns the
     summary dict (what ``--json`` prints). Raises ``TalkfaceError`` subclasses (with exit
     codes) for anything the user can fix."""
-    from .video import check_output_path
+    from .outputs import check_output_path
 
     t_start = time.perf_counter()
     fixed_mmap_threshold()

@@ -50,14 +50,14 @@ def check_report_path(report) -> Path | None:
     """``--report``: a .json or .csv file that can be written (InputError otherwise)."""
     if report is None:
         return None
-    from ..video import check_target
+    from ..outputs import check_target
 
     return check_target(Path(report), REPORT_EXTS, "report must be .json or .csv", "report")
 
 
 def write_report(path: Path, summary: dict):
     """JSON (the ``--json`` object) or CSV (one row per item), written atomically."""
-    from ..video import write_atomic
+    from ..outputs import write_atomic
 
     path = Path(path)
     if path.suffix.lower() == ".csv":
