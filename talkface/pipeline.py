@@ -26,6 +26,7 @@ import numpy as np
 
 from . import audio as A
 from .api import generate
+from .constants import CROP_SIZE
 from .device import resolve_device
 from .errors import InputError
 from .face.align import Alignment, Paster, align, face_mask
@@ -131,8 +132,8 @@ def _frames(src: _Inputs, o: GenerateOptions, rep: Reporter) -> _Render:
         ref_crop, al = original_crop(img, face.points, wts.pipeline["extra"]["template"])
         with rep.stage("atnet", "predicting landmarks"):
             frames = render_original(wts, ref_crop, src.feats.window(), dev, batch=o.batch)
-        return _Render(frames, "neural", 128, al, ref_crop)
-    crop_size = int(wts.pipeline.get("crop_size", 128))
+        return _Render(frames, "neural", CROP_SIZE, al, ref_crop)
+    crop_size = int(wts.pipeline.get("crop_size", CROP_SIZE))
     zoom = float(wts.pipeline.get("zoom", 1.0))
     al = align(face.points, crop_size, zoom)
     ref_crop = al.warp(img)
@@ -245,7 +246,7 @@ def audio_landmarks(audio, portrait, *, weights: str = "default", device: str = 
     face = find_face(img, portrait, detector, landmarks, face_index, dev, rep)
     wav = A.load_audio(audio, max_seconds=max_seconds)
     feats = audio_features(wts, wav)
-    crop_size = int(wts.pipeline.get("crop_size", 128))
+    crop_size = int(wts.pipeline.get("crop_size", CROP_SIZE))
     al = align(face.points, crop_size, float(wts.pipeline.get("zoom", 1.0)))
     ref_norm = to_norm(al.to_crop(face.points), crop_size).reshape(-1)
     seq = predict_sequence(wts, ref_norm, feats, dev)
