@@ -1,7 +1,7 @@
 """``--jobs N``: items in N spawned worker processes, each loading the models once.
 
 A worker that dies fails only its own item; Ctrl-C / SIGTERM stop the pool without a hang
-and without leftovers (see :func:`_run_pool` and :func:`_close_pool`).
+and without leftovers (see :func:`run_pool` and :func:`_close_pool`).
 """
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def _worker_run(it: Item, common: Common, resume: bool, force: bool) -> dict:
     return res
 
 
-def _run_pool(todo: list[Item], common: Common, jobs: int, resume: bool, force: bool, debug: bool, done):
+def run_pool(todo: list[Item], common: Common, jobs: int, resume: bool, force: bool, debug: bool, done):
     """Run ``todo`` in ``jobs`` spawned worker processes, at most ``jobs`` items in flight.
     A worker that dies (out of memory, killed) fails only the item it was running: a dead
     worker breaks the whole pool, so every item in flight then is run again alone in a

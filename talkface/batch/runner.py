@@ -10,7 +10,7 @@ from ..options import GenerateOptions
 from .items import Common, Models, precheck, run_item
 from .manifest import in_shard, parse_shard, read_manifest
 from .mp4 import valid_video
-from .pool import _run_pool
+from .pool import run_pool
 from .report import check_report_path, count, result, write_report
 from .report import summary as make_summary
 
@@ -70,7 +70,7 @@ def run_batch(manifest, *, jobs: int = 1, shard: str | None = None, report=None,
                     signals.check()  # one that came while the last item was committed
                     done(run_item(it, common, resume, force, debug, models))
             else:
-                _run_pool(runnable, common, n_jobs, resume, force, debug, done)
+                run_pool(runnable, common, n_jobs, resume, force, debug, done)
             signals.check()
         except KeyboardInterrupt:
             interrupted = True
