@@ -13,14 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .constants import FPS, SAMPLE_RATE
+from .constants import DEFAULT_MAX_SECONDS, FPS, SAMPLE_RATE, WINDOW
 from .errors import InputError
 from .inputs import check_input_file
 
 ROWS_PER_FRAME = 4
-WINDOW = 28
 PAD_SAMPLES = 1920  # 0.12 s = 3 video frames on each side (docs/paper_facts.md#audio-features)
-DEFAULT_MAX_SECONDS = 1200.0
 
 
 def ffmpeg_exe() -> str:

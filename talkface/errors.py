@@ -46,3 +46,21 @@ class NoFaceError(TalkfaceError):
 
 class WeightsError(TalkfaceError):
     exit_code = EXIT_WEIGHTS
+
+
+def describe(e: BaseException, out_of_memory: str = "try a smaller --max-size or shorter audio") -> tuple[int, str]:
+    """(exit code, one-line message) for an exception, as the command line reports it;
+    ``out_of_memory`` finishes the ``MemoryError`` line with what to try."""
+    if isinstance(e, TalkfaceError):
+        return e.exit_code, e.message
+    if isinstance(e, MemoryError):
+        return EXIT_UNEXPECTED, f"out of memory; {out_of_memory}"
+    if isinstance(e, OSError):
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        if e.errno == 28:
+            return EXIT_INPUT, f"{where}no space left on the device; free some disk space or write elsewhere"
+        if e.errno == 13:
+            return EXIT_INPUT, f"{where}permission denied; choose a writable location"
+        return EXIT_INPUT, f"{where}{e.strerror or e}; check the path"
+    text = str(e).splitlines()[0] if str(e) else ""
+    return EXIT_UNEXPECTED, f"unexpected {type(e).__name__}: {text} (run again with --debug and report it)"

@@ -10,13 +10,13 @@ import numpy as np
 from .constants import FPS
 from .errors import InputError, NoFaceError
 from .face.detect import Face
-from .video import write_atomic
+from .outputs import write_atomic
 
 AUDIO_EXTS = {".wav", ".mp3", ".flac", ".m4a", ".ogg", ".aac", ".opus", ".wma", ".aiff", ".aif"}
 
 
 def _check_out(p: Path | None, exts: set, force: bool, inputs=()):
-    from .video import refuse_same_file
+    from .outputs import refuse_same_file
 
     if p is None:
         return
@@ -60,9 +60,26 @@ def parse_box(box: str | None):
     return v
 
 
+def draw_overlay(image: np.ndarray, faces: list[Face]) -> np.ndarray:
+    """``image`` with each face's box and its 68 numbered points (``--overlay``)."""
+    import cv2
+
+    out = image.copy()
+    s = max(1.0, max(image.shape[:2]) / 600)
+    for f in faces:
+        x, y, w, h = [int(round(v)) for v in f.box]
+        cv2.rectangle(out, (x, y), (x + w, y + h), (255, 200, 0), max(1, int(s)))
+        for i, (px, py) in enumerate(f.points):
+            c = (int(round(px)), int(round(py)))
+            cv2.circle(out, c, max(1, int(2 * s)), (0, 255, 0), -1)
+            cv2.putText(out, str(i), (c[0] + int(2 * s), c[1] - int(2 * s)), cv2.FONT_HERSHEY_SIMPLEX,
+                        0.25 * s, (255, 0, 0), max(1, int(s / 2)), cv2.LINE_AA)
+    return out
+
+
 def run(source, output, overlay, portrait, video, template, box, weights, device, detector, face_index, force):
     from .face.image import load_image
-    from .pipeline import draw_overlay, landmarks_json
+    from .face.landmarks_file import landmarks_json
 
     source = Path(source)
     if portrait is not None or source.suffix.lower() in AUDIO_EXTS:
@@ -73,18 +90,16 @@ def run(source, output, overlay, portrait, video, template, box, weights, device
     if template:
         faces = [template_face(parse_box(box))]
     else:
+        from .device import resolve_device
         from .face.detect import detect_faces
-        from .pipeline import resolve_device
+        from .face.find import choose_face
 
         faces = detect_faces(img, detector, resolve_device(device))
         if not faces:
             raise NoFaceError(f"{source}: no face found; write an editable starting point with talkface landmarks "
                               f"{source} --template --box x,y,w,h -o face.json")
         if face_index is not None:
-            if not 0 <= face_index < len(faces):
-                raise InputError(f"{source}: --face-index {face_index} but {len(faces)} face(s) found; "
-                                 f"use 0..{len(faces) - 1}")
-            faces = [faces[face_index]]
+            faces = [choose_face(faces, source, face_index)]
     res = landmarks_json(source, img, faces)
     if len(faces) and not template:
         res["detector"] = faces[0].detector
@@ -97,8 +112,9 @@ def run(source, output, overlay, portrait, video, template, box, weights, device
 
 
 def _audio(audio, output, portrait, video, weights, device, detector, face_index, force):
+    from .outputs import check_output_path
     from .pipeline import audio_landmarks
-    from .video import VideoWriter, check_output_path
+    from .video import VideoWriter
 
     if portrait is None:
         raise InputError(f"{audio}: landmarks from audio need --portrait IMAGE")

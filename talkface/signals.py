@@ -329,24 +329,36 @@ def _stop_helpers(wait: float):
     """Forked helper processes (the prefetch of ``generate``): they write nothing, but they
     hold stderr open; end them with the run."""
     import multiprocessing
-    import time
 
     try:
         kids = [k for k in multiprocessing.active_children() if k.pid not in _st.helpers_before]
     except Exception:  # noqa: BLE001
         return
-    for k in kids:
+    terminate(kids)
+    reap(kids, wait)
+
+
+def terminate(procs):
+    """SIGTERM to each ``multiprocessing`` process of ``procs`` (those already gone are passed over)."""
+    for p in procs:
         try:
-            k.terminate()
-        except Exception:  # noqa: BLE001
+            p.terminate()
+        except Exception:  # noqa: BLE001 - already gone
             pass
+
+
+def reap(procs, wait: float, kill_wait: float = 0.5):
+    """Wait for ``procs`` to end, ``wait`` seconds for all of them together; kill those
+    still there after that (and wait ``kill_wait`` more for each)."""
+    import time
+
     end = time.monotonic() + wait
-    for k in kids:
+    for p in procs:
         try:
-            k.join(max(0.01, end - time.monotonic()))
-            if k.is_alive():
-                k.kill()
-                k.join(0.5)
+            p.join(max(0.01, end - time.monotonic()))
+            if p.is_alive():
+                p.kill()
+                p.join(kill_wait)
         except Exception:  # noqa: BLE001
             pass
 

@@ -70,3 +70,28 @@ def _to_rgb(im) -> np.ndarray:
     if arr.dtype != np.uint8:
         arr = np.clip(arr, 0, 255).astype(np.uint8)
     return np.ascontiguousarray(arr)
+
+
+def fit_size(shape, max_size: int) -> tuple[int, int]:
+    """(width, height) of an image of ``shape`` shrunk so its longest side is at most ``max_size``."""
+    h, w = shape[:2]
+    if max(h, w) <= max_size:
+        return w, h
+    s = max_size / max(h, w)
+    return max(2, int(round(w * s))), max(2, int(round(h * s)))
+
+
+def fit_scale(shape, max_size: int) -> tuple[float, float]:
+    """(x, y) factors from the pixels of an image of ``shape`` to those of ``fit_image``'s result."""
+    w2, h2 = fit_size(shape, max_size)
+    return w2 / shape[1], h2 / shape[0]
+
+
+def fit_image(img: np.ndarray, max_size: int) -> np.ndarray:
+    """``img`` shrunk to ``max_size`` (``--max-size``; INTER_AREA), cut to even sides (H.264)."""
+    import cv2
+
+    w2, h2 = fit_size(img.shape, max_size)
+    if (w2, h2) != (img.shape[1], img.shape[0]):
+        img = cv2.resize(img, (w2, h2), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(img[: h2 - h2 % 2, : w2 - w2 % 2])

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
+from ..constants import CROP_SIZE, WINDOW
+from ..face.groups import N_POINTS
+
 C = TypeVar("C", bound="ConfigDict")
 
 
@@ -31,25 +34,25 @@ class ATNetConfig(ConfigDict):
     lstm_hidden: int = 256
     lstm_layers: int = 3
     n_mfcc: int = 12
-    window: int = 28
+    window: int = WINDOW
 
 
 @dataclass
 class VGNetConfig(ConfigDict):
-    size: int = 128
+    size: int = CROP_SIZE
     ngf: int = 64
     n_blocks: int = 9
-    n_points: int = 68
+    n_points: int = N_POINTS
     dropout: float = 0.5
 
 
 @dataclass
 class DiscriminatorConfig(ConfigDict):
-    size: int = 128
+    size: int = CROP_SIZE
     ndf: int = 64
     hidden: int = 256
     lstm_layers: int = 3
-    n_points: int = 68
+    n_points: int = N_POINTS
 
 
 CONFIGS = {

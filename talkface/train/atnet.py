@@ -17,11 +17,11 @@ import numpy as np
 import torch
 
 from .. import audio as A
-from ..face.shape import MOUTH, mouth_error, stabilise, to_norm
+from ..face.shape import MOUTH, mouth_error
 from ..models import ATNet, LandmarkPCA, get_config
 from ..models.atnet import loudness_baseline, predict
 from .common import Log, init_weights, load_checkpoint, save_checkpoint, setup_distributed, unwrap, wrap_ddp
-from .data import list_items
+from .data import list_items, read_item
 
 T_WIN = 16
 
@@ -30,17 +30,12 @@ class Clip:
     """One prepared item, reduced to what AT-net needs."""
 
     def __init__(self, item: Path):
-        m = np.load(item / "meta.npz")
-        self.name = item.name
-        self.size = int(m["size"])
-        self.zoom = float(m["zoom"])
-        pts = stabilise(m["points"])
-        self.norm = to_norm(pts, self.size)  # (T, 136)
-        wav = m["wav"].astype(np.float32) / 32767.0
-        self.n = min(len(self.norm), A.n_frames_for(wav.size))
-        self.norm = self.norm[: self.n]
-        self.pspec = A.power_spectrum(A.pad(wav)).astype(np.float32)
-        self.loud = A.loudness(wav, self.n)
+        it = read_item(item)
+        self.name, self.size, self.zoom = it.name, it.size, it.zoom
+        self.n = min(len(it.norm), A.n_frames_for(it.wav.size))
+        self.norm = it.norm[: self.n]  # (n, 136)
+        self.pspec = A.power_spectrum(A.pad(it.wav)).astype(np.float32)
+        self.loud = A.loudness(it.wav, self.n)
 
     def feats(self, rng=None, aug: bool = False):
         """(n, 28, 12) windows and the (n, 136) landmarks, optionally augmented."""

@@ -13,11 +13,13 @@ import json
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..clips import LandmarkTracker, find_clips
+from ..face.shape import stabilise, to_norm
 
 DATA_SIZE = 128
 DATA_ZOOM = 0.85
@@ -132,3 +134,23 @@ def _tally(report, status, info, progress):
 def list_items(data_dir) -> list[Path]:
     d = Path(data_dir)
     return sorted(p for p in d.iterdir() if (p / "meta.npz").exists() and (p / "frames.npy").exists())
+
+
+@dataclass
+class Prepared:
+    """What the trainers read of a prepared item: its name, crop size and zoom, its
+    landmarks with head motion removed, normalised to the crop ((T, 136)), and its audio
+    (float32 at 16 kHz)."""
+    name: str
+    size: int
+    zoom: float
+    norm: np.ndarray
+    wav: np.ndarray
+
+
+def read_item(item: Path) -> Prepared:
+    """The item folder ``item`` (its ``meta.npz``) as a :class:`Prepared`."""
+    m = np.load(item / "meta.npz")
+    size = int(m["size"])
+    return Prepared(item.name, size, float(m["zoom"]), to_norm(stabilise(m["points"]), size),
+                    m["wav"].astype(np.float32) / 32767.0)

@@ -1,30 +1,7 @@
-"""Weights registry: manifests of safetensors files with their sha256, in two folders.
-
-* **shipped**: the default weights, installed with the package as package data
-  (``talkface/assets/weights/``, read with ``importlib.resources``); never written at run time.
-* **user**: what ``talkface weights import-atvgnet`` and ``talkface train export`` write:
-  ``$TALKFACE_HOME/weights``, else the platform's user data folder (``platformdirs``;
-  ``~/.local/share/talkface/weights`` on Linux). Never the package or the source tree.
-
-``--weights NAME`` looks in both. A user set may not take a shipped set's name (import and
-export refuse it); one that has it anyway (an edited manifest, or a later release shipping
-that name) is hidden, and ``weights list`` and a warning say so. The user manifest's
-``default`` (``train export --default``) wins over the shipped one.
-
-``TALKFACE_WEIGHTS=DIR`` replaces both by the one folder DIR, read and written (tests; a
-developer adding a set to the shipped folder, see README "Weights").
-
-Each folder's ``manifest.json``::
-
-    {"default": NAME,
-     "weights": [{"name", "kind", "description", "card", "pipeline": {...},
-                  "files": {"atnet": {"file", "sha256", "config"}, "vgnet": {...}}}]}
-
-Files are checked against their sha256 before anything is loaded; nothing is unpickled.
-"""
+"""The registry: which weight sets there are, in which folder, and what a name means
+(see the package's doc for the folders and the manifest)."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -32,7 +9,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from .errors import InputError, WeightsError
+from ..errors import InputError, WeightsError
+from .files import verify_entry
 
 MANIFEST = "manifest.json"
 ENV_HOME = "TALKFACE_HOME"
@@ -76,17 +54,6 @@ def folders() -> list[Folder]:
 def weights_dir() -> Path:
     """Where new weights are written: ``TALKFACE_WEIGHTS`` if set, else the user folder."""
     return folders()[-1].path
-
-
-def sha256(path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while True:
-            b = f.read(chunk)
-            if not b:
-                break
-            h.update(b)
-    return h.hexdigest()
 
 
 def _read(d: Path) -> dict:
@@ -295,157 +262,7 @@ def atnet_arch(name: str = "default", d: Path | None = None) -> str:
         return "atnet"
 
 
-def verify_file(d: Path, spec: dict) -> Path:
-    p = d / spec["file"]
-    if not p.exists():
-        raise WeightsError(f"{p}: weights file missing; restore it (reinstall talkface for shipped weights) "
-                          "or re-export it")
-    got = sha256(p)
-    if got != spec["sha256"]:
-        raise WeightsError(f"{p}: weights file is corrupt (sha256 mismatch); restore it or re-export it")
-    return p
-
-
 def verify(name: str = "default", d: Path | None = None) -> list[dict]:
     """Re-hash every file of an entry; returns rows of {name, part, file, ok, error}."""
     e, d = _resolve(name, d)
     return verify_entry(e, d)
-
-
-def verify_entry(e: dict, d: Path) -> list[dict]:
-    rows = []
-    for part, spec in e["files"].items():
-        try:
-            verify_file(d, spec)
-            rows.append({"name": e["name"], "part": part, "file": spec["file"], "ok": True, "error": None})
-        except WeightsError as err:
-            rows.append({"name": e["name"], "part": part, "file": spec["file"], "ok": False, "error": err.message})
-    return rows
-
-
-def load_tensors(d: Path, spec: dict) -> tuple[dict, dict]:
-    """Verified safetensors -> (state_dict, metadata)."""
-    from safetensors import safe_open
-
-    p = verify_file(d, spec)
-    try:
-        out = {}
-        with safe_open(str(p), framework="pt") as f:
-            meta = f.metadata() or {}
-            for k in f.keys():
-                out[k] = f.get_tensor(k)
-    except Exception as e:
-        raise WeightsError(f"{p}: not a readable safetensors file ({type(e).__name__}); restore or re-export it")
-    return out, meta
-
-
-def save_tensors(tensors: dict, path: Path, metadata: dict | None = None) -> dict:
-    """Write safetensors atomically; returns {file, sha256}."""
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp),
-              metadata={k: str(v) for k, v in (metadata or {}).items()})
-    os.replace(tmp, path)
-    return {"file": path.name, "sha256": sha256(path)}
-
-
-# load() keeps what it built here while a cache is on (batch workers: models loaded once).
-_CACHE: dict | None = None
-
-
-def use_cache(on: bool = True) -> None:
-    """Keep (or stop keeping) loaded models in memory for later ``load`` calls in this process.
-
-    The key holds the weights folder, entry, device and each file's sha256 from the manifest
-    plus its size and modification time, so a file changed on disk is verified and loaded
-    again."""
-    global _CACHE
-    _CACHE = {} if on else None
-
-
-def _cache_key(e: dict, d: Path, device, need_vgnet: bool):
-    try:
-        files = tuple((part, spec["file"], spec["sha256"], (d / spec["file"]).stat().st_size,
-                       (d / spec["file"]).stat().st_mtime_ns) for part, spec in sorted(e.get("files", {}).items()))
-    except (OSError, KeyError, TypeError):
-        return None  # let load() report the problem
-    return str(d.resolve()), e["name"], str(device), bool(need_vgnet), files
-
-
-@dataclass
-class LoadedWeights:
-    name: str
-    entry: dict
-    atnet: object
-    vgnet: object | None
-    pca: object
-    pipeline: dict
-
-
-def load(name: str = "default", device="cpu", need_vgnet: bool = True, d: Path | None = None) -> LoadedWeights:
-    """Build AT-net (+ VG-net) from a manifest entry, verified and in eval mode."""
-    from .models import VGNet, VGNetConfig
-
-    e, d = _resolve(name, d)
-    key = _cache_key(e, d, device, need_vgnet) if _CACHE is not None else None
-    if key is not None and key in _CACHE:
-        return _CACHE[key]
-    files = e.get("files", {})
-    if "atnet" not in files:
-        raise WeightsError(f"{d / MANIFEST}: entry {e['name']!r} has no AT-net file; re-export it")
-    sd, _ = load_tensors(d, files["atnet"])
-    if files["atnet"].get("arch") == "mouthnet":  # talkface's speaker-independent AT-net
-        atnet, pca = _load_mouthnet(sd, files["atnet"], d), None
-    else:
-        atnet, pca = _load_atnet(sd, files["atnet"], e, d)
-    atnet.to(device).eval()
-    vg = None
-    if need_vgnet and "vgnet" in files:
-        vsd, _ = load_tensors(d, files["vgnet"])
-        vg = VGNet(VGNetConfig.from_dict(files["vgnet"]["config"]))
-        _load_strict(vg, vsd, d / files["vgnet"]["file"])
-        vg.to(device).eval()
-    pipe = dict(e.get("pipeline", {}))
-    pipe["extra"] = getattr(atnet, "extra", {})
-    lw = LoadedWeights(e["name"], e, atnet, vg, pca, pipe)
-    if key is not None and _CACHE is not None:
-        if len(_CACHE) >= 4:
-            _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[key] = lw
-    return lw
-
-
-def _load_atnet(sd, spec, e, d):
-    """The authors' AT-net layout (talkface's older weights and the imported original)."""
-    from .models import ATNet, ATNetConfig, LandmarkPCA
-
-    pca = LandmarkPCA(sd.pop("pca.mean").numpy(), sd.pop("pca.basis").numpy(),
-                      float(e.get("pipeline", {}).get("pca_scale", 1.0)),
-                      sd.pop("pca.boost").numpy() if "pca.boost" in sd else None)
-    extra = {k[6:]: sd.pop(k).numpy() for k in [k for k in sd if k.startswith("extra.")]}
-    atnet = ATNet(ATNetConfig.from_dict(spec["config"]))
-    _load_strict(atnet, sd, d / spec["file"])
-    atnet.extra = extra
-    return atnet, pca
-
-
-def _load_mouthnet(sd, spec, d):
-    """MouthNet: its motion basis and calibrated gain travel in the same file."""
-    from .models.mouthnet import MouthNet, MouthNetConfig
-
-    if "mouth.basis" not in sd or "mouth.gain" not in sd:
-        raise WeightsError(f"{d / spec['file']}: MouthNet file without its motion basis; re-export the weights")
-    basis, gain = sd.pop("mouth.basis").numpy(), float(sd.pop("mouth.gain"))
-    model = MouthNet(MouthNetConfig.from_dict(spec["config"]))
-    _load_strict(model, sd, d / spec["file"])
-    model.basis, model.gain, model.extra = basis, gain, {}
-    return model
-
-
-def _load_strict(model, sd, path):
-    res = model.load_state_dict(sd, strict=False)
-    if res.missing_keys or res.unexpected_keys:
-        raise WeightsError(f"{path}: does not match its config (missing {list(res.missing_keys)[:3]}, "
-                           f"unexpected {list(res.unexpected_keys)[:3]}); re-export the weights")

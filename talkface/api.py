@@ -1,0 +1,120 @@
+"""The Python API: load the models once, then make videos.
+
+    import talkface
+
+    tf = talkface.load(weights="default", device="auto")   # verified, loaded once
+    for portrait, speech in jobs:
+        tf.generate(portrait, speech, options=talkface.GenerateOptions(crop=True, size=256))
+
+    talkface.generate("portrait.png", "speech.wav", "out.mp4")   # one video: load + generate
+
+Both return the dictionary that ``talkface generate --json`` prints and raise
+``TalkfaceError`` subclasses (with the CLI's exit codes) for anything the user can fix.
+Nothing heavy is imported until it is needed, so ``import talkface`` is quick.
+"""
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from .options import GenerateOptions
+
+if TYPE_CHECKING:
+    from .progress import Reporter
+    from .weights import LoadedWeights
+
+PathLike = str | os.PathLike
+_DEFAULT = GenerateOptions()
+
+
+class TalkingFace:
+    """talkface's models on one device, loaded once: :meth:`generate` makes one video per call.
+
+    ``weights`` names a set from ``talkface weights list`` (``default``: the default set);
+    ``device`` is ``auto`` (the first GPU when there is one), ``cpu``, ``cuda`` or ``cuda:N``.
+    The device is resolved and the weights verified and loaded on first use (``talkface.load``
+    does it at once), so that a single ``generate`` reads the audio and finds the face while
+    torch starts.
+    """
+
+    def __init__(self, weights: str = "default", device: str = "auto"):
+        self.weights_name = weights
+        self.requested_device = device
+        self._device: str | None = None
+        self._loaded: LoadedWeights | None = None
+
+    def __repr__(self) -> str:
+        state = "loaded" if self._loaded is not None else "not loaded yet"
+        return f"TalkingFace(weights={self.weights_name!r}, device={self._device or self.requested_device!r}, {state})"
+
+    @property
+    def device(self) -> str:
+        """``cpu`` or ``cuda:N``: where the models run (imports torch)."""
+        if self._device is None:
+            from .device import resolve_device
+
+            self._device = resolve_device(self.requested_device)
+        return self._device
+
+    @property
+    def weights(self) -> LoadedWeights:
+        """AT-net, VG-net, PCA and pipeline settings of the weights, verified and in eval mode."""
+        if self._loaded is None:
+            from . import weights as W
+
+            self._loaded = W.load(self.weights_name, self.device, need_vgnet=True)
+        return self._loaded
+
+    @property
+    def speech(self) -> bool:
+        """The AT-net reads speech features (MouthNet), not MFCC windows; known from the
+        manifest before anything is loaded."""
+        if self._loaded is not None:
+            return self._loaded.pca is None
+        from . import weights as W
+
+        return W.atnet_arch(self.weights_name) == "mouthnet"
+
+    def generate(self, portrait: PathLike, audio: PathLike, output: PathLike | None = None,
+                 options: GenerateOptions | None = None, *, force: bool = False, quiet: bool = True,
+                 reporter: Reporter | None = None) -> dict:
+        """Make a talking-face MP4 of ``portrait`` speaking ``audio``; returns the summary dict.
+
+        ``output``: the MP4 [default: PORTRAIT_AUDIO.mp4 next to the audio]; ``force``:
+        replace an existing one; ``quiet``: no progress on stderr (``reporter``: your own).
+        """
+        from .pipeline import make_video
+        from .progress import Reporter
+
+        rep = reporter or Reporter(show=not quiet)
+        return make_video(self, portrait, audio, output, options or _DEFAULT, force=force, reporter=rep)
+
+
+def load(weights: str = "default", device: str = "auto") -> TalkingFace:
+    """The models of ``weights`` on ``device``, verified and loaded now (``WeightsError``,
+    exit 4, when they are missing or corrupt; ``InputError`` for a device this machine lacks)."""
+    tf = TalkingFace(weights, device)
+    tf.weights  # noqa: B018 - loads them
+    return tf
+
+
+def generate(portrait: PathLike, audio: PathLike, output: PathLike | None = None, *, weights: str = "default",
+             device: str = "auto", size: int = _DEFAULT.size, crop: bool = _DEFAULT.crop,
+             max_size: int = _DEFAULT.max_size, detector: str = _DEFAULT.detector,
+             landmarks: PathLike | None = None, face_index: int | None = None,
+             renderer: str = _DEFAULT.renderer, force: bool = False,
+             max_seconds: float | None = _DEFAULT.max_seconds, batch: int = _DEFAULT.batch, quiet: bool = True,
+             reporter: Reporter | None = None, blink: bool = _DEFAULT.blink,
+             head_motion: bool = _DEFAULT.head_motion) -> dict:
+    """Make one talking-face MP4 from a portrait and speech; returns the summary dict.
+
+    The options are those of :class:`GenerateOptions` (``talkface generate --help``);
+    ``weights`` and ``device`` as for :func:`load`. For many videos, ``load`` once and call
+    ``TalkingFace.generate``. Raises ``TalkfaceError`` subclasses (with exit codes) for
+    anything the user can fix.
+    """
+    options = GenerateOptions(size=size, crop=crop, max_size=max_size, detector=detector, landmarks=landmarks,
+                              face_index=face_index, renderer=renderer, max_seconds=max_seconds, blink=blink,
+                              head_motion=head_motion, batch=batch)
+    return TalkingFace(weights, device).generate(portrait, audio, output, options, force=force, quiet=quiet,
+                                                 reporter=reporter)

@@ -1,0 +1,51 @@
+"""Commands that check: ``evaluate`` (against real clips), ``doctor`` (this installation)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from . import params as P
+from .app import app, print_json, run
+
+
+@app.command()
+def evaluate(
+    clips_dir: Path = typer.Argument(..., help="Folder of real talking-face clips with audio (searched recursively)."),
+    weights: str = P.WEIGHTS, renderer: str = P.RENDERER, device: str = P.DEVICE,
+    limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N clips (sorted by path)."),
+    save_videos: Optional[Path] = typer.Option(None, "--save-videos",
+                                               help="Keep the generated videos in this folder (replaced if present)."),
+    quiet: bool = P.QUIET,
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+):
+    """Generate from each clip's first frame and own audio; PSNR, SSIM, LMD and lip-sync against the real frames."""
+    from ..evaluate import evaluate as ev
+    from ..evaluate import print_table
+    from ..progress import Reporter
+
+    rep = Reporter(show=not (quiet or as_json))
+    res = run(lambda: ev(clips_dir, weights=weights, renderer=renderer, device=device, limit=limit,
+                         save_videos=save_videos, reporter=rep))
+    if as_json:
+        print_json(res)
+    else:
+        print_table(res, title=f"talkface evaluate {clips_dir} (--weights {weights}, --renderer {renderer})")
+    if not res["clips"]:
+        typer.echo(f"error: {clips_dir}: no clip could be evaluated ({len(res['failed'])} failed, see above); "
+                   "check that the clips have a face and audio", err=True)
+        raise typer.Exit(2)
+
+
+@app.command()
+def doctor(as_json: bool = typer.Option(False, "--json")):
+    """Versions, ffmpeg binary, torch devices, usable detectors, weights state."""
+    from ..doctor import report
+
+    r = run(report)
+    if as_json:
+        print_json(r)
+    else:
+        for k, v in r.items():
+            typer.echo(f"{k:>14}: {v}")

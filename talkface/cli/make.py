@@ -1,0 +1,117 @@
+"""Commands that make things: ``generate``, ``batch``, ``landmarks``."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .. import signals
+from . import params as P
+from .app import STATE, app, print_json, run
+
+
+@app.command()
+def generate(
+    portrait: Path = typer.Argument(..., help="Portrait image (PNG, JPEG, WebP, BMP; photo, painting or cartoon)."),
+    audio: Path = typer.Argument(..., help="Speech (anything ffmpeg decodes: WAV, MP3, FLAC, M4A, OGG)."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output",
+                                          help="Output MP4 [default: PORTRAIT_AUDIO.mp4 next to the audio]."),
+    weights: str = P.WEIGHTS, device: str = P.DEVICE,
+    size: int = P.SIZE, crop: bool = P.CROP, max_size: int = P.MAX_SIZE,
+    detector: str = P.DETECTOR, landmarks: Optional[Path] = P.LANDMARKS, face_index: Optional[int] = P.FACE_INDEX,
+    renderer: str = P.RENDERER, blink: bool = P.BLINK, head_motion: bool = P.HEAD_MOTION,
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
+    max_seconds: float = P.MAX_SECONDS, quiet: bool = P.QUIET,
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+):
+    """Make a talking-face MP4 from a portrait and speech."""
+    signals.set_finish_on_commit()  # once the video is renamed into place, a signal changes nothing
+    from ..api import TalkingFace
+    from ..options import GenerateOptions
+
+    def go():
+        options = GenerateOptions(size=size, crop=crop, max_size=max_size, detector=detector, landmarks=landmarks,
+                                  face_index=face_index, renderer=renderer, max_seconds=max_seconds, blink=blink,
+                                  head_motion=head_motion)
+        tf = TalkingFace(weights, device)  # loaded inside generate: the face is searched while torch starts
+        return tf.generate(portrait, audio, output, options, force=force, quiet=quiet or as_json)
+
+    res = run(go)
+    if as_json:
+        print_json(res)
+    elif not quiet:
+        typer.echo(f"wrote {res['output']} ({res['frames']} frames, {res['duration']:.2f} s, "
+                   f"{res['size'][0]}x{res['size'][1]}) in {res['seconds']['total']:.1f} s", err=True)
+
+
+@app.command()
+def batch(
+    manifest: Path = typer.Argument(..., help="CSV/TSV with a header line, or JSONL: portrait, audio, output and "
+                                              "optional id, size, crop, max_size, detector, landmarks, face_index, "
+                                              "renderer, weights, max_seconds, blink, head_motion. Relative paths "
+                                              "are relative to the manifest's folder."),
+    jobs: int = typer.Option(1, "--jobs", "-j", help="Worker processes, each loading the models once "
+                                                     "(1: run in this process)."),
+    shard: Optional[str] = typer.Option(None, "--shard", help="K/N (K from 1): only rows K, K+N, K+2N ... so N "
+                                                              "machines share one manifest."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write status, seconds and error line per item "
+                                                                 "(.json or .csv; replaced if it exists)."),
+    resume: bool = typer.Option(False, "--resume", help="Skip items whose output exists and is a valid video."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing outputs."),
+    weights: str = typer.Option("default", "--weights", help="Weights for rows without a weights column."),
+    device: str = P.DEVICE,
+    size: int = P.SIZE, crop: bool = P.CROP, max_size: int = P.MAX_SIZE,
+    detector: str = P.DETECTOR, renderer: str = P.RENDERER, max_seconds: float = P.MAX_SECONDS,
+    blink: bool = P.BLINK, head_motion: bool = P.HEAD_MOTION,
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-item lines."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object on stdout."),
+):
+    """Generate every row of a manifest; failing items are reported and skipped (exit 5 if any failed).
+
+    The options are those of every row; a row's own columns change them for that row."""
+    from .. import batch as B
+    from ..errors import EXIT_BATCH_FAILED
+    from ..options import GenerateOptions
+
+    printer = B.Printer(quiet=quiet)
+
+    def go():
+        options = GenerateOptions(size=size, crop=crop, max_size=max_size, detector=detector, renderer=renderer,
+                                  max_seconds=max_seconds, blink=blink, head_motion=head_motion)
+        try:
+            return B.run_batch(manifest, jobs=jobs, shard=shard, report=report, resume=resume, force=force,
+                               device=device, weights=weights, options=options, debug=STATE["debug"],
+                               on_start=printer.start, on_item=printer.item)
+        finally:
+            printer.stop()
+
+    s = run(go)
+    printer.summary(s)
+    if as_json:
+        print_json(s)
+    if s["failed"] or s["not_run"]:
+        raise typer.Exit(EXIT_BATCH_FAILED)
+
+
+@app.command()
+def landmarks(
+    source: Path = typer.Argument(..., help="An image (68 points of its faces) or an audio file (with --portrait)."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="JSON (image) or .npz/.json (audio)."),
+    overlay: Optional[Path] = typer.Option(None, "--overlay", help="PNG with the numbered points."),
+    portrait: Optional[Path] = typer.Option(None, "--portrait", help="Portrait whose face the audio animates."),
+    video: Optional[Path] = typer.Option(None, "--video", help="MP4 of the animated landmarks with the audio."),
+    template: bool = typer.Option(False, "--template", help="Write the mean face fitted to --box instead."),
+    box: Optional[str] = typer.Option(None, "--box", help="x,y,w,h of the face for --template."),
+    weights: str = P.WEIGHTS, device: str = P.DEVICE,
+    detector: str = P.DETECTOR, face_index: Optional[int] = P.FACE_INDEX,
+    force: bool = typer.Option(False, "--force", help="Overwrite existing outputs."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result JSON on stdout."),
+):
+    """68 landmarks of an image, or the landmark sequence predicted from audio."""
+    from .. import landmarks_cmd
+
+    res = run(lambda: landmarks_cmd.run(source, output, overlay, portrait, video, template, box, weights, device,
+                                        detector, face_index, force))
+    if as_json or output is None:
+        print_json(res)

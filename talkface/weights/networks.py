@@ -1,0 +1,48 @@
+"""State dicts -> the networks they hold: the authors' AT-net (with its landmark PCA),
+MouthNet (with its motion basis and gain) and VG-net, checked against their configs."""
+from __future__ import annotations
+
+from ..errors import WeightsError
+
+
+def _load_atnet(sd, spec, e, d):
+    """The authors' AT-net layout (talkface's older weights and the imported original)."""
+    from ..models import ATNet, ATNetConfig, LandmarkPCA
+
+    pca = LandmarkPCA(sd.pop("pca.mean").numpy(), sd.pop("pca.basis").numpy(),
+                      float(e.get("pipeline", {}).get("pca_scale", 1.0)),
+                      sd.pop("pca.boost").numpy() if "pca.boost" in sd else None)
+    extra = {k[6:]: sd.pop(k).numpy() for k in [k for k in sd if k.startswith("extra.")]}
+    atnet = ATNet(ATNetConfig.from_dict(spec["config"]))
+    _load_strict(atnet, sd, d / spec["file"])
+    atnet.extra = extra
+    return atnet, pca
+
+
+def _load_mouthnet(sd, spec, d):
+    """MouthNet: its motion basis and calibrated gain travel in the same file."""
+    from ..models.mouthnet import MouthNet, MouthNetConfig
+
+    if "mouth.basis" not in sd or "mouth.gain" not in sd:
+        raise WeightsError(f"{d / spec['file']}: MouthNet file without its motion basis; re-export the weights")
+    basis, gain = sd.pop("mouth.basis").numpy(), float(sd.pop("mouth.gain"))
+    model = MouthNet(MouthNetConfig.from_dict(spec["config"]))
+    _load_strict(model, sd, d / spec["file"])
+    model.basis, model.gain, model.extra = basis, gain, {}
+    return model
+
+
+def _load_strict(model, sd, path):
+    res = model.load_state_dict(sd, strict=False)
+    if res.missing_keys or res.unexpected_keys:
+        raise WeightsError(f"{path}: does not match its config (missing {list(res.missing_keys)[:3]}, "
+                           f"unexpected {list(res.unexpected_keys)[:3]}); re-export the weights")
+
+
+def _load_vgnet(sd, spec, d):
+    """VG-net of its config."""
+    from ..models import VGNet, VGNetConfig
+
+    vg = VGNet(VGNetConfig.from_dict(spec["config"]))
+    _load_strict(vg, sd, d / spec["file"])
+    return vg
