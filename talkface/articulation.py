@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .constants import FPS, SAMPLE_RATE
+from .audio import loudness
+from .constants import SAMPLE_RATE
 
 INNER_PAIRS = ((61, 67), (62, 66), (63, 65))
 MAX_LAG = 2
@@ -53,11 +54,9 @@ def amplitude_ratio(gen, real) -> float | None:
 
 
 def loudness_envelope(wav: np.ndarray, n_frames: int, sr: int = SAMPLE_RATE) -> np.ndarray:
-    """RMS per 40 ms video frame, in dB (floored 60 dB below the loudest frame)."""
-    hop = sr // FPS
-    x = np.asarray(wav, np.float32)
-    x = np.concatenate([x, np.zeros(max(0, n_frames * hop - x.size), np.float32)])[: n_frames * hop]
-    db = 10 * np.log10(np.mean(x.reshape(n_frames, hop).astype(np.float64) ** 2, 1) + 1e-12)
+    """RMS per 40 ms video frame, in dB (``audio.loudness``), floored 60 dB below the loudest
+    frame so digital silence does not dominate the correlation."""
+    db = loudness(wav, n_frames, sr).astype(np.float64)
     return np.maximum(db, db.max() - 60.0)
 
 

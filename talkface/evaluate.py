@@ -175,8 +175,8 @@ def evaluate_clip(path: Path, video_out: Path, tf: TalkingFace, options: Generat
     al = align(face.points, EVAL_SIZE, EVAL_ZOOM)
     # AT-net and the baselines, in the evaluation crop
     pred = static = loud = None
+    wav = A.load_audio(path, max_seconds=None)  # AT-net's input and the loudness baseline
     if wts.pipeline.get("kind", "talkface") == "talkface":
-        wav = A.load_audio(path, max_seconds=None)
         n = A.n_frames_for(wav.size)
         cs = int(wts.pipeline.get("crop_size", 128))
         al_w = align(face.points, cs, float(wts.pipeline.get("zoom", 1.0)))
@@ -222,11 +222,10 @@ def evaluate_clip(path: Path, video_out: Path, tf: TalkingFace, options: Generat
         raise InputError(f"{path}: fewer than 2 frames to compare; give clips of at least 2 frames")
     a = np.asarray(img, np.float64)
     mean = lambda v: float(np.mean(v)) if len(v) else None
-    wav = A.load_audio(path, max_seconds=None)
-    loud = loudness_envelope(wav, frames + 1)[1:]
+    envelope = loudness_envelope(wav, frames + 1)[1:]
     return {"frames": frames, "psnr": float(a[:, 0].mean()), "psnr_rgb": float(a[:, 1].mean()),
             "ssim": float(a[:, 2].mean()), "lmd": mean(lmd), **{k: mean(v) for k, v in sync.items()},
-            **articulation(open_gen, open_real, loud)}
+            **articulation(open_gen, open_real, envelope)}
 
 
 def _video_names(clips: list[str]) -> dict[str, str]:

@@ -21,7 +21,7 @@ from ..face.shape import MOUTH, mouth_error
 from ..models import ATNet, LandmarkPCA, get_config
 from ..models.atnet import loudness_baseline, predict
 from .common import Log, init_weights, load_checkpoint, save_checkpoint, setup_distributed, unwrap, wrap_ddp
-from .data import list_items, read_item
+from .data import heldout, list_items, read_item
 
 T_WIN = 16
 
@@ -107,10 +107,7 @@ def evaluate_clips(model, pca, clips, coef, device="cpu"):
 
 def split_items(data_dir, holdout: int):
     items = list_items(data_dir)
-    if holdout <= 0 or len(items) < 4:
-        return items, []
-    step = max(2, len(items) // holdout)
-    val = items[::step][:holdout]
+    val = heldout(items, holdout)
     vs = set(val)
     return [i for i in items if i not in vs], val
 

@@ -26,7 +26,7 @@ from ..audio import n_frames_for
 from ..face.shape import stabilise, to_norm
 from ..models.mouthnet import MouthNet, MouthNetConfig, close_mouth, predict_motion
 from .common import Log, load_checkpoint, save_checkpoint
-from .data import list_items
+from .data import heldout, list_items
 
 MOVING = np.r_[2:15, 48:68]  # jaw and mouth points: the only ones the audio moves
 SEQ = 75
@@ -155,10 +155,7 @@ def evaluate_items(model, basis, items, gain=1.0):
 def split(items, holdout: int = 50):
     """``holdout`` clips evenly spread over the sorted list are never trained on (with
     GRID's 1000 clips of a speaker and 50: every 20th, the held-out rule)."""
-    names = sorted(i.name for i in items)
-    if holdout <= 0 or len(names) < 4:
-        return list(items), []
-    held = set(names[::max(2, len(names) // holdout)][:holdout])
+    held = set(heldout([i.name for i in items], holdout))
     return [i for i in items if i.name not in held], [i for i in items if i.name in held]
 
 

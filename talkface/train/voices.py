@@ -47,7 +47,7 @@ def _one(args):
 
 
 def main(argv=None):
-    from .data import list_items
+    from .data import heldout, list_items
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("data_dir", type=Path)
@@ -56,8 +56,7 @@ def main(argv=None):
     ap.add_argument("--jobs", type=int, default=2)
     a = ap.parse_args(argv)
     items = list_items(a.data_dir)
-    names = sorted(i.name for i in items)
-    held = set(names[::max(2, len(names) // a.holdout)][:a.holdout]) if a.holdout > 0 and len(names) >= 4 else set()
+    held = set(heldout([i.name for i in items], a.holdout))
     todo = [(str(i), k) for k in range(a.versions) for i in items if i.name not in held]
     with ProcessPoolExecutor(a.jobs) as ex:
         done = sum(ex.map(_one, todo, chunksize=8))
