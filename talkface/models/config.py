@@ -44,6 +44,8 @@ class VGNetConfig(ConfigDict):
     n_blocks: int = 9
     n_points: int = N_POINTS
     dropout: float = 0.5
+    arch: str = "vgnet"  # "vgnet": the authors' layout; "maps": landmark maps + U-Net (models/vgnet_maps.py)
+    window: tuple = (80, 96)  # maps: the (h, w) window around lips and chin that the network draws
 
 
 @dataclass
@@ -65,6 +67,10 @@ CONFIGS = {
         "atnet": ATNetConfig(n_pca=8, lmark_hidden=(64, 128), conv_channels=(16, 32, 32, 32, 32),
                              fc_hidden=256, audio_feat=128, lstm_hidden=128, lstm_layers=2),
         "vgnet": VGNetConfig(size=128, ngf=16, n_blocks=3),
+        "discriminator": DiscriminatorConfig(size=128, ndf=16, hidden=64, lstm_layers=1),
+    },
+    "maps": {
+        "vgnet": VGNetConfig(size=128, ngf=24, n_blocks=2, arch="maps"),
         "discriminator": DiscriminatorConfig(size=128, ndf=16, hidden=64, lstm_layers=1),
     },
 }

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ..face.shape import to_norm
-from ..models import Discriminator, VGNet, get_config
+from ..models import Discriminator, get_config
 from .common import Log, init_weights, load_checkpoint, save_checkpoint, setup_distributed, unwrap, wrap_ddp
 from .data import list_items
 
@@ -39,7 +39,11 @@ class VGData:
             self.items.append((frames, to_norm(m["points"][:n], int(m["size"])).astype(np.float32), n))
         self.size = self.items[0][0].shape[1]
 
-    def sample(self, rng, batch, t):
+    def sample(self, rng, batch, t, jitter: float = 0.0):
+        """``batch`` windows of ``t`` frames + an example frame of the same clip.
+        ``jitter``: one random similarity per window (shift up to ``jitter`` x size, scale
+        1 +- jitter, rotation up to 60 x jitter degrees) applied to the frames, the example
+        and their landmarks alike, so the renderer sees faces aligned a little off."""
         imgs, lms, exi, exl = [], [], [], []
         for _ in range(batch):
             frames, norm, n = self.items[rng.integers(len(self.items))]
@@ -52,14 +56,77 @@ class VGData:
             bias = rng.uniform(-20, 20, size=3).astype(np.float32)
             clip = np.clip(clip * gain + bias, 0, 255)
             ex = np.clip(ex * gain + bias, 0, 255)
+            lm, el = norm[s:s + t], norm[r]
+            if jitter:
+                clip, ex, lm, el = _jitter(rng, jitter, clip, ex, lm, el)
             imgs.append(clip)
             exi.append(ex)
-            lms.append(norm[s:s + t])
-            exl.append(norm[r])
+            lms.append(lm)
+            exl.append(el)
         to = lambda a: torch.from_numpy(np.stack(a))
         x = to(imgs).permute(0, 1, 4, 2, 3) / 127.5 - 1
         e = to(exi).permute(0, 3, 1, 2) / 127.5 - 1
         return x.contiguous(), to(lms), e.contiguous(), to(exl)
+
+
+def _jitter(rng, amount, clip, ex, lm, el):
+    import cv2
+
+    size = clip.shape[1]
+    c = size / 2.0
+    m = cv2.getRotationMatrix2D((c, c), float(rng.uniform(-60, 60) * amount),
+                                float(1 + rng.uniform(-amount, amount)))
+    m[:, 2] += rng.uniform(-amount, amount, 2) * size
+
+    def warp(img):
+        return cv2.warpAffine(img, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+    def pts(norm):
+        p = norm.reshape(*norm.shape[:-1], 68, 2) * size + c
+        p = p @ m[:, :2].T + m[:, 2]
+        return (((p - c) / size).reshape(norm.shape)).astype(np.float32)
+
+    return np.stack([warp(f) for f in clip]), warp(ex), pts(lm), pts(el)
+
+
+def mouth_mask(lm, size: int, margin: float = 0.06):
+    """(N, 136) normalised landmarks -> (N, 1, size, size) boxes around the lips and chin
+    (points 48-67 and 5-11) grown by ``margin`` x size."""
+    p = lm.reshape(lm.shape[0], 68, 2)
+    q = torch.cat([p[:, 48:68], p[:, 5:12]], 1) * size + size / 2.0
+    lo, hi = q.amin(1) - margin * size, q.amax(1) + margin * size  # (N, 2)
+    ax = torch.arange(size, device=lm.device, dtype=lm.dtype) + 0.5
+    inx = (ax.view(1, -1) >= lo[:, :1]) & (ax.view(1, -1) <= hi[:, :1])
+    iny = (ax.view(1, -1) >= lo[:, 1:]) & (ax.view(1, -1) <= hi[:, 1:])
+    return (iny[:, :, None] & inx[:, None, :]).to(lm.dtype)[:, None]
+
+
+def windows(G, x, lm, e, el, rng, shift: int = 6):
+    """The maps VG-net on per-frame windows (training): each frame's window is centred on its
+    own target lips/chin (``shift`` pixels of random offset), so the loss sees exactly what
+    the network draws. Returns (fake, alpha, real, mouth mask), each (N, c, h, w)."""
+    from ..models.vgnet_maps import feather, landmark_maps, mouth_window
+
+    b, t = lm.shape[:2]
+    n, size = b * t, x.shape[-1]
+    lmf = lm.reshape(n, -1)
+    elf = el[:, None].expand(-1, t, -1).reshape(n, -1)
+    img = e[:, None].expand(-1, t, -1, -1, -1).reshape(n, 3, size, size)
+    real = x.reshape(n, 3, size, size)
+    maps, rmaps = landmark_maps(lmf, size), landmark_maps(elf, size)
+    mask = torch.maximum(mouth_mask(lmf, size), mouth_mask(elf, size))
+    cut = {k: [] for k in ("img", "rmaps", "maps", "real", "mask", "fade")}
+    for i in range(n):
+        y0, x0, h, w = mouth_window(lmf[i], size, G.cfg.window)
+        dy, dx = (int(v) for v in rng.integers(-shift, shift + 1, 2))
+        y0, x0 = min(max(y0 + dy, 0), size - h), min(max(x0 + dx, 0), size - w)
+        sl = (slice(None), slice(y0, y0 + h), slice(x0, x0 + w))
+        for k, v in (("img", img), ("rmaps", rmaps), ("maps", maps), ("real", real), ("mask", mask)):
+            cut[k].append(v[i][sl])
+        cut["fade"].append(feather((y0, x0, h, w), size, x.device, x.dtype)[0])
+    c = {k: torch.stack(v) for k, v in cut.items()}
+    color, alpha = G.forward_window(c["img"], c["rmaps"], c["maps"], c["fade"])
+    return alpha * color + (1 - alpha) * c["img"], alpha, c["real"], c["mask"]
 
 
 def psnr(a, b):
@@ -68,21 +135,35 @@ def psnr(a, b):
 
 
 @torch.inference_mode()
-def validate(G, data: VGData, dev, t=8, n=8, seed=123):
+def validate(G, data: VGData, dev, t=8, n=16, seed=123):
+    """Ground-truth landmarks -> frames, against the real frames: PSNR and L1 over the
+    crop, L1 inside the lips/chin box (``mouth_l1``) next to that of the example frame
+    copied as it is (``still_mouth_l1``: a collapsed VG-net scores the same), and the mean
+    attention inside and outside that box."""
     G.eval()
     rng = np.random.default_rng(seed)
-    ps, l1 = [], []
+    ps, l1, ml, sl, ai, ao = [], [], [], [], [], []
     for _ in range(n):
         x, lm, e, el = data.sample(rng, 1, t)
-        out, *_ = G(e.to(dev), lm.to(dev), el.to(dev))
-        ps.append(psnr(out.cpu(), x))
-        l1.append(float((out.cpu() - x).abs().mean()))
-    return {"psnr": float(np.mean(ps)), "l1": float(np.mean(l1))}
+        out, alpha, *_ = G(e.to(dev), lm.to(dev), el.to(dev))
+        out, alpha = out.cpu()[0], alpha.cpu()[0]
+        m = mouth_mask(lm[0], x.shape[-1])
+        area = float(m.sum()) * 3
+        ps.append(psnr(out, x[0]))
+        l1.append(float((out - x[0]).abs().mean()))
+        ml.append(float(((out - x[0]).abs() * m).sum()) / area)
+        sl.append(float(((e - x[0]).abs() * m).sum()) / area)
+        ai.append(float((alpha * m).sum() / m.sum()))
+        ao.append(float((alpha * (1 - m)).sum() / (1 - m).sum()))
+    return {"psnr": float(np.mean(ps)), "l1": float(np.mean(l1)), "mouth_l1": float(np.mean(ml)),
+            "still_mouth_l1": float(np.mean(sl)), "att_in": float(np.mean(ai)), "att_out": float(np.mean(ao))}
 
 
 def save_samples(path, x, out, alpha, k=4):
     import cv2
 
+    if x.dim() == 4:  # (N, C, H, W) windows: one row of N
+        x, out, alpha = x[None], out[None], alpha[None]
     k = min(k, x.shape[1])
     top = ((x[0, :k].permute(0, 2, 3, 1).cpu().numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8)
     mid = ((out[0, :k].detach().permute(0, 2, 3, 1).cpu().numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8)
@@ -92,9 +173,31 @@ def save_samples(path, x, out, alpha, k=4):
     cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
 
 
+RECIPES = ("original", "mouth")
+
+
 def train(data_dir, run_dir, config: str = "small", steps: int = 2000, batch: int = 4, t: int = 8,
           lr: float = 2e-4, device: str = "auto", resume: bool = False, holdout: int = 50, eval_every: int = 200,
-          val_dirs=(), seed: int = 0, echo=print, threads: int | None = None, adversarial: bool = True):
+          val_dirs=(), seed: int = 0, echo=print, threads: int | None = None, adversarial: bool | None = None,
+          recipe: str = "original", minutes: float | None = None, init: dict | None = None,
+          progress=None, mouth_weight: float = 10.0, jitter: float | None = None, items=None):
+    """Train VG-net; checkpoints (last.pt, best.pt) and log.jsonl in ``run_dir``.
+
+    ``recipe``: ``original`` = the paper's objective (dynamic pixel-wise L1 + regression
+    discriminator); ``mouth`` = dynamic pixel-wise L1 + ``mouth_weight`` x L1 inside the
+    lips/chin box of the target and the example (the attention cannot zero it out: a
+    copied reference keeps the old mouth there), alignment jitter, no discriminator
+    unless ``adversarial``. ``minutes``: stop after that much training time (checkpoint
+    kept). ``init``: a generator state dict to start from (fine-tuning). ``items``: the
+    prepared clips to train on (default: ``data_dir``'s minus the held-out ones).
+    ``progress(step, steps, seconds)`` is called after every step.
+    """
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r}; known: {', '.join(RECIPES)}")
+    adversarial = (recipe == "original") if adversarial is None else adversarial
+    if get_config(config, "vgnet").arch == "maps":
+        adversarial = False  # the regression discriminator judges whole crops
+    jitter = (0.03 if recipe == "mouth" else 0.0) if jitter is None else jitter
     if threads:
         torch.set_num_threads(threads)
     from .atnet import split_items
@@ -103,7 +206,10 @@ def train(data_dir, run_dir, config: str = "small", steps: int = 2000, batch: in
     run = Path(run_dir)
     (run / "samples").mkdir(parents=True, exist_ok=True)
     log = Log(run, rank, echo)
-    tr, va = split_items(data_dir, holdout)
+    if items is None:
+        tr, va = split_items(data_dir, holdout)
+    else:
+        tr, va = list(items), []
     if not tr:
         raise ValueError(f"{data_dir}: no prepared items; run talkface data prepare first")
     data = VGData(tr)
@@ -117,29 +223,56 @@ def train(data_dir, run_dir, config: str = "small", steps: int = 2000, batch: in
     if gcfg.size != data.size:
         gcfg.size = dcfg.size = data.size
     torch.manual_seed(seed + rank)
-    G, D = VGNet(gcfg), Discriminator(dcfg)
-    G.apply(init_weights)
+    from ..models.vgnet_maps import build_vgnet
+
+    G, D = build_vgnet(gcfg), Discriminator(dcfg)
+    if gcfg.arch == "vgnet":  # the paper's init; the maps U-Net keeps PyTorch's defaults
+        G.apply(init_weights)
+    if init is not None:
+        G.load_state_dict(init)
     optG = torch.optim.Adam(G.parameters(), lr=lr, betas=(0.5, 0.999))
     optD = torch.optim.Adam(D.parameters(), lr=lr, betas=(0.5, 0.999))
-    step, best = 0, -1.0
+    step, best, spent = 0, -1.0, 0.0
     ck = load_checkpoint(run) if resume else None
     if ck:
         G.load_state_dict(ck["G"]), D.load_state_dict(ck["D"])
         optG.load_state_dict(ck["optG"]), optD.load_state_dict(ck["optD"])
-        step, best = ck["step"], ck.get("best", -1.0)
+        step, best, spent = ck["step"], ck.get("best", -1.0), float(ck.get("seconds", 0.0))
         log(event="resume", step=step)
     G.to(dev), D.to(dev)
     dG, dD = wrap_ddp(G, dev, world), wrap_ddp(D, dev, world)
     M = mouth_weights(device=dev)
     bce = torch.nn.functional.binary_cross_entropy
     rng = np.random.default_rng(seed * 1000 + rank * 7919 + step)
-    log(event="data", train=len(data.items), **{k: len(v.items) for k, v in vals.items()})
-    t0 = time.time()
-    while step < steps:
+    log(event="data", train=len(data.items), recipe=recipe, **{k: len(v.items) for k, v in vals.items()})
+
+    def checkpoint(final=False):
+        nonlocal best
+        res = {k: validate(unwrap(dG), v, dev) for k, v in vals.items()}
+        log(step=step, event="val", **{f"{k}_{m}": round(v, 4) for k, r in res.items() for m, v in r.items()})
+        score = float(np.mean([r["psnr"] for r in res.values()])) if res else step
+        state = {"G": unwrap(dG).state_dict(), "D": unwrap(dD).state_dict(), "optG": optG.state_dict(),
+                 "optD": optD.state_dict(), "step": step, "config": gcfg.to_dict(), "config_name": config,
+                 "dconfig": dcfg.to_dict(), "best": max(best, score), "val": res, "recipe": recipe,
+                 "seconds": spent}
+        save_checkpoint(run, state)
+        if score >= best:
+            best = score
+            save_checkpoint(run, state, "best.pt")
+
+    t0 = tlog = time.time()
+    sums: dict = {}
+    last_ck = time.time()
+    while step < steps and (minutes is None or spent < minutes * 60):
+        ts = time.time()
         G.train(), D.train()
-        x, lm, e, el = [v.to(dev) for v in data.sample(rng, batch, t)]
-        fake, alpha, color, att_p = dG(e, lm, el)
+        x, lm, e, el = [v.to(dev) for v in data.sample(rng, batch, t, jitter)]
+        if gcfg.arch == "maps":  # windows around the mouth; no discriminator for this layout
+            fake, alpha, x, mwin = windows(unwrap(dG), x, lm, e, el, rng)
+        else:
+            fake, alpha, color, att_p = dG(e, lm, el)
         ones = torch.ones(x.shape[0], device=dev)
+        terms = {}
         if adversarial:
             s_real, l_real = dD(x, el)
             s_fake, l_fake = dD(fake.detach(), el)
@@ -148,13 +281,30 @@ def train(data_dir, run_dir, config: str = "small", steps: int = 2000, batch: in
             optD.zero_grad(set_to_none=True)
             lossD.backward()
             optD.step()
+            terms["lossD"] = float(lossD)
             for p in D.parameters():
                 p.requires_grad_(False)
         pix = ((fake - x).abs() * (alpha.detach() + 0.5)).mean()
         lossG = 10 * pix
+        terms["pix"] = float(pix.detach())
+        if recipe == "mouth":
+            if gcfg.arch == "maps":
+                m, diff, a = mwin, (fake - x).abs(), alpha
+            else:
+                n, size = lm.shape[0] * lm.shape[1], x.shape[-1]
+                m = torch.maximum(mouth_mask(lm.reshape(n, -1), size),
+                                  mouth_mask(el[:, None].expand(-1, lm.shape[1], -1).reshape(n, -1), size))
+                diff = (fake - x).abs().reshape(n, 3, size, size)
+                a = alpha.reshape(n, 1, size, size)
+            mouth = (diff * m).sum() / (m.sum() * 3 + 1)
+            lossG = lossG + mouth_weight * mouth
+            terms.update(mouth=float(mouth.detach()), att_in=float((a.detach() * m).sum() / m.sum()),
+                         att_out=float((a.detach() * (1 - m)).sum() / (1 - m).sum()))
         if adversarial:
             s_f, l_f = dD(fake, el)
-            lossG = lossG + bce(s_f, ones) + F.mse_loss(l_f * M, lm * M)
+            adv, reg = bce(s_f, ones), F.mse_loss(l_f * M, lm * M)
+            lossG = lossG + adv + reg
+            terms.update(adv=float(adv.detach()), lm_reg=float(reg.detach()))
         optG.zero_grad(set_to_none=True)
         lossG.backward()
         optG.step()
@@ -162,23 +312,23 @@ def train(data_dir, run_dir, config: str = "small", steps: int = 2000, batch: in
             for p in D.parameters():
                 p.requires_grad_(True)
         step += 1
+        spent += time.time() - ts
+        for k, v in terms.items():
+            sums[k] = sums.get(k, 0.0) + v
+        if progress:
+            progress(step, steps, spent)
         if step % 20 == 0:
-            log(step=step, pix=float(pix), lossG=float(lossG), lossD=float(lossD) if adversarial else 0.0,
-                sec_per_step=round((time.time() - t0) / 20, 3))
-            t0 = time.time()
+            log(step=step, lossG=float(lossG), **{k: v / 20 for k, v in sums.items()},
+                sec_per_step=round((time.time() - tlog) / 20, 3))
+            sums, tlog = {}, time.time()
         if rank == 0 and step % 100 == 0:
             save_samples(run / "samples" / f"step{step:06d}.png", x, fake, alpha)
-        if rank == 0 and (step % eval_every == 0 or step == steps):
-            res = {k: validate(unwrap(dG), v, dev) for k, v in vals.items()}
-            log(step=step, event="val", **{f"{k}_{m}": round(v, 4) for k, r in res.items() for m, v in r.items()})
-            score = float(np.mean([r["psnr"] for r in res.values()])) if res else step
-            state = {"G": unwrap(dG).state_dict(), "D": unwrap(dD).state_dict(), "optG": optG.state_dict(),
-                     "optD": optD.state_dict(), "step": step, "config": gcfg.to_dict(), "config_name": config,
-                     "dconfig": dcfg.to_dict(), "best": max(best, score), "val": res}
-            save_checkpoint(run, state)
-            if score >= best:
-                best = score
-                save_checkpoint(run, state, "best.pt")
+        if rank == 0 and (step % eval_every == 0 or time.time() - last_ck > 600):
+            checkpoint()
+            last_ck = time.time()
+    if rank == 0 and step % eval_every:
+        checkpoint()
+    log(event="done", step=step, seconds=round(spent, 1), wall=round(time.time() - t0, 1))
     if world > 1:
         torch.distributed.destroy_process_group()
     return run
