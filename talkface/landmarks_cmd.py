@@ -1,5 +1,6 @@
-"""``talkface landmarks``: 68 points of an image, a template face for a box, or the
-landmark sequence predicted from audio."""
+"""``talkface landmarks``: 68 points of an image, a template face for a box, the points
+fixed by hand in a local page (``--edit``, talkface.editor), or the landmark sequence
+predicted from audio."""
 from __future__ import annotations
 
 import json
@@ -77,31 +78,48 @@ def draw_overlay(image: np.ndarray, faces: list[Face]) -> np.ndarray:
     return out
 
 
-def run(source, output, overlay, portrait, video, template, box, weights, device, detector, face_index, force):
+def _faces(source: Path, img: np.ndarray, landmarks, template, box, device, detector) -> tuple[list[Face], str]:
+    """The faces to start from and where they came from: a ``--landmarks`` file ("file"),
+    ``--template --box`` ("template") or the detector chain (the detector's name; "none")."""
+    if landmarks is not None and template:
+        raise InputError("--landmarks and --template both give the points; use one of them")
+    if landmarks is not None:
+        from .face.landmarks_file import read_landmarks_json
+
+        return read_landmarks_json(landmarks), "file"
+    if template:
+        return [template_face(parse_box(box))], "template"
+    from .device import resolve_device
+    from .face.detect import detect_faces
+
+    faces = detect_faces(img, detector, resolve_device(device))
+    return faces, faces[0].detector if faces else "none"
+
+
+def run(source, output, overlay, portrait, video, template, box, weights, device, detector, face_index, force,
+        landmarks=None):
     from .face.image import load_image
     from .face.landmarks_file import landmarks_json
 
     source = Path(source)
     if portrait is not None or source.suffix.lower() in AUDIO_EXTS:
+        if landmarks is not None:
+            raise InputError(f"--landmarks {landmarks}: gives the points of an image, not of audio; drop it")
         return _audio(source, output, portrait, video, weights, device, detector, face_index, force)
     _check_out(output, {".json"}, force, (source,))
     _check_out(overlay, {".png"}, force, (source,))
     img = load_image(source)
-    if template:
-        faces = [template_face(parse_box(box))]
-    else:
-        from .device import resolve_device
-        from .face.detect import detect_faces
+    faces, start = _faces(source, img, landmarks, template, box, device, detector)
+    if not faces:
+        raise NoFaceError(f"{source}: no face found; fix the points by hand with talkface landmarks {source} "
+                          f"--edit -o face.json, or write a starting point with talkface landmarks {source} "
+                          "--template --box x,y,w,h -o face.json")
+    if face_index is not None:
         from .face.find import choose_face
 
-        faces = detect_faces(img, detector, resolve_device(device))
-        if not faces:
-            raise NoFaceError(f"{source}: no face found; write an editable starting point with talkface landmarks "
-                              f"{source} --template --box x,y,w,h -o face.json")
-        if face_index is not None:
-            faces = [choose_face(faces, source, face_index)]
+        faces = [choose_face(faces, source, face_index)]
     res = landmarks_json(source, img, faces)
-    if len(faces) and not template:
+    if start not in ("template", "file"):
         res["detector"] = faces[0].detector
         res["attempt"] = faces[0].attempt
     if output:
@@ -109,6 +127,68 @@ def run(source, output, overlay, portrait, video, template, box, weights, device
     if overlay:
         _write_png(Path(overlay), draw_overlay(img, faces))
     return res
+
+
+def _recorded_size(path) -> tuple[int, int] | None:
+    try:
+        d = json.loads(Path(path).read_text())
+        return int(d["width"]), int(d["height"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def edit(source, output, landmarks, template, box, device, detector, face_index, force, port=0,
+         open_browser=False, on_ready=None):
+    """``talkface landmarks IMAGE --edit``: serve the point editor (talkface.editor) on
+    127.0.0.1 until its page says "Save and finish"; the saved landmarks file's object.
+
+    The points start from ``landmarks`` (a file), ``template`` with ``box``, or detection;
+    where nothing is found, from the template in the middle of the image. ``on_ready(url)``
+    is called once the page can be opened."""
+    from .editor import LandmarkEditor
+    from .face.image import load_image
+    from .log import logger
+
+    source = Path(source)
+    if source.suffix.lower() in AUDIO_EXTS:
+        raise InputError(f"{source}: --edit fixes the 68 points of an image; give the portrait, not audio")
+    if output is None:
+        raise InputError("--edit needs -o FILE.json: where the edited points are saved")
+    _check_out(output, {".json"}, force, (source,))
+    img = load_image(source)
+    faces, start = _faces(source, img, landmarks, template, box, device, detector)
+    h, w = img.shape[:2]
+    if landmarks is not None and _recorded_size(landmarks) not in (None, (w, h)):
+        rw, rh = _recorded_size(landmarks) or (0, 0)
+        logger.warning(f"{landmarks}: was written for a {rw}x{rh} image but {source} is {w}x{h}; "
+                       "the points may be off (drag the whole face with Alt)")
+    if faces:
+        from .face.find import choose_face
+
+        face = choose_face(faces, source, face_index)
+        if face_index is None and len(faces) > 1:
+            logger.warning(f"{source}: {len(faces)} faces; editing the largest (pick another with --face-index)")
+    else:
+        side = 0.45 * min(w, h)
+        face = template_face(((w - side) / 2, (h - side) / 2, side, side))
+        start = "template"
+        logger.warning(f"{source}: no face found; starting from the template in the middle of the image "
+                       "(Alt+drag moves the whole face)")
+    editor = LandmarkEditor(source, img, face.points, output, start=start, score=face.score, force=force,
+                            port=port)
+
+    def ready(url):
+        if on_ready is not None:
+            on_ready(url)
+        if open_browser:
+            import webbrowser
+
+            try:
+                webbrowser.open(url)
+            except Exception:  # noqa: BLE001 - no browser here: the printed address is enough
+                pass
+
+    return editor.serve(ready)
 
 
 def _audio(audio, output, portrait, video, weights, device, detector, face_index, force):

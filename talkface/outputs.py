@@ -179,12 +179,12 @@ class AtomicFile:
             os.link(self.tmp, self.target)
         except FileExistsError:
             self.discard()
-            raise InputError(f"{self.target}: was created by something else while rendering; "
+            raise InputError(f"{self.target}: was created by something else in the meantime; "
                              "nothing was overwritten (use --force to replace it)") from None
         except OSError:  # no hard links here (FAT, some network disks): check, then rename
             if self.target.exists():
                 self.discard()
-                raise InputError(f"{self.target}: was created by something else while rendering; "
+                raise InputError(f"{self.target}: was created by something else in the meantime; "
                                  "nothing was overwritten (use --force to replace it)") from None
             os.replace(self.tmp, self.target)
             return
@@ -198,9 +198,10 @@ class AtomicFile:
         signals.untrack_file(self.tmp)
 
 
-def write_atomic(path, data: bytes | str, stop_on_signal: bool = True):
-    """Write ``data`` to ``path`` through a temp file renamed into place when complete."""
-    a = AtomicFile(Path(path))
+def write_atomic(path, data: bytes | str, stop_on_signal: bool = True, overwrite: bool = True):
+    """Write ``data`` to ``path`` through a temp file renamed into place when complete; without
+    ``overwrite`` a file that is at ``path`` by then is kept (InputError)."""
+    a = AtomicFile(Path(path), overwrite=overwrite)
     try:
         if isinstance(data, str):
             a.tmp.write_text(data)

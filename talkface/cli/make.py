@@ -97,21 +97,52 @@ def batch(
 @app.command()
 def landmarks(
     source: Path = typer.Argument(..., help="An image (68 points of its faces) or an audio file (with --portrait)."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="JSON (image) or .npz/.json (audio)."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="JSON (image) or .npz/.json (audio); with "
+                                                                        "--edit, where the page saves."),
     overlay: Optional[Path] = typer.Option(None, "--overlay", help="PNG with the numbered points."),
     portrait: Optional[Path] = typer.Option(None, "--portrait", help="Portrait whose face the audio animates."),
     video: Optional[Path] = typer.Option(None, "--video", help="MP4 of the animated landmarks with the audio."),
-    template: bool = typer.Option(False, "--template", help="Write the mean face fitted to --box instead."),
+    template: bool = typer.Option(False, "--template", help="Use the mean face fitted to --box instead of detecting "
+                                                          "(with --edit: the start)."),
     box: Optional[str] = typer.Option(None, "--box", help="x,y,w,h of the face for --template."),
+    landmarks_file: Optional[Path] = typer.Option(None, "--landmarks", help="Take the points from this 68-point "
+                                                                             "JSON instead of detecting them (with "
+                                                                             "--edit: the points to fix)."),
+    edit: bool = typer.Option(False, "--edit", help="Fix the points by hand in a local page: drag points or whole "
+                                                    "parts, zoom, undo; 'Save and finish' writes -o. Serves on "
+                                                    "127.0.0.1 only until then; Ctrl-C stops it (exit 130)."),
+    port: int = typer.Option(0, "--port", min=0, max=65535, help="Port of the --edit page (0: any free one)."),
+    open_browser: bool = typer.Option(False, "--open", help="Open the --edit page in the default browser."),
     weights: str = P.WEIGHTS, device: str = P.DEVICE,
     detector: str = P.DETECTOR, face_index: Optional[int] = P.FACE_INDEX,
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs."),
     as_json: bool = typer.Option(False, "--json", help="Print the result JSON on stdout."),
 ):
-    """68 landmarks of an image, or the landmark sequence predicted from audio."""
+    """68 landmarks of an image (--edit: fixed by hand in a local page), or the landmark sequence predicted
+    from audio."""
     from .. import landmarks_cmd
 
+    if edit:
+        if overlay is not None or portrait is not None or video is not None:
+            from ..errors import InputError
+            from .app import fail
+
+            fail(InputError("--edit makes only the -o JSON; drop --overlay, --portrait and --video (draw an "
+                            "overlay afterwards with talkface landmarks IMAGE --landmarks FILE --overlay PNG)"))
+
+        def show(url):
+            typer.echo(f"editing the points of {source}: open {url} in a browser on this machine; "
+                       "'Save and finish' there writes the file; Ctrl-C here stops (unsaved edits are lost)", err=True)
+
+        res = run(lambda: landmarks_cmd.edit(source, output, landmarks_file, template, box, device, detector,
+                                             face_index, force, port=port, open_browser=open_browser,
+                                             on_ready=show))
+        if as_json:
+            print_json(res)
+        else:
+            typer.echo(f"wrote {res['output']} ({res['moved']} of 68 points moved)", err=True)
+        return
     res = run(lambda: landmarks_cmd.run(source, output, overlay, portrait, video, template, box, weights, device,
-                                        detector, face_index, force))
+                                        detector, face_index, force, landmarks=landmarks_file))
     if as_json or output is None:
         print_json(res)

@@ -25,8 +25,8 @@ def candidate_faces(image: np.ndarray, image_path, detector="auto", landmarks=No
         faces = detect_faces(image, detector, device)
     if not faces:
         raise NoFaceError(
-            f"{image_path}: no face found; give 68 points with --landmarks FILE (write a starting point with "
-            f"talkface landmarks {image_path} --template --box x,y,w,h -o face.json)")
+            f"{image_path}: no face found; give 68 points with --landmarks FILE (place them by hand with "
+            f"talkface landmarks {image_path} --edit -o face.json)")
     return faces
 
 

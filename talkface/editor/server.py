@@ -1,0 +1,284 @@
+"""The landmark editor's local HTTP server (standard library) and its save step.
+
+One :class:`LandmarkEditor` per image. It listens on 127.0.0.1 only, on ``port`` (0: any
+free one), and answers only requests that carry its session key (the ``t`` of the URL it
+prints, sent back by the page as the ``X-Talkface-Token`` header) and name it by its own
+address in ``Host`` (so neither another site open in the browser nor a DNS-rebinding
+page can read or save points):
+
+  GET  /?t=KEY        the page (``page.html``, package data: no network needed)
+  GET  /image?t=KEY   the image as loaded (EXIF orientation applied), PNG
+  GET  /points        current and starting points, the parts (face/groups.py), the outline lines
+  POST /save          {"points": [[x, y] * 68], "finish": bool}: write the landmarks JSON
+
+The HTTP requests are answered on server threads; the file is written by the thread that
+called :meth:`LandmarkEditor.serve` (the main thread on the command line), through the
+project's atomic write, so Ctrl-C at any moment leaves either the complete file or none.
+"""
+from __future__ import annotations
+
+import collections
+import errno
+import hmac
+import json
+import secrets
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+
+from .. import signals
+from ..errors import InputError, describe
+from ..face import groups as G
+from ..face.detect import Face
+from ..outputs import write_atomic
+
+HOST = "127.0.0.1"  # never another interface: the page writes files on this machine
+MAX_BODY = 1 << 20
+# the parts a drag can move together, in the order the page lists them
+PARTS = {"jaw": G.JAW, "right brow": G.BROW_R, "left brow": G.BROW_L, "nose": G.NOSE,
+         "right eye": G.EYE_R, "left eye": G.EYE_L, "mouth": G.MOUTH}
+# the outline the page draws between points: (indices, closed)
+LINES = [(G.JAW, False), (G.BROW_R, False), (G.BROW_L, False), (G.NOSE_BRIDGE, False), (G.NOSE[4:], False),
+         (G.EYE_R, True), (G.EYE_L, True), (G.OUTER_LIPS, True), (G.INNER_LIPS, True)]
+
+
+def page_html() -> bytes:
+    """The editor page, from the package's data."""
+    return (resources.files("talkface.editor") / "page.html").read_bytes()
+
+
+def _png(image: np.ndarray) -> bytes:
+    import cv2
+
+    bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
+    ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise InputError("could not encode the image for the editor page; convert it to PNG first")
+    return buf.tobytes()
+
+
+class _Save:
+    """One save request, handed from a server thread to the thread that writes."""
+
+    def __init__(self, points: np.ndarray, finish: bool):
+        self.points, self.finish = points, finish
+        self.result: dict | None = None
+        self.error: str | None = None
+        self.ready = threading.Event()  # written (or failed)
+        self.answered = threading.Event()  # the page has its answer
+
+
+class LandmarkEditor:
+    """Edit the 68 ``points`` (image pixels) of ``image`` in a browser; saves to ``output``.
+
+    ``start`` says where the points came from (a detector's name, ``template`` or ``file``)
+    and is recorded in the saved file. Without ``force`` an ``output`` that exists when the
+    page first saves is kept (the command line refuses one that exists at the start).
+    :meth:`serve` blocks until the page's "Save and finish" (or :meth:`stop`).
+    """
+
+    def __init__(self, image_path, image: np.ndarray, points, output, *, start: str = "detected",
+                 score: float = 1.0, force: bool = False, port: int = 0):
+        pts = np.asarray(points, np.float32)
+        if pts.shape != (G.N_POINTS, 2) or not np.isfinite(pts).all():
+            raise InputError(f"{image_path}: the editor needs {G.N_POINTS} finite [x, y] points, got {pts.shape}")
+        self.image_path, self.output = Path(image_path), Path(output)
+        self.height, self.width = (int(v) for v in image.shape[:2])
+        self.start, self.score, self.force = start, float(score), force
+        self.start_points = pts.copy()
+        self.points = pts.copy()  # replaced (never changed in place) at each save
+        self.saves = 0
+        self.result: dict | None = None
+        self.token = secrets.token_urlsafe(18)
+        self._page = page_html()
+        self._image = _png(image)
+        self._jobs: collections.deque[_Save] = collections.deque()
+        self._finished = False
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+        try:
+            self.httpd = _Server((HOST, int(port)), _Handler)
+        except OverflowError:
+            raise InputError(f"--port {port}: not a port number; give 1-65535, or 0 for any free port")
+        except OSError as e:
+            why = "already in use" if e.errno == errno.EADDRINUSE else (e.strerror or str(e))
+            raise InputError(f"--port {port}: cannot listen on {HOST} ({why}); choose another port, "
+                             "or 0 for any free one")
+        self.httpd.editor = self
+        self.port = int(self.httpd.server_address[1])
+        self.url = f"http://{HOST}:{self.port}/?t={self.token}"
+
+    # -- the thread that writes ---------------------------------------------------------------
+    def serve(self, on_ready=None) -> dict | None:
+        """Answer the page until it says "Save and finish": then the saved file's object with
+        ``output`` and ``moved`` (points moved from the start); None after :meth:`stop`.
+        ``on_ready(url)`` is called once the server listens. Ctrl-C (KeyboardInterrupt)
+        propagates after the server is closed; a save cut short leaves no file."""
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name="talkface-editor", daemon=True)
+        self._thread.start()
+        last: _Save | None = None
+        try:
+            if on_ready is not None:
+                on_ready(self.url)
+            while not (self._finished or self._stopped):
+                time.sleep(0.05)  # a plain sleep: Ctrl-C lands here, never inside a lock
+                while self._jobs and not self._finished:
+                    last = self._jobs.popleft()
+                    self._run(last)
+        finally:
+            if last is not None and self._finished:
+                last.answered.wait(2.0)  # the page hears that it is done before the server goes
+            self.close()
+        return self.result if self._finished else None
+
+    def stop(self):
+        """End :meth:`serve` without saving (from any thread)."""
+        self._stopped = True
+
+    def close(self):
+        """Stop listening (idempotent)."""
+        if self._thread is not None:
+            self.httpd.shutdown()
+            self._thread.join(2.0)
+            self._thread = None
+        self.httpd.server_close()
+
+    def _run(self, job: _Save):
+        try:
+            with signals.held():  # a Ctrl-C now stops before the rename (no file) or after it (the file)
+                job.result = self._save(job.points, job.finish)
+        except Exception as e:  # noqa: BLE001 - the page shows the one line and the user can retry
+            job.error = describe(e)[1]
+        finally:
+            job.ready.set()
+
+    def _save(self, pts: np.ndarray, finish: bool) -> dict:
+        out = self.output
+        first = self.saves == 0
+        if first and not self.force and out.exists():
+            raise InputError(f"{out}: already exists; pass --force to overwrite it or choose another name")
+        lo, hi = pts.min(0), pts.max(0)
+        face = Face((float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1])), self.score, pts,
+                    "file", "edited")
+        moved = int((np.abs(pts - self.start_points).max(1) >= 0.005).sum())
+        d = {"image": str(self.image_path), "width": self.width, "height": self.height,
+             "faces": [face.to_json()], "edited": True, "start": self.start}
+        # after our own first save the file is ours to replace
+        write_atomic(out, json.dumps(d, indent=1) + "\n", overwrite=self.force or not first)
+        self.points = pts
+        self.saves += 1
+        if finish:
+            self.result = dict(d, output=str(out), moved=moved)
+            self._finished = True
+        return {"output": str(out), "moved": moved, "finished": finish}
+
+    # -- what the server threads read -------------------------------------------------------
+    def state(self) -> dict:
+        return {"image": self.image_path.name, "output": str(self.output), "width": self.width,
+                "height": self.height, "start": self.start, "saved": self.saves > 0,
+                "points": np.round(self.points, 2).tolist(), "start_points": np.round(self.start_points, 2).tolist(),
+                "parts": PARTS, "lines": [{"points": p, "closed": c} for p, c in LINES]}
+
+    def submit(self, pts: np.ndarray, finish: bool, wait: float = 30.0) -> _Save:
+        job = _Save(pts, finish)
+        if self._finished or self._stopped:
+            job.error = "the editor has finished; nothing was saved by this request"
+            return job
+        self._jobs.append(job)
+        if not job.ready.wait(wait):
+            job.error = "talkface did not answer (stopping?); nothing was saved by this request"
+        return job
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    editor: LandmarkEditor
+
+
+CSP = ("default-src 'none'; img-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; "
+       "script-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    server_version = "talkface-editor"
+    timeout = 30  # a connection that sends nothing is dropped
+
+    def log_message(self, format, *args):  # noqa: A002 - quiet: the terminal shows talkface's own lines
+        pass
+
+    def _send(self, code: int, body: bytes, ctype: str, *extra: tuple[str, str]):
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        for k, v in extra:
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _json(self, code: int, obj):
+        self._send(code, json.dumps(obj).encode(), "application/json")
+
+    def _allowed(self, query: dict) -> bool:
+        ed = self.server.editor
+        if self.headers.get("Host", "") not in (f"{HOST}:{ed.port}", f"localhost:{ed.port}"):
+            return False
+        key = self.headers.get("X-Talkface-Token") or (query.get("t") or [""])[0]
+        return hmac.compare_digest(key.encode(), ed.token.encode())
+
+    def _refuse(self):
+        self._send(403, b"talkface editor: open the address that talkface printed (it holds the session key)\n",
+                   "text/plain; charset=utf-8")
+
+    def do_GET(self):  # noqa: N802 - http.server's name
+        url = urlsplit(self.path)
+        if url.path == "/favicon.ico":
+            return self._send(204, b"", "image/x-icon")
+        if not self._allowed(parse_qs(url.query)):
+            return self._refuse()
+        ed = self.server.editor
+        if url.path == "/":
+            return self._send(200, ed._page, "text/html; charset=utf-8", ("Content-Security-Policy", CSP),
+                              ("Referrer-Policy", "no-referrer"))
+        if url.path == "/image":
+            return self._send(200, ed._image, "image/png")
+        if url.path == "/points":
+            return self._json(200, ed.state())
+        self._json(404, {"error": f"{url.path}: no such page"})
+
+    def do_POST(self):  # noqa: N802
+        url = urlsplit(self.path)
+        if not self._allowed(parse_qs(url.query)):
+            return self._refuse()
+        if url.path != "/save":
+            return self._json(404, {"error": f"{url.path}: no such action"})
+        try:
+            n = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            n = -1
+        if not 0 < n <= MAX_BODY:
+            return self._json(400, {"error": "send the points as a JSON body under 1 MB"})
+        try:
+            body = json.loads(self.rfile.read(n))
+            pts = np.asarray(body["points"], np.float64)
+            finish = bool(body.get("finish", False))
+            if pts.shape != (G.N_POINTS, 2) or not np.isfinite(pts).all():
+                raise ValueError
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return self._json(400, {"error": f'send {{"points": [[x, y] * {G.N_POINTS}], "finish": bool}}'})
+        job = self.server.editor.submit(pts.astype(np.float32), finish)
+        try:
+            if job.error is not None:
+                self._json(409, {"error": job.error})
+            else:
+                self._json(200, job.result)
+        finally:
+            job.answered.set()
