@@ -103,3 +103,22 @@ def write_faceless(path, seconds=1.0) -> Path:
             vw.write(np.full((160, 160, 3), 128, np.uint8))
     wav_path.unlink()
     return path
+
+
+def write_video(path, make_frame, w: int, h: int, seconds: float = 2.0, seed: int = 0) -> Path:
+    """An MP4 of ``seconds`` of speech whose frame ``i`` is ``make_frame(i, level)`` (RGB,
+    ``h`` x ``w``; ``level`` 0..1 the speech loudness at that frame)."""
+    from helpers import write_wav
+    from talkface import audio as A
+    from talkface.video import VideoWriter
+
+    path = Path(path)
+    wav, env = speech(seconds, seed=seed)
+    wav_path = write_wav(path.with_suffix(".wav"), wav)
+    n = A.n_frames_for(wav.size)
+    hop = A.SAMPLE_RATE // A.FPS
+    with VideoWriter(path, w, h, audio=wav_path, audio_seconds=wav.size / A.SAMPLE_RATE) as vw:
+        for i in range(n):
+            vw.write(make_frame(i, float(env[i * hop:(i + 1) * hop].mean()) if i * hop < env.size else 0.0))
+    wav_path.unlink()
+    return path

@@ -260,6 +260,9 @@ def test_auto_renderer_choice():
     assert choose_renderer("auto", many, drawn) == "warp"
     assert choose_renderer("neural", one, drawn) == "neural"
     assert choose_renderer("warp", many, photo) == "warp"
+    person = {"kind": "talkface", "identity": "me", "vgnet_identities": "one"}  # train vgnet --video
+    assert choose_renderer("auto", person, photo) == "neural"
+    assert choose_renderer("auto", person, drawn) == "warp"
 
 
 # -- neural paste-back ---------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 
 from ..errors import InputError
-from .app import data_app, fail, run, train_app
+from .app import data_app, fail, print_json, run, train_app
 
 
 @data_app.command("prepare")
@@ -42,7 +42,7 @@ def data_prepare(src: Path = typer.Argument(..., help="Folder of clips with audi
                f"(see {out / 'report.json'})", err=True)
 
 
-def _train_common(kind, data_dir, run_dir, config, steps, batch, device, resume, val, holdout, quiet):
+def _train_common(kind, data_dir, run_dir, config, steps, batch, device, resume, val, holdout, quiet, **more):
     if not Path(data_dir).is_dir():
         fail(InputError(f"{data_dir}: not a folder; run talkface data prepare first"))
     echo = None if quiet else (lambda s: print(s, file=sys.stderr, flush=True))
@@ -59,7 +59,7 @@ def _train_common(kind, data_dir, run_dir, config, steps, batch, device, resume,
     def go():
         try:
             return train(data_dir, run_dir, config=config, steps=steps, batch=batch, device=device, resume=resume,
-                         val_dirs=val, holdout=holdout, echo=echo)
+                         val_dirs=val, holdout=holdout, echo=echo, **more)
         except ValueError as e:
             raise InputError(str(e))
 
@@ -89,7 +89,164 @@ _train_command("atnet", 1500, 32,
                "Train AT-net (speech -> mouth and jaw motion). The default, mouthnet, reads phones and energy "
                "(speaker-independent); small/original are the authors' MFCC layout (multi-GPU: torchrun).",
                default_config="mouthnet", config_help="mouthnet (default), or small / original (MFCC AT-net).")
-_train_command("vgnet", 3000, 4, "Train VG-net with the dynamic pixel-wise loss and the regression discriminator.")
+
+
+VGNET_HELP = """Train VG-net: on a prepared data folder, or a renderer for one person from a video.
+
+\b
+talkface train vgnet DATA_DIR --out RUN      prepared clips (talkface data prepare) -> checkpoints
+talkface train vgnet --video me.mp4 --name me --minutes 30
+    a video of one person talking (1-5 minutes, any resolution; or a folder of their
+    clips): prepared into 3 s pieces (face tracked per frame, the last 10 % held out),
+    VG-net fine-tuned from the --base weights for --minutes of training, then registered
+    as weights NAME in your weights folder (the base's AT-net, gain fitted to the person).
+    Use them with: talkface generate photo_of_me.png speech.wav --weights me
+    The run lives in <talkface home>/runs/NAME; rerun the same command (or --resume)
+    after an interrupt to continue it. Refused: no face (exit 3), several people, under
+    --min-seconds of usable footage, an unreadable file, existing weights NAME without
+    --force (exit 2).
+
+Recipes: original (the paper's objective: dynamic pixel-wise L1 + regression
+discriminator), mouth (+ L1 inside the lips/chin box the attention cannot zero out,
+alignment jitter; the default with --video)."""
+
+
+@train_app.command("vgnet", help=VGNET_HELP)
+def train_vgnet(
+        data_dir: Optional[Path] = typer.Argument(None, help="Prepared data folder (talkface data prepare); "
+                                                            "leave out with --video."),
+        video: Optional[Path] = typer.Option(None, "--video", help="A video of one person talking, or a folder "
+                                                                   "of their clips: train weights --name for them."),
+        name: Optional[str] = typer.Option(None, "--name", help="With --video: the weights to register."),
+        out: Optional[Path] = typer.Option(None, "--out", help="Run folder (checkpoints); with --video "
+                                                               "default <talkface home>/runs/NAME."),
+        minutes: Optional[float] = typer.Option(None, "--minutes", help="Training time budget in minutes, "
+                                                                        "over resumes too [--video: 30]."),
+        steps: Optional[int] = typer.Option(None, "--steps", help="Steps at most [DATA_DIR: 3000; --video: "
+                                                                  "no cap, --minutes decides]."),
+        batch: int = typer.Option(4, "--batch"),
+        recipe: Optional[str] = typer.Option(None, "--recipe", help="original or mouth [DATA_DIR: original; "
+                                                                    "--video: mouth]."),
+        config: str = typer.Option("small", "--config", help="DATA_DIR: small, original or maps (with --video "
+                                                             "the --base weights' layout)."),
+        base: str = typer.Option("default", "--base", help="With --video: the weights to start from."),
+        min_seconds: float = typer.Option(60.0, "--min-seconds", help="With --video: usable footage needed."),
+        gain: bool = typer.Option(True, "--gain/--no-gain", help="With --video: fit the AT-net gain to the "
+                                                                 "person (kept when it measures better)."),
+        default: bool = typer.Option(False, "--default", help="With --video: make the new weights the default."),
+        force: bool = typer.Option(False, "--force", help="With --video: replace weights NAME and start the "
+                                                          "run over."),
+        device: str = typer.Option("auto", "--device"),
+        resume: bool = typer.Option(False, "--resume", help="Continue the run from its last checkpoint."),
+        val: List[Path] = typer.Option([], "--val", help="DATA_DIR: extra prepared folder(s) to validate on."),
+        holdout: int = typer.Option(50, "--holdout", help="DATA_DIR: training clips kept out for validation."),
+        as_json: bool = typer.Option(False, "--json", help="With --video: print the summary as one JSON object."),
+        quiet: bool = typer.Option(False, "--quiet", "-q")):
+    if recipe is not None and recipe not in ("original", "mouth"):
+        fail(InputError(f"--recipe {recipe}: use original or mouth"))
+    if video is None:
+        if data_dir is None:
+            fail(InputError("give a prepared DATA_DIR (with --out RUN) or --video VIDEO --name NAME; "
+                            "see 'talkface train vgnet --help'"))
+        if out is None:
+            fail(InputError("--out: missing; give the run folder for the checkpoints"))
+        if name is not None:
+            fail(InputError("--name goes with --video (DATA_DIR runs are exported with talkface train export)"))
+        _train_common("vgnet", data_dir, out, config, 3000 if steps is None else steps, batch, device, resume, val,
+                      holdout, quiet, recipe=recipe or "original", minutes=minutes)
+        return
+    if data_dir is not None:
+        fail(InputError(f"{data_dir}: give either a DATA_DIR or --video, not both"))
+    if not name:
+        fail(InputError("--name: missing; give the name to register the weights under (then --weights NAME)"))
+    _train_person(video, name, out, 30.0 if minutes is None else minutes, steps, batch, recipe or "mouth", base,
+                  min_seconds, gain, default, force, device, resume, as_json, quiet)
+
+
+STAGES = {"track": "finding the face", "items": "cutting pieces", "train": "fine-tuning VG-net",
+          "gain": "fitting the AT-net gain"}
+
+
+class _Bars:
+    """``train_person``'s progress on stderr: a rich bar per stage on a terminal, else a
+    line per stage and one a minute while training."""
+
+    def __init__(self, show: bool):
+        import time
+
+        self.tty = show and sys.stderr.isatty()
+        self.show = show
+        self.now = time.monotonic
+        self.progress = None
+        self.tasks: dict = {}
+        self.last: dict = {}
+        if self.tty:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                TaskProgressColumn,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self.progress = Progress(TextColumn("{task.description:<22}"), BarColumn(), TaskProgressColumn(),
+                                     TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[text]}"),
+                                     console=Console(stderr=True))
+
+    def __enter__(self):
+        if self.progress:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.progress:
+            self.progress.stop()
+
+    def echo(self, line: str):
+        """Notes and the trainer's log: on a terminal only the notes and validations."""
+        if not self.show:
+            return
+        if self.progress is not None:
+            if line.startswith("step=") and "event=" not in line:
+                return
+            self.progress.console.print(line, markup=False, highlight=False)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def __call__(self, stage: str, fraction: float, text: str):
+        if self.progress is not None:
+            if stage not in self.tasks:
+                self.tasks[stage] = self.progress.add_task(STAGES.get(stage, stage), total=1.0, text="")
+            self.progress.update(self.tasks[stage], completed=fraction, text=text)
+        elif self.show and self.last.get(stage) != "done":
+            t, done = self.now(), fraction >= 1.0
+            if done or stage not in self.last or t - self.last[stage] > 60:
+                print(f"{STAGES.get(stage, stage)}: {100 * fraction:.0f} % ({text})", file=sys.stderr, flush=True)
+                self.last[stage] = "done" if done else t
+
+
+def _train_person(video, name, out, minutes, steps, batch, recipe, base, min_seconds, gain, default, force, device,
+                  resume, as_json, quiet):
+    from .. import signals
+    from ..train.person import train_person
+
+    signals.set_finish_on_commit()  # once the weights are registered, the run is done
+    with _Bars(not quiet) as bars:
+        r = run(lambda: train_person(video, name, minutes=minutes, steps=steps, min_seconds=min_seconds, batch=batch,
+                                     recipe=recipe, base=base, run_dir=out, force=force, resume=resume,
+                                     make_default=default, gain=gain, device=device, echo=bars.echo, progress=bars))
+    if as_json:
+        print_json(r)
+        return
+    val = (r.get("validation") or {}).get("val") or {}
+    g = r.get("gain")
+    typer.echo(f"registered weights {r['name']} in {r['weights_dir']}: VG-net step {r['step']} from {r['base']}"
+               + (f", held-out PSNR {val['psnr']:.2f} dB" if "psnr" in val else "")
+               + (f", AT-net gain {g['fitted'] if g['used'] else g['base']}" if g else "")
+               + f"; {r['seconds']:.0f} s of footage, run in {r['run']}", err=True)
+    typer.echo(f"use them: talkface generate PHOTO.png SPEECH.wav --weights {r['name']}", err=True)
 
 
 @train_app.command("export")

@@ -90,3 +90,31 @@ def weights_import(atnet: Path = typer.Option(..., "--atnet", help="atnet_lstm_1
 
     e = run(lambda: import_atvgnet(atnet, vgnet, basics, name=name))
     typer.echo(f"imported {e['name']} into {W.weights_dir()}: " + ", ".join(f["file"] for f in e["files"].values()))
+
+
+@weights_app.command("remove")
+def weights_remove(name: str = typer.Argument(..., help="One of your sets (talkface weights list)."),
+                   with_run: bool = typer.Option(False, "--run", help="Also delete its training run folder "
+                                                                     "(talkface train vgnet --video)."),
+                   as_json: bool = typer.Option(False, "--json")):
+    """Remove one of your weight sets: its manifest entry and its files. Shipped sets stay."""
+    import shutil
+
+    from .. import weights as W
+
+    r = run(lambda: W.remove(name))
+    run_dir = (r["entry"].get("person") or {}).get("run")
+    gone = None
+    if run_dir and (Path(run_dir) / "run.json").exists():  # only a folder that is a person run
+        if with_run:
+            run(lambda: shutil.rmtree(run_dir))
+            gone = run_dir
+    out = {"name": r["name"], "dir": r["dir"], "files": r["files"], "run_removed": gone}
+    if as_json:
+        print_json(out)
+        return
+    typer.echo(f"removed {name} from {r['dir']}" + (f" ({', '.join(r['files'])})" if r["files"] else ""), err=True)
+    if run_dir and gone is None and Path(run_dir).exists():
+        typer.echo(f"its training run {run_dir} was kept; add --run to delete it too", err=True)
+    elif gone:
+        typer.echo(f"removed its training run {gone}", err=True)

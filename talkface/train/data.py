@@ -34,7 +34,6 @@ def prepare_clip(clip: Path, out_item: Path, size: int = DATA_SIZE, zoom: float 
                  static_camera: bool | None = None) -> dict:
     """Prepare one clip; returns a summary. Raises on unusable clips."""
     from ..audio import load_audio
-    from ..constants import SAMPLE_RATE
     from ..face.align import align
     from ..face.detect import detect_faces
     from ..video import read_frames
@@ -60,16 +59,28 @@ def prepare_clip(clip: Path, out_item: Path, size: int = DATA_SIZE, zoom: float 
         aligns = [align(p, size, zoom) for p in pts]
     crops = np.stack([al.warp(fr) for al, fr in zip(aligns, frames)])
     crop_pts = np.stack([al.to_crop(p) for al, p in zip(aligns, pts)]).astype(np.float32)
+    write_item(out_item, crops, crop_pts, (np.clip(wav, -1, 1) * 32767).astype(np.int16),
+               np.stack([al.matrix for al in aligns]), size, zoom, str(clip), static_camera)
+    return {"clip": str(clip), "frames": len(frames), "static": bool(static_camera)}
+
+
+def write_item(out_item: Path, crops: np.ndarray, crop_pts: np.ndarray, wav: np.ndarray, matrices: np.ndarray,
+               size: int, zoom: float, source: str, static: bool):
+    """One prepared item, written beside its place and renamed into it when complete:
+    ``crops`` (T, S, S, 3) uint8, ``crop_pts`` (T, 68, 2) in crop pixels, ``wav`` int16
+    at 16 kHz, ``matrices`` (T, 2, 3) image -> crop."""
+    from ..constants import FPS, SAMPLE_RATE
+
+    out_item = Path(out_item)
     tmp = out_item.with_name(out_item.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     np.save(tmp / "frames.npy", crops)
-    np.savez(tmp / "meta.npz", points=crop_pts, wav=(np.clip(wav, -1, 1) * 32767).astype(np.int16),
-             matrix=np.stack([al.matrix for al in aligns]).astype(np.float32), size=size, zoom=zoom,
-             fps=25, sr=SAMPLE_RATE, source=str(clip), static=static_camera)
+    np.savez(tmp / "meta.npz", points=np.asarray(crop_pts, np.float32), wav=np.asarray(wav, np.int16),
+             matrix=np.asarray(matrices, np.float32), size=size, zoom=zoom, fps=FPS, sr=SAMPLE_RATE,
+             source=source, static=static)
     shutil.rmtree(out_item, ignore_errors=True)
     os.replace(tmp, out_item)
-    return {"clip": str(clip), "frames": len(frames), "static": bool(static_camera)}
 
 
 def _worker(args):

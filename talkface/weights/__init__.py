@@ -53,6 +53,7 @@ from .manifests import (
     locate,
     read_manifest,
     registry,
+    remove,
     shipped_dir,
     size,
     target_dir,
@@ -65,8 +66,8 @@ from .networks import _load_atnet, _load_mouthnet, _load_vgnet
 
 __all__ = ["ENV_DIR", "ENV_HOME", "MANIFEST", "Folder", "Listed", "LoadedWeights", "Registry", "add_entry",
            "atnet_arch", "describe", "find_entry", "folders", "home", "load", "load_tensors", "locate",
-           "read_manifest", "registry", "save_tensors", "sha256", "shipped_dir", "size", "target_dir", "user_dir",
-           "verify", "verify_entry", "verify_file", "weights_dir", "write_manifest"]
+           "read_manifest", "registry", "remove", "save_tensors", "sha256", "shipped_dir", "size", "target_dir",
+           "user_dir", "verify", "verify_entry", "verify_file", "weights_dir", "write_manifest"]
 
 
 @dataclass

@@ -139,6 +139,32 @@ def add_entry(entry: dict, d: Path | None = None, make_default: bool = False):
     write_manifest(m, d)
 
 
+def remove(name: str) -> dict:
+    """Remove your set ``name`` (the writable folder's): its manifest entry, then its files
+    that no other entry there uses; the default is unset if it was this set. Shipped sets
+    are refused (InputError); an unknown name is WeightsError. Returns {name, dir, files,
+    entry}."""
+    d = weights_dir()
+    m = _read(d)
+    mine = [e for e in m["weights"] if e["name"] == name]
+    if not mine:
+        if any(x.name == name for x in registry().listed):
+            raise InputError(f"{name}: shipped with talkface ({shipped_dir()}), not yours; only your own weights "
+                             "can be removed")
+        raise WeightsError(f"{d / MANIFEST}: no weights named {name!r} there; see talkface weights list")
+    keep = [e for e in m["weights"] if e["name"] != name]
+    used = {spec.get("file") for e in keep for spec in e.get("files", {}).values()}
+    files = [spec["file"] for spec in mine[-1].get("files", {}).values()
+             if spec.get("file") and spec["file"] not in used and Path(spec["file"]).name == spec["file"]]
+    m["weights"] = keep
+    if m.get("default") == name:
+        m["default"] = None
+    write_manifest(m, d)  # the commit point: the set is gone from here on
+    for f in files:
+        (d / f).unlink(missing_ok=True)
+    return {"name": name, "dir": str(d), "files": files, "entry": mine[-1]}
+
+
 def target_dir(name: str, out_dir: Path | None = None) -> Path:
     """The folder a new set ``name`` is written to (``out_dir``, else ``weights_dir()``),
     after checking the name: a file-name-safe word, not ``default``, and not the name of a
