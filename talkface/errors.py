@@ -4,7 +4,7 @@ Exit codes (also in the README):
   0  success
   1  unexpected internal error (a bug: run again with --debug and report it)
   2  bad usage or bad input (file missing, unreadable, wrong format, output exists ...)
-  3  no face found in the portrait
+  3  no face found in the portrait (or in the video of train vgnet --video)
   4  weights missing or corrupt
   5  talkface batch: some items failed (the others were written; see the report)
   130 interrupted: Ctrl-C (SIGINT) or SIGTERM, for every command; the unfinished output

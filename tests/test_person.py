@@ -45,12 +45,19 @@ def small_validation(monkeypatch):
 
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory):
-    d = tmp_path_factory.mktemp("videos")
-    face = lambda i, level: draw_talking_face(level)
-    two = lambda i, level: np.concatenate([draw_talking_face(level), draw_talking_face(0.0, skin=(150, 110, 90))], 1)
-    plain = lambda i, level: np.full((240, 320, 3), (90, 140, 60), np.uint8)
-    one = write_video(d / "one.mp4", face, 320, 400, seconds=5.0)
     from talkface.video import read_frames
+
+    def face(i, level):
+        return draw_talking_face(level)
+
+    def two(i, level):  # two people side by side
+        return np.concatenate([draw_talking_face(level), draw_talking_face(0.0, skin=(150, 110, 90))], 1)
+
+    def plain(i, level):
+        return np.full((240, 320, 3), (90, 140, 60), np.uint8)
+
+    d = tmp_path_factory.mktemp("videos")
+    one = write_video(d / "one.mp4", face, 320, 400, seconds=5.0)
 
     return {"one": one, "two": write_video(d / "two.mp4", two, 640, 400, seconds=3.0, seed=1),
             "plain": write_video(d / "plain.mp4", plain, 320, 240, seconds=3.0, seed=2),

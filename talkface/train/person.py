@@ -217,7 +217,10 @@ def track(paths: list[Path], progress: Progress | None = None, max_seconds: floa
                 if not faces:
                     tracker = None
                 else:
-                    pick = max(faces, key=lambda f: _overlap(f.box, tracker.box)) if tracker else faces[0]
+                    pick = faces[0]
+                    if tracker is not None:  # the face it was following
+                        last = tracker.box
+                        pick = max(faces, key=lambda f: _overlap(f.box, last))
                     tracker = LandmarkTracker(pick.box)
             if tracker is None:
                 p = np.full((68, 2), np.nan, np.float32)
@@ -278,7 +281,7 @@ def check(t: Track, segs: list[Segment], where: str, min_seconds: float):
     faced = c[:, 1] >= 1 if len(c) else np.zeros(0, bool)
     if not faced.any():
         raise NoFaceError(f"{where}: no face found in the video ({len(c)} frames checked, one a second); give "
-                          "a video of one person talking with the face visible, frontal and well lit")
+                          "a video of one person talking with the face visible, frontal, well lit and not small")
     multi = float((c[faced, 2] >= 2).mean())
     if multi >= MULTI_SHARE:
         raise InputError(f"{where}: {100 * multi:.0f} % of the checked frames show two or more faces; give a "
