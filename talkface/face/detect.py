@@ -337,9 +337,9 @@ def detect_faces(image: np.ndarray, detector: str = "auto", device: str = "cpu",
     inverted, downscaled), last the cartoon fit; the first that finds a face wins, its name
     in ``Face.detector`` and the variant in ``Face.attempt``. A face found by dlib, FAN or
     the cartoon fit is then looked at by Face Mesh in a crop around it, when that is
-    installed, and takes its points when it agrees (``attempt``: ``"<detector> box"``). A
-    weak dlib face (score < 0) that a confident cartoon fit contradicts (eyes or mouth
-    elsewhere) gives way to the cartoon fit.
+    installed, and takes its points when it agrees (``attempt``: ``"<detector> box"``;
+    ``auto`` only). A Face Mesh face or a weak dlib face (score < 0) that a confident
+    cartoon fit contradicts (eyes or mouth elsewhere) gives way to the cartoon fit.
     """
     if detector not in DETECTORS:
         raise InputError(f"unknown detector {detector!r}; use one of {', '.join(DETECTORS)}")
@@ -366,15 +366,15 @@ def detect_faces(image: np.ndarray, detector: str = "auto", device: str = "cpu",
             x, y, w, h = f.box
             f.box = ((x / scale) - px, (y / scale) - py, w / scale, h / scale)
             f.points = f.points / scale - np.array([px, py], np.float32)
-            f.attempt = name
+            f.attempt = name if det != "cartoon" else "cartoon"  # the cartoon fit is the last retry
             if name != "original" and det == "dlib":
                 # refine the points on the original pixels inside the mapped box
                 f.points = dlib_points(image, f.box)
         faces = _rank(faces)
-        if retries and det == "dlib" and "cartoon" in chain and faces[0].score < 0:
+        if retries and "cartoon" in chain and (det == "mesh" or (det == "dlib" and faces[0].score < 0)):
             faces = _check_weak(image, faces)
-        if retries and "mesh" in usable:
-            faces = [_mesh_in_box(image, f) if f.detector != "mesh" else f for f in faces]
+        if retries and detector == "auto" and "mesh" in usable and faces[0].detector != "mesh":
+            faces = [_mesh_in_box(image, f) for f in faces]
         return faces
     return []
 
@@ -413,8 +413,8 @@ def _mesh_in_box(image: np.ndarray, face: Face) -> Face:
 
 
 def _check_weak(image: np.ndarray, faces: list[Face]) -> list[Face]:
-    """A weak dlib face on a drawing is often misplaced: prefer a confident cartoon fit
-    that puts the eyes or the mouth elsewhere."""
+    """A weak dlib face or a Face Mesh face on a drawing is sometimes misplaced: prefer a
+    confident cartoon fit that puts the eyes or the mouth elsewhere."""
     alt = _cartoon_faces(image)
     if not alt or alt[0].score < 0.9:
         return faces

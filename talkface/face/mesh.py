@@ -10,6 +10,7 @@ Not installed: :func:`mesh_available` is False and the detector chain goes witho
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 
@@ -99,25 +100,52 @@ def mesh_available() -> bool:
     return bool(MESH_TO_68)
 
 
+@contextlib.contextmanager
+def _quiet():
+    """mediapipe's C++ and TFLite logging write straight to file descriptor 2, and its
+    protobuf use warns: none of it is for our users (every error is one line)."""
+    import sys
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError):
+            yield
+            return
+        try:
+            with open(os.devnull, "w") as null:
+                os.dup2(null.fileno(), 2)
+                yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 @functools.lru_cache(maxsize=1)
 def _solution():
     os.environ.setdefault("GLOG_minloglevel", "2")  # mediapipe's C++ logging: errors only
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from mediapipe.python.solutions import face_mesh
+    with _quiet():
+        from mediapipe.python.solutions import face_mesh
 
     return face_mesh
 
 
 @functools.lru_cache(maxsize=1)
 def _mesh_model():
-    return _solution().FaceMesh(static_image_mode=True, max_num_faces=4, refine_landmarks=False,
-                                min_detection_confidence=0.5)
+    with _quiet():
+        return _solution().FaceMesh(static_image_mode=True, max_num_faces=4, refine_landmarks=False,
+                                    min_detection_confidence=0.5)
 
 
 def mesh_points(image: np.ndarray) -> list[np.ndarray]:
     """Every face's 468 mesh vertices (x, y in image pixels), as mediapipe finds them."""
     img = np.ascontiguousarray(image[:, :, :3] if image.ndim == 3 else np.repeat(image[:, :, None], 3, 2))
-    res = _mesh_model().process(img)
+    model = _mesh_model()
+    with _quiet():
+        res = model.process(img)
     if not res.multi_face_landmarks:
         return []
     h, w = img.shape[:2]
