@@ -21,10 +21,13 @@ The set (nothing derived from ../shared is written into the repository):
 Per portrait: which detector and which attempt found the face, and whether the points
 are right where that can be checked (drawn cartoons: their known eye and mouth centres;
 stylised photos: dlib's points on the unstylised photo; error under 0.35 of the eye
-distance counts as right). With generate: ``mouth`` is the mean temporal standard
-deviation (grey levels) of the mouth box over the video, ``still`` the same outside the
-face's region (codec noise only), and ``sync`` the correlation of the mouth box's
-darkness (the painted cavity) with the speech loudness, frame by frame.
+distance counts as right) and, for the stylised photos, ``err68``: the mean distance of
+points 0-47 from dlib's on the unstylised photo over the eye distance (as
+``bench/stylised.py``, which measures the points on a larger labelled set). With
+generate: ``mouth`` is the mean temporal standard deviation (grey levels) of the mouth box
+over the video, ``still`` the same outside the face's region (codec noise only), and
+``sync`` the correlation of the mouth box's darkness (the painted cavity) with the speech
+loudness, frame by frame.
 """
 from __future__ import annotations
 
@@ -106,7 +109,8 @@ def build_set(out: Path) -> list[dict]:
         truth = None
         if f:
             p = f[0].points
-            truth = {"eyes": [tuple(p[EYE_R].mean(0)), tuple(p[EYE_L].mean(0))], "mouth": tuple(p[MOUTH].mean(0))}
+            truth = {"eyes": [tuple(p[EYE_R].mean(0)), tuple(p[EYE_L].mean(0))], "mouth": tuple(p[MOUTH].mean(0)),
+                     "points": p}
         for style, fn in STYLES.items():
             put(f"{ph.stem}_{style}", "anime" if style == "anime" else "painting", fn(rgb), truth)
     put("cartoon", "cartoon", load_image(ROOT / "examples" / "cartoon.png"))
@@ -116,6 +120,14 @@ def build_set(out: Path) -> list[dict]:
 
 
 # ----------------------------------------------------------------------------- measures
+def point_error(points, truth) -> float:
+    """Mean distance of points 0-47 (all but the mouth) from the truth's, over the truth's
+    inter-ocular distance (as bench/stylised.py)."""
+    p, t = np.asarray(points, np.float64), np.asarray(truth, np.float64)
+    iod = np.linalg.norm(t[EYE_R].mean(0) - t[EYE_L].mean(0))
+    return float(np.linalg.norm(p[:48] - t[:48], axis=1).mean() / iod)
+
+
 def detect(items):
     from cartoons import landmark_error
     from talkface.face.detect import detect_faces
@@ -131,9 +143,11 @@ def detect(items):
             it["face"] = faces[0]
             it["detector"], it["attempt"] = faces[0].detector, faces[0].attempt
             it["error"] = landmark_error(faces[0].points, it["truth"]) if it["truth"] else None
+            it["error68"] = (point_error(faces[0].points, it["truth"]["points"])
+                             if it["truth"] and "points" in it["truth"] else None)
         else:
             it["detector"] = it["attempt"] = "-"
-            it["error"] = None
+            it["error"] = it["error68"] = None
     return items
 
 
@@ -210,14 +224,15 @@ def generate_all(items, out: Path):
 
 
 def table(items, generated: bool):
-    cols = ["portrait", "kind", "found", "detector", "attempt", "points"]
+    cols = ["portrait", "kind", "found", "detector", "attempt", "points", "err68"]
     if generated:
         cols += ["video", "mouth", "still", "sync"]
     rows = []
     for it in items:
         err = it.get("error")
         pts = "-" if not it["found"] else ("n/a" if err is None else ("ok" if err < 0.35 else "WRONG") + f" {err:.2f}")
-        r = [it["name"], it["kind"], "yes" if it["found"] else "NO", it["detector"], it["attempt"], pts]
+        e68 = "-" if it.get("error68") is None else f"{it['error68']:.3f}"
+        r = [it["name"], it["kind"], "yes" if it["found"] else "NO", it["detector"], it["attempt"], pts, e68]
         if generated:
             if "video" in it:
                 r += ["ok", f"{it['mouth']:.1f}", f"{it['still']:.2f}", f"{it['sync']:+.2f}"]
@@ -236,6 +251,12 @@ def table(items, generated: bool):
     right = sum(it["error"] < 0.35 for it in checked)
     print(f"\nlandmarks found automatically: {found}/{n} = {100 * found / n:.0f} %"
           f"  (points checkable on {len(checked)}: {right} right)")
+    e68 = [it for it in items if it["truth"] and "points" in it["truth"]]
+    if e68:
+        good = sum(it["error68"] is not None and it["error68"] <= 0.10 for it in e68)
+        errs = [it["error68"] for it in e68 if it["error68"] is not None]
+        print(f"points 0-47 against dlib's on the unstylised photo (styled photos): mean {np.mean(errs):.3f} IOD, "
+              f"within 0.10 IOD: {good}/{len(e68)}")
     for kind in ("photo", "painting", "anime", "cartoon"):
         k = [it for it in items if it["kind"] == kind]
         if k:
@@ -303,8 +324,8 @@ def main(argv=None):
             generate_all(items, tmp)
         table(items, not a.no_generate)
         if a.json:
-            keep = ("name", "kind", "found", "detector", "attempt", "error", "renderer", "mouth", "still", "sync",
-                    "gen_error")
+            keep = ("name", "kind", "found", "detector", "attempt", "error", "error68", "renderer", "mouth", "still",
+                    "sync", "gen_error")
             a.json.write_text(json.dumps([{k: it.get(k) for k in keep} for it in items], indent=1))
     finally:
         if not a.keep:

@@ -53,8 +53,8 @@ if TYPE_CHECKING:
 EVAL_SIZE = 128        # the paper's aligned crop
 EVAL_ZOOM = 1.0        # the paper's template, unzoomed
 METRIC_SIZE = 256      # SSIM / PSNR after resizing both crops (docs/paper_facts.md#evaluation)
-KEYS = ("frames", "psnr", "psnr_rgb", "ssim", "lmd", "sync_error", "baseline_static", "baseline_loudness",
-        "open_corr", "open_ratio", "loud_corr")
+KEYS = ("frames", "psnr", "psnr_rgb", "ssim", "lmd", "still_psnr", "still_lmd", "sync_error", "baseline_static",
+        "baseline_loudness", "open_corr", "open_ratio", "loud_corr")
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -193,6 +193,10 @@ def evaluate_clip(path: Path, video_out: Path, tf: TalkingFace, options: Generat
     ref_pts = None
     open_real, open_gen = [], []
     img, lmd, sync = [], [], {"sync_error": [], "baseline_static": [], "baseline_loudness": []}
+    # the still-frame baseline: the reference frame itself shown for every frame
+    still = al.warp(fit_image(first, max_size))
+    still_lm = crop_landmarks(still)
+    still_psnr, still_lmd = [], []
     frames = 0
     # closed when the loop ends or fails: zip leaves the longer reader (an ffmpeg process) running
     with contextlib.closing(read_frames(path)) as reals, contextlib.closing(read_frames(video_out)) as fakes:
@@ -209,9 +213,12 @@ def evaluate_clip(path: Path, video_out: Path, tf: TalkingFace, options: Generat
             open_gen.append(inner_lip_opening(track_gen(fake)))
             rc, fc = al.warp(real), al.warp(fake)
             img.append(image_metrics(rc, fc))
+            still_psnr.append(image_metrics(rc, still)[0])
             lr, lf = crop_landmarks(rc), crop_landmarks(fc)
             if lr is not None and lf is not None:
                 lmd.append(mouth_distance(lf, lr))
+            if lr is not None and still_lm is not None:
+                still_lmd.append(mouth_distance(still_lm, lr))
             if pred is not None and i < len(pred):
                 true = al.to_crop(stabilise(np.stack([ref_pts, pts]), target=ref_pts)[1])
                 sync["sync_error"].append(mouth_distance(pred[i], true))
@@ -224,7 +231,8 @@ def evaluate_clip(path: Path, video_out: Path, tf: TalkingFace, options: Generat
     mean = lambda v: float(np.mean(v)) if len(v) else None
     envelope = loudness_envelope(wav, frames + 1)[1:]
     return {"frames": frames, "psnr": float(a[:, 0].mean()), "psnr_rgb": float(a[:, 1].mean()),
-            "ssim": float(a[:, 2].mean()), "lmd": mean(lmd), **{k: mean(v) for k, v in sync.items()},
+            "ssim": float(a[:, 2].mean()), "lmd": mean(lmd), "still_psnr": mean(still_psnr),
+            "still_lmd": mean(still_lmd), **{k: mean(v) for k, v in sync.items()},
             **articulation(open_gen, open_real, envelope)}
 
 
@@ -316,7 +324,7 @@ def print_table(res: dict, title: str = "", console=None):
     # path would vanish or raise MarkupError
     t = Table(title=Text(title) if title else None)
     heads = [("clip", "clip"), ("frames", "frames"), ("psnr", "PSNR"), ("psnr_rgb", "PSNR rgb"), ("ssim", "SSIM"),
-             ("lmd", "LMD"), ("sync_error", "AT-net sync"), ("baseline_static", "static"),
+             ("lmd", "LMD"), ("still_psnr", "still PSNR"), ("still_lmd", "still LMD"), ("sync_error", "AT-net sync"), ("baseline_static", "static"),
              ("baseline_loudness", "loudness"), ("open_corr", "open r"), ("open_ratio", "open amp"),
              ("loud_corr", "loud r")]
     for _, h in heads:
@@ -331,7 +339,8 @@ def print_table(res: dict, title: str = "", console=None):
                   style="bold")
     con.print(t)
     con.print("PSNR/SSIM on the 128 px crops resized to 256; LMD, sync and baselines: mean mouth-point distance "
-              "in pixels of the 128 px crop (lower is better). Articulation: open r = correlation of the generated "
+              "in pixels of the 128 px crop (lower is better); still = the first frame shown throughout (grey PSNR, "
+              "LMD), the baseline a renderer must beat. Articulation: open r = correlation of the generated "
               "inner-lip opening with the real one (best lag within +-2 frames), open amp = its spread over the real "
               "one's (1 is right), loud r = the same correlation for the loudness envelope, the baseline to beat.")
     for f in res["failed"]:

@@ -25,7 +25,7 @@ class GenerateOptions:
     size: int = 256  # side of the output with ``crop``
     crop: bool = False  # the aligned face crop only, not the full portrait
     max_size: int = 1024  # largest side of the full-portrait output (the portrait is shrunk to it)
-    detector: str = "auto"  # auto, dlib, fan (face-alignment) or cartoon
+    detector: str = "auto"  # auto, dlib, fan (face-alignment), mesh (MediaPipe Face Mesh) or cartoon
     landmarks: str | os.PathLike | None = None  # a 68-point JSON: no detection
     face_index: int | None = None  # which face, largest first; None: the largest, with a warning if several
     renderer: str = "auto"  # auto, neural or warp

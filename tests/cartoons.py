@@ -274,3 +274,318 @@ def landmark_error(points: np.ndarray, truth: dict) -> float:
     got = [p[36:42].mean(0), p[42:48].mean(0), p[48:68].mean(0)]
     want = [le, re, np.array(truth["mouth"])]
     return float(max(np.linalg.norm(g - w_) for g, w_ in zip(got, want)) / iod)
+
+
+# ----------------------------------------------------------------------------- drawn from 68 points
+# Characters drawn *from* a 68-point shape (iBUG layout): every outline, eye, brow, nose and
+# lip is a curve through its points, so the points are the exact truth of the drawing (the
+# jaw is the face's outline from eye height to the chin, the eyes the drawn openings, the
+# brows the centre lines of the drawn brows, the lips the drawn lip edges).
+
+STYLES_68 = ("flat", "anime", "chibi", "sketch", "alien", "mascot", "object", "painted")
+KIND_68 = {"flat": "flat cartoon", "anime": "anime", "chibi": "anime", "sketch": "sketch", "alien": "non-human",
+           "mascot": "non-human", "object": "non-human", "painted": "painting"}
+
+
+def catmull_rom(pts, closed=False, n=12) -> np.ndarray:
+    """A smooth curve through ``pts`` (it passes through every point), ``n`` steps per span."""
+    p = np.asarray(pts, np.float64)
+    if closed:
+        q = np.concatenate([p[-1:], p, p[:2]])
+    else:
+        q = np.concatenate([2 * p[:1] - p[1:2], p, 2 * p[-1:] - p[-2:-1]])
+    t = np.linspace(0, 1, n, endpoint=False)[:, None]
+    out = []
+    for i in range(len(q) - 3):
+        p0, p1, p2, p3 = q[i], q[i + 1], q[i + 2], q[i + 3]
+        out.append(0.5 * ((2 * p1) + (-p0 + p2) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t ** 2
+                          + (-p0 + 3 * p1 - 3 * p2 + p3) * t ** 3))
+    out = np.concatenate(out)
+    return out if closed else np.concatenate([out, p[-1:]])
+
+
+def _scale_about(p, c, sx, sy=None):
+    return (p - c) * [sx, sx if sy is None else sy] + c
+
+
+def shape_68(rng: np.random.Generator, style: str) -> np.ndarray:
+    """A random 68-point face for ``style`` in template units (about 128 wide), from near
+    human proportions to cartoon ones (an exaggeration level drawn per face): face width
+    and chin length, round / square / pointed jaw, eye size, spacing and height, brow
+    height, nose length, mouth width, height and opening, a small tilt."""
+    from talkface.face.template import TEMPLATE_128
+
+    p = TEMPLATE_128.astype(np.float64).copy()
+    eye_y = p[36:48, 1].mean()
+    cx = p[[0, 16], 0].mean()
+    u = rng.uniform
+    x = u(0, 1)  # exaggeration
+    big = style in ("anime", "chibi")
+    # jaw: width, chin length, shape
+    jw, chin = 1 + x * u(-0.12, 0.4), 1 + x * u(-0.3, 0.2)
+    if style == "anime":
+        chin = u(1.0, 1.15)
+    elif style == "chibi":
+        jw, chin = u(1.2, 1.45), u(0.72, 0.9)
+    elif style in ("object", "mascot"):
+        jw = u(1.05, 1.35)
+    jaw = p[0:17]
+    jaw[:, 0] = cx + (jaw[:, 0] - cx) * jw
+    below = jaw[:, 1] > eye_y
+    jaw[below, 1] = eye_y + (jaw[below, 1] - eye_y) * chin
+    shape = {"anime": "pointed", "object": "square", "chibi": "round", "mascot": "round"}.get(
+        style, rng.choice(["round", "square", "plain"]))
+    w2, top, bot = (jaw[16, 0] - jaw[0, 0]) / 2, jaw[[0, 16], 1].mean(), jaw[8, 1]
+    t = np.linspace(-np.pi / 2, np.pi / 2, 17)  # from the image-left side round the chin
+    if shape == "round":
+        ell = np.stack([cx + w2 * np.sin(t), top + (bot - top) * np.cos(t)], 1)
+        jaw[:] = 0.5 * jaw + 0.5 * ell if style not in ("chibi", "mascot") else 0.15 * jaw + 0.85 * ell
+    elif shape == "square":
+        k = np.abs(np.linspace(-1, 1, 17))
+        jaw[:, 0] = cx + (jaw[:, 0] - cx) * (1 + 0.12 * (1 - k ** 4))
+    elif shape == "pointed":
+        k = np.linspace(-1, 1, 17)
+        lower = np.clip((jaw[:, 1] - top) / (bot - top), 0, 1)
+        jaw[:, 0] = cx + (jaw[:, 0] - cx) * (1 - 0.28 * lower ** 1.5)
+        jaw[:, 1] += 4 * (1 - np.abs(k)) * lower
+    p[0:17] = jaw
+    # eyes: size, spacing, height
+    if big:
+        es, eh = u(1.6, 2.1), u(1.4, 1.9)
+    elif style == "mascot":
+        es, eh = u(0.55, 0.9), u(1.3, 2.2)
+    else:
+        es, eh = 1 + x * u(-0.3, 0.7), u(1.0, 1.5)
+    eh *= es
+    gap, dy = u(-3, 3 + 10 * x), u(-2, 2 + 10 * x)
+    if style == "chibi":
+        gap, dy = u(6, 14), u(8, 16)
+    for i, idx in enumerate((list(range(36, 42)), list(range(42, 48)))):
+        c = p[idx].mean(0)
+        p[idx] = _scale_about(p[idx], c, es, eh) + [(-gap if i == 0 else gap), dy]
+        if big:  # anime eyes grow down more than up into the brow
+            p[idx] += [0, 3]
+        # the eye stays inside the face outline
+        side, outer = (0, 36) if i == 0 else (16, 45)
+        width = p[16, 0] - p[0, 0]
+        for _ in range(20):
+            if abs(p[outer, 0] - p[side, 0]) > 0.07 * width and (p[outer, 0] - p[side, 0]) * (1 if i == 0 else -1) > 0:
+                break
+            c = p[idx].mean(0)
+            p[idx] = _scale_about(p[idx], c, 0.94) + [(4 if i == 0 else -4) * 0.3, 0]
+    # brows: above the eyes, however the eyes moved
+    by = u(-5, 1) - (5 if big else 0)
+    p[17:27, 1] += by + dy
+    pairs = ((list(range(17, 22)), list(range(36, 42))), (list(range(22, 27)), list(range(42, 48))))
+    for i, (bi, ei) in enumerate(pairs):
+        p[bi, 0] += -gap if i == 0 else gap
+        lift = p[bi, 1].max() - (p[ei, 1].min() - 3)
+        if lift > 0:
+            p[bi, 1] -= lift
+    # nose: from between the eyes, ending above the mouth
+    nl = u(0.7, 1.05) if big else 1 + x * u(-0.3, 0.25)
+    p[27:36] = _scale_about(p[27:36], p[27], 1.0 if not big else 0.6, nl)
+    p[27:36, 1] += dy * 0.7
+    # mouth
+    mw = u(0.45, 0.65) if style == "chibi" else u(0.6, 0.9) if big else 1 + x * u(-0.45, 0.7)
+    mc = p[48:60].mean(0)
+    p[48:68] = _scale_about(p[48:68], mc, mw, u(0.8, 1.2) * (0.8 if big else 1.0)) + [0, u(-2, 2 + 6 * x)]
+    if p[33, 1] > p[48:55, 1].min() - 3:  # keep the nose above the mouth
+        p[27:36] = _scale_about(p[27:36], p[27], 1.0, (p[48:55, 1].min() - 3 - p[27, 1]) / (p[33, 1] - p[27, 1]))
+    opening = u(0, 1) < 0.4
+    if opening:
+        o = u(3, 9)
+        p[[56, 57, 58, 65, 66, 67], 1] += o
+        p[[55, 59], 1] += 0.5 * o
+        p[5:12, 1] += 0.4 * o * np.array([0.3, 0.6, 0.9, 1, 0.9, 0.6, 0.3])
+    lowest = p[48:60, 1].max()
+    if lowest > p[8, 1] - 6:  # the chin stays below the mouth
+        p[2:15, 1] = p[2:15, 1] + (lowest + 6 - p[8, 1]) * np.sin(np.linspace(0, np.pi, 13))
+    # whole face: a small tilt
+    ang = np.deg2rad(u(-8, 8))
+    c = p.mean(0)
+    r = np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]])
+    return (p - c) @ r.T + c
+
+
+def _poly(img, pts, colour, closed=True, thick=-1, n=12):
+    c = catmull_rom(pts, closed, n)
+    q = np.round(c * 16).astype(np.int32)
+    if thick < 0:
+        cv2.fillPoly(img, [q], colour, AA, shift=4)
+    else:
+        cv2.polylines(img, [q], closed, colour, thick, AA, shift=4)
+
+
+def _mask(shape, pts, closed=True):
+    m = np.zeros(shape[:2], np.uint8)
+    _poly(m, pts, 255, closed)
+    return m
+
+
+def _outline_68(p, forehead):
+    """The whole head outline: the jaw (0..16) then an arc over the forehead back to 0."""
+    a, b = p[16], p[0]
+    c = (a + b) / 2
+    w = np.linalg.norm(a - b) / 2
+    ang = np.linspace(0, np.pi, 9)[1:-1]
+    d = (a - b) / (2 * w)
+    nrm = np.array([d[1], -d[0]])  # points up for an upright face
+    arc = [c + d * w * np.cos(t) + nrm * forehead * np.sin(t) for t in ang]
+    return np.concatenate([p[0:17], np.array(arc)])
+
+
+def draw_from_points(style: str, seed: int):
+    """``(rgb, points)``: a character of ``style`` (one of ``STYLES_68``) drawn from a random
+    68-point shape (``seed``); ``points`` (68, 2) is the exact truth of the drawing. Some
+    characters go without a nose or brows (their points are still where the shape puts
+    them), some have dot eyes (the eye opening filled dark)."""
+    rng = np.random.default_rng([seed, STYLES_68.index(style)])
+    u = rng.uniform
+    w = int(u(320, 520)) // 2 * 2
+    h = int(w * u(1.0, 1.25)) // 2 * 2
+    p = shape_68(rng, style)
+    face_w = u(0.38, 0.62) * w
+    s = face_w / (p[16, 0] - p[0, 0])
+    p = (p - p.mean(0)) * s + [w / 2 + u(-0.06, 0.06) * w, h * u(0.55, 0.62)]
+    iod = float(np.linalg.norm(p[36:42].mean(0) - p[42:48].mean(0)))
+    human = style in ("flat", "anime", "chibi", "painted")
+    dot_eyes = style in ("alien", "object", "mascot") or (style == "flat" and u() < 0.3)
+    nose = {"anime": "tick", "chibi": "dot" if u() < 0.5 else "none", "mascot": "blob"}.get(
+        style, "none" if style in ("flat", "alien", "object") and u() < 0.3 else "lines")
+    brows = not (style in ("mascot", "object", "alien") and u() < 0.4)
+
+    def col(lo=0, hi=255):
+        return tuple(int(v) for v in rng.integers(lo, hi, 3))
+
+    bg = (int(u(235, 252)),) * 3 if style == "sketch" else col(40, 230)
+    img = np.full((h, w, 3), bg, np.uint8)
+    if style != "sketch":  # a soft background gradient
+        g = np.linspace(-1, 1, h)[:, None, None] * u(-25, 25)
+        img = np.clip(img + g, 0, 255).astype(np.uint8)
+    skin = {"flat": rng.choice([(250, 214, 180), (225, 175, 130), (160, 110, 75), (110, 70, 50), (255, 205, 40)]),
+            "anime": (252, 228, 214), "chibi": rng.choice([(255, 228, 205), (240, 200, 170)]),
+            "painted": rng.choice([(235, 190, 160), (200, 150, 115)]),
+            "alien": rng.choice([(110, 170, 235), (120, 200, 100), (170, 120, 220), (90, 200, 190)]),
+            "mascot": rng.choice([(170, 120, 80), (240, 240, 235), (120, 120, 130), (230, 150, 60)]),
+            "object": rng.choice([(200, 60, 60), (230, 230, 225), (90, 140, 200), (240, 180, 60)]),
+            "sketch": bg}[style]
+    skin = tuple(int(v) for v in skin)
+    line = (25, 20, 20) if style != "sketch" else (70, 70, 75)
+    thick = max(2, int(round(iod * u(0.03, 0.06))))
+    head = _outline_68(p, iod * u(1.3, 1.8))
+    hair = col(10, 200)
+    # behind the head: hair (humans), ears (aliens, mascots), a body (objects)
+    if human and u() < 0.85:
+        c = head.mean(0)
+        back = _scale_about(head, c + [0, iod * 0.3], 1.15 if style == "chibi" else 1.12, 1.1)
+        back = back[back[:, 1] < p[[2, 14], 1].mean()]  # not below the cheeks
+        if len(back) > 3:
+            _poly(img, back, hair)
+    if style == "alien":
+        for i in (0, 16):
+            e = tuple(int(v) for v in p[i] + [(-1 if i == 0 else 1) * iod * 0.25, -iod * 0.1])
+            cv2.ellipse(img, e, (int(iod * 0.3), int(iod * 0.45)), 0, 0, 360, skin, -1, AA)
+            cv2.ellipse(img, e, (int(iod * 0.3), int(iod * 0.45)), 0, 0, 360, line, thick, AA)
+    if style == "mascot":
+        for k in (3, -4):
+            e = tuple(int(v) for v in head[17:][k])
+            cv2.circle(img, e, int(iod * 0.45), skin, -1, AA)
+            cv2.circle(img, e, int(iod * 0.45), line, thick, AA)
+            cv2.circle(img, e, int(iod * 0.25), _dark(skin, 0.75), -1, AA)
+    if style == "object":  # a box-shaped thing: the face is on its front, its outline the jaw
+        ty = p[17:27, 1].min() - iod * u(0.3, 0.7)
+        body = np.concatenate([catmull_rom(p[0:17], n=8), [[p[16, 0], ty], [p[0, 0], ty]]])
+        body = np.round(body).astype(np.int32)
+        cv2.fillPoly(img, [body], skin, AA)
+        cv2.polylines(img, [body], True, line, thick + 1, AA)
+        cv2.rectangle(img, (int(p[0, 0] + iod * 0.3), int(ty - iod * 0.25)), (int(p[16, 0] - iod * 0.3), int(ty)),
+                      _dark(skin, 0.7), -1)
+    else:
+        _poly(img, head, skin if style != "sketch" else (int(u(240, 255)),) * 3)
+        _poly(img, head, line, thick=thick if style != "sketch" else max(1, thick - 1))
+    if human and u() < 0.8:  # a fringe over the forehead
+        fy = p[17:27, 1].min() - iod * (u(0.08, 0.2) if style == "chibi" else u(0.15, 0.4))
+        fringe = np.array([head[-1], *[q for q in head[17:] if q[1] < fy]], np.float64)
+        if len(fringe) > 2:
+            cv2.fillPoly(img, [np.round(fringe).astype(np.int32)], hair, AA)
+    if style == "mascot":  # a light muzzle round the nose and mouth
+        mz = np.concatenate([p[31:36], p[48:60]])
+        c, r = mz.mean(0), (mz.max(0) - mz.min(0)) / 2 + iod * 0.12
+        cv2.ellipse(img, tuple(int(v) for v in c), (int(r[0]), int(r[1])), 0, 0, 360,
+                    tuple(min(255, int(v * 1.25 + 30)) for v in skin), -1, AA)
+    if style in ("anime", "chibi", "flat") and u() < 0.5:  # cheeks
+        for i in (3, 13):
+            q = tuple(int(v) for v in p[i] + (p[30] - p[i]) * 0.45)
+            cv2.ellipse(img, q, (int(iod * 0.16), int(iod * 0.08)), 0, 0, 360, (245, 170, 170), -1, AA)
+    if brows:
+        bt = max(2, int(round(iod * (u(0.03, 0.06) if style in ("anime", "chibi") else u(0.06, 0.12)))))
+        bcol = _dark(hair, 0.6) if human else line
+        for idx in (slice(17, 22), slice(22, 27)):
+            _poly(img, p[idx], bcol, closed=False, thick=bt)
+    # eyes
+    iris = col(30, 200)
+    for idx in (list(range(36, 42)), list(range(42, 48))):
+        e = p[idx]
+        c = e.mean(0)
+        ew = np.linalg.norm(e[3] - e[0])
+        eh = max(np.linalg.norm(e[1] - e[5]), np.linalg.norm(e[2] - e[4]))
+        m = _mask(img.shape, e)
+        layer = img.copy()
+        if dot_eyes:
+            layer[:] = (15, 15, 25)
+            cv2.circle(layer, (int(c[0] - ew * 0.15), int(c[1] - eh * 0.2)), max(2, int(eh * 0.15)),
+                       (245, 245, 255), -1, AA)
+        else:
+            layer[:] = (250, 250, 250) if style != "sketch" else (252, 252, 252)
+            ir = (ew * 0.33, eh * 0.52) if style in ("anime", "chibi") else (ew * 0.24, eh * 0.55)
+            cc = c + [u(-0.1, 0.1) * ew, eh * (0.08 if style in ("anime", "chibi") else 0)]
+            cv2.ellipse(layer, tuple(int(v) for v in cc), (int(ir[0]), int(ir[1])), 0, 0, 360,
+                        iris if style != "sketch" else (120, 120, 125), -1, AA)
+            cv2.ellipse(layer, tuple(int(v) for v in cc), (int(ir[0] * 0.5), int(ir[1] * 0.5)), 0, 0, 360,
+                        (15, 15, 20), -1, AA)
+            cv2.circle(layer, (int(cc[0] - ir[0] * 0.35), int(cc[1] - ir[1] * 0.4)), max(2, int(ir[0] * 0.3)),
+                       (255, 255, 255), -1, AA)
+        img = np.where(m[:, :, None] > 127, layer, img)
+        if not (dot_eyes and style != "flat"):
+            lash = thick + (int(iod * 0.05) if style in ("anime", "chibi") else 0)
+            _poly(img, e[[0, 1, 2, 3]], line, closed=False, thick=lash)
+            if style not in ("anime", "chibi"):
+                _poly(img, e[[3, 4, 5, 0]], line, closed=False, thick=max(1, thick - 1))
+    # nose
+    ncol = _dark(skin, 0.6) if style != "sketch" else line
+    nt = max(1, thick - 1)
+    if nose == "tick":
+        cv2.line(img, tuple(int(v) for v in p[30]), tuple(int(v) for v in p[33]), ncol, nt, AA)
+    elif nose == "dot":
+        cv2.circle(img, tuple(int(v) for v in p[33]), max(1, int(iod * 0.03)), ncol, -1, AA)
+    elif nose == "blob":
+        _poly(img, p[[30, 35, 34, 33, 32, 31]], (30, 20, 20))
+    elif nose == "lines":
+        _poly(img, p[[27, 28, 29, 30]], ncol, closed=False, thick=nt)
+        _poly(img, p[[31, 32, 33, 34, 35]], ncol, closed=False, thick=nt)
+    # mouth
+    lip = {"sketch": (200, 200, 200), "alien": _dark(skin, 0.5), "object": (40, 20, 25),
+           "mascot": (110, 30, 40)}.get(style, (200, 80, 90))
+    _poly(img, p[48:60], lip)
+    if p[66, 1] - p[62, 1] > 1.5:
+        _poly(img, p[60:68], (60, 15, 25) if style != "sketch" else (90, 90, 95))
+    else:
+        _poly(img, p[[48, 61, 62, 63, 54]], _dark(lip, 0.5), closed=False, thick=nt)
+    _poly(img, p[48:60], line, thick=nt)
+    # style finish
+    if style == "sketch":  # pencil: grain and hatching, no fills but the eyes
+        g = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        g += rng.normal(0, 6, g.shape)
+        for _ in range(int(u(10, 25))):
+            x0 = p[0, 0] + u(0, 0.3) * (p[16, 0] - p[0, 0])
+            y0 = p[2, 1] + u(0, 1) * (p[8, 1] - p[2, 1]) * 0.5
+            cv2.line(g, (int(x0), int(y0)), (int(x0 + iod * 0.2), int(y0 - iod * 0.2)), 170, 1, AA)
+        img = np.repeat(np.clip(g, 0, 255).astype(np.uint8)[:, :, None], 3, 2)
+    elif style == "painted":
+        img = cv2.stylization(cv2.GaussianBlur(img, (0, 0), 2.0), sigma_s=40, sigma_r=0.3)
+        shade = cv2.GaussianBlur(_mask(img.shape, head).astype(np.float32) / 255, (0, 0), iod * 0.3)
+        img = np.clip(img * (0.75 + 0.25 * shade[:, :, None]) + rng.normal(0, 4, img.shape), 0, 255).astype(np.uint8)
+    else:
+        img = cv2.GaussianBlur(img, (3, 3), 0)
+    return img, p.astype(np.float32)

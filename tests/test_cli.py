@@ -80,7 +80,7 @@ def test_generate_end_to_end(e2e, inputs):
     assert res["output"] == str(out)
     assert res["fps"] == 25
     assert res["device"] == "cpu" or res["device"].startswith("cuda")
-    assert res["detector"] in ("dlib", "fan")
+    assert res["detector"] in ("dlib", "fan", "mesh")
     assert res["weights"] == "test-random"
     assert res["renderer"] in ("warp", "neural")
     assert isinstance(res["seconds"], dict) and res["seconds"]["total"] > 0

@@ -15,8 +15,8 @@ from talkface import evaluate as E
 from talkface.cli import app
 
 runner = CliRunner()
-ROW_KEYS = {"clip", "frames", "psnr", "psnr_rgb", "ssim", "lmd", "sync_error", "baseline_static",
-            "baseline_loudness", "open_corr", "open_ratio", "loud_corr"}
+ROW_KEYS = {"clip", "frames", "psnr", "psnr_rgb", "ssim", "lmd", "still_psnr", "still_lmd", "sync_error",
+            "baseline_static", "baseline_loudness", "open_corr", "open_ratio", "loud_corr"}
 
 
 def cli(*args):
@@ -104,6 +104,7 @@ def test_evaluate_json_schema(result):
         assert row["frames"] == 24  # 25 frames, the first (the reference) left out
         assert 15 < row["psnr"] < 100 and 15 < row["psnr_rgb"] < 100 and 0.3 < row["ssim"] <= 1
         assert 0 <= row["lmd"] < 10 and 0 <= row["sync_error"] < 20 and 0 < row["baseline_static"] < 20
+        assert row["still_psnr"] > 15 and (row["still_lmd"] is None or 0 <= row["still_lmd"] < 10)
         assert row["baseline_loudness"] is None  # these random weights store no loudness coefficients
     assert set(res["mean"]) == ROW_KEYS - {"clip"}
     for k in ("psnr", "ssim", "lmd", "sync_error"):

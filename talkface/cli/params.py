@@ -9,7 +9,7 @@ _D = GenerateOptions()
 
 WEIGHTS = typer.Option("default", "--weights", help="Weights name from 'talkface weights list'.")
 DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N.")
-DETECTOR = typer.Option(_D.detector, "--detector", help="auto, dlib, fan (face-alignment) or cartoon.")
+DETECTOR = typer.Option(_D.detector, "--detector", help="auto, dlib, fan (face-alignment), mesh (MediaPipe Face Mesh) or cartoon.")
 LANDMARKS = typer.Option(None, "--landmarks", help="68-point JSON to skip detection.")
 FACE_INDEX = typer.Option(None, "--face-index", help="Which face, largest first (0).")
 RENDERER = typer.Option(_D.renderer, "--renderer", help="auto, neural or warp.")

@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import InputError
 from .groups import EYE_L, EYE_R, MOUTH
 
-DETECTORS = ("auto", "dlib", "fan", "cartoon")
+DETECTORS = ("auto", "dlib", "fan", "mesh", "cartoon")
 
 
 @dataclass
@@ -148,6 +148,19 @@ def _detect_fan(image: np.ndarray, device: str = "cpu") -> list[Face]:
     return faces
 
 
+# ----------------------------------------------------------------------------- mesh
+def _detect_mesh(image: np.ndarray) -> list[Face]:
+    from .mesh import mesh_points, to_68
+
+    faces = []
+    for m in mesh_points(image):
+        pts = to_68(m).astype(np.float32)
+        x0, y0 = pts.min(0)
+        x1, y1 = pts.max(0)
+        faces.append(Face((float(x0), float(y0), float(x1 - x0), float(y1 - y0)), 1.0, pts, "mesh"))
+    return faces
+
+
 # ----------------------------------------------------------------------------- cartoon
 def _cartoon_faces(image: np.ndarray, work: int = 256) -> list[Face]:
     """Flat-colour faces the HOG/CNN detectors miss (cartoons, mascots, emoji).
@@ -255,9 +268,15 @@ def _cartoon_candidate(region: np.ndarray, filled: np.ndarray):
 
 # ----------------------------------------------------------------------------- chain
 def usable_detectors() -> list[str]:
+    """The learned detectors that work here, in the auto chain's order: face-alignment (its
+    weights cached), MediaPipe Face Mesh (``mediapipe`` installed), dlib."""
+    from .mesh import mesh_available
+
     out = []
     if fan_available():
         out.append("fan")
+    if mesh_available():
+        out.append("mesh")
     if dlib_available():
         out.append("dlib")
     return out
@@ -270,6 +289,8 @@ def _run(name: str, image: np.ndarray, device: str) -> list[Face]:
         return _detect_fan(image, device)
     if name == "cartoon":
         return _cartoon_faces(image)
+    if name == "mesh":
+        return _detect_mesh(image)
     raise InputError(f"unknown detector {name!r}; use one of {', '.join(DETECTORS)}")
 
 
@@ -290,9 +311,15 @@ def _retries(image: np.ndarray):
     lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)
     lab[:, :, 0] = cv2.createCLAHE(clipLimit=3.0, tileGridSize=(8, 8)).apply(lab[:, :, 0])
     yield "contrast", cv2.cvtColor(lab, cv2.COLOR_LAB2RGB), 1.0, (0, 0)
+    # unnatural colours (blue or green skin): luminance only
     g = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     g = cv2.equalizeHist(g)
     yield "greyscale", np.repeat(g[:, :, None], 3, axis=2), 1.0, (0, 0)
+    # halftone dots, hatching, pencil grain: smoothed
+    sigma = max(1.5, max(h, w) / 250)
+    yield "smoothed", cv2.GaussianBlur(image, (0, 0), sigma), 1.0, (0, 0)
+    # a negative (inverted colours)
+    yield "inverted", np.ascontiguousarray(255 - image), 1.0, (0, 0)
     # downscaled copy: very large faces exceed the HOG window's comfortable range
     if max(h, w) > 700:
         s = 512.0 / max(h, w)
@@ -303,11 +330,15 @@ def detect_faces(image: np.ndarray, detector: str = "auto", device: str = "cpu",
                  retries: bool = True) -> list[Face]:
     """Faces in ``image`` (RGB uint8), largest first. Empty list when none is found.
 
-    ``detector``: ``auto`` (face-alignment when its weights are present, else dlib),
-    ``dlib``, ``fan`` or ``cartoon``. With ``retries``, when the first try finds nothing
-    the image is retried upscaled, padded, contrast-normalised, greyscale, with the other
-    detectors and last with the cartoon fit; the first attempt that finds a face wins and
-    is recorded in ``Face.attempt``. A weak dlib face (score < 0) that a confident
+    ``detector``: ``auto`` (face-alignment when its weights are present, then MediaPipe
+    Face Mesh when ``mediapipe`` is installed, then dlib), ``dlib``, ``fan``, ``mesh`` or
+    ``cartoon``. With ``retries``, each detector of the chain in turn is tried on the image
+    and then on variants of it (upscaled, padded, contrast-normalised, greyscale, smoothed,
+    inverted, downscaled), last the cartoon fit; the first that finds a face wins, its name
+    in ``Face.detector`` and the variant in ``Face.attempt``. A face found by dlib, FAN or
+    the cartoon fit is then looked at by Face Mesh in a crop around it, when that is
+    installed, and takes its points when it agrees (``attempt``: ``"<detector> box"``;
+    ``auto`` only). A Face Mesh face or a weak dlib face (score < 0) that a confident
     cartoon fit contradicts (eyes or mouth elsewhere) gives way to the cartoon fit.
     """
     if detector not in DETECTORS:
@@ -319,12 +350,14 @@ def detect_faces(image: np.ndarray, detector: str = "auto", device: str = "cpu",
         if detector == "fan" and "fan" not in usable:
             raise InputError("detector 'fan' needs face-alignment 1.5.0 and its weights in the torch hub "
                              "cache; use --detector dlib")
+        if detector == "mesh" and "mesh" not in usable:
+            raise InputError("detector 'mesh' needs mediapipe 0.10.14 (pip install 'talkface[mesh]'); "
+                             "use --detector dlib")
         chain = [detector] + ([d for d in usable if d != detector] if retries else [])
     if retries and "cartoon" not in chain:
         chain.append("cartoon")
-    first = chain[0]
     variants = list(_retries(image)) if retries else [("original", image, 1.0, (0, 0))]
-    plan = [(first, v) for v in variants] + [(d, variants[0]) for d in chain[1:]]
+    plan = [(det, v) for det in chain for v in (variants if det != "cartoon" else variants[:1])]
     for det, (name, img, scale, (px, py)) in plan:
         faces = _run(det, img, device)
         if not faces:
@@ -333,20 +366,55 @@ def detect_faces(image: np.ndarray, detector: str = "auto", device: str = "cpu",
             x, y, w, h = f.box
             f.box = ((x / scale) - px, (y / scale) - py, w / scale, h / scale)
             f.points = f.points / scale - np.array([px, py], np.float32)
-            f.attempt = name if det == first else det
-            if name != "original" and det == first and det == "dlib":
+            f.attempt = name if det != "cartoon" else "cartoon"  # the cartoon fit is the last retry
+            if name != "original" and det == "dlib":
                 # refine the points on the original pixels inside the mapped box
                 f.points = dlib_points(image, f.box)
         faces = _rank(faces)
-        if retries and det == "dlib" and "cartoon" in chain and faces[0].score < 0:
+        if retries and "cartoon" in chain and (det == "mesh" or (det == "dlib" and faces[0].score < 0)):
             faces = _check_weak(image, faces)
+        if retries and detector == "auto" and "mesh" in usable and faces[0].detector != "mesh":
+            faces = [_mesh_in_box(image, f) for f in faces]
         return faces
     return []
 
 
+def _mesh_in_box(image: np.ndarray, face: Face) -> Face:
+    """``face`` with Face Mesh's points when Face Mesh, run on a crop around the face's
+    box, finds a face there whose eyes and mouth lie within the box (it is then the same
+    face); else ``face`` unchanged."""
+    import cv2
+
+    from .mesh import mesh_points, to_68
+
+    x, y, w, h = face.box
+    side = 2.0 * max(w, h)
+    size = 384
+    s = size / side
+    cx, cy = x + w / 2, y + h / 2
+    m = np.float32([[s, 0, size / 2 - s * cx], [0, s, size / 2 - s * cy]])
+    crop = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+    best = None
+    for mesh in mesh_points(crop):
+        pts = (to_68(mesh) - m[:, 2]) / s
+        parts = [pts[EYE_R].mean(0), pts[EYE_L].mean(0), pts[MOUTH].mean(0)]
+        if all(x - 0.1 * w <= px <= x + 1.1 * w and y - 0.1 * h <= py <= y + 1.1 * h for px, py in parts):
+            d = float(np.linalg.norm(pts.mean(0) - face.points.mean(0)))
+            if best is None or d < best[0]:
+                best = (d, pts)
+    if best is None:
+        return face
+    pts = best[1].astype(np.float32)
+    x0, y0 = pts.min(0)
+    x1, y1 = pts.max(0)
+    return Face((float(x0), float(y0), float(x1 - x0), float(y1 - y0)), face.score, pts, "mesh",
+                f"{face.detector} box")
+
+
 def _check_weak(image: np.ndarray, faces: list[Face]) -> list[Face]:
-    """A weak dlib face on a drawing is often misplaced: prefer a confident cartoon fit
-    that puts the eyes or the mouth elsewhere."""
+    """A weak dlib face or a Face Mesh face on a drawing is sometimes misplaced: prefer a
+    confident cartoon fit that puts the eyes or the mouth elsewhere."""
     alt = _cartoon_faces(image)
     if not alt or alt[0].score < 0.9:
         return faces

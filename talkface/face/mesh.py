@@ -1,0 +1,163 @@
+"""MediaPipe Face Mesh (``mediapipe`` 0.10.14, optional) as a 68-point detector.
+
+The wheel of ``mediapipe`` 0.10.14 ships the face detection and face landmark models
+(``mediapipe/modules/face_detection``, ``face_landmark``), so this works offline. Its
+468-point mesh is mapped onto the 68 iBUG points by :data:`MESH_TO_68`: per iBUG point, a
+convex combination of a few mesh vertices, fitted by least squares against dlib's points
+on photos (``bench/mesh_map.py`` derives it and reports how close it lands).
+
+Not installed: :func:`mesh_available` is False and the detector chain goes without it.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+
+import numpy as np
+
+from ..errors import InputError
+
+# iBUG point -> ((mesh vertex, weight), ...); weights sum to 1. Derived by bench/mesh_map.py.
+MESH_TO_68: tuple[tuple[tuple[int, float], ...], ...] = (
+    ((127, 0.796), (34, 0.204)),  # 0
+    ((227, 0.707), (137, 0.293)),  # 1
+    ((177, 0.474), (132, 0.087), (137, 0.44)),  # 2
+    ((215, 0.702), (58, 0.091), (132, 0.208)),  # 3
+    ((172, 0.69), (58, 0.31)),  # 4
+    ((136, 0.955), (150, 0.045)),  # 5
+    ((149, 0.657), (150, 0.343)),  # 6
+    ((176, 0.555), (148, 0.445)),  # 7
+    ((152, 0.986), (148, 0.014)),  # 8
+    ((400, 0.487), (377, 0.513)),  # 9
+    ((378, 0.716), (379, 0.284)),  # 10
+    ((365, 0.939), (379, 0.061)),  # 11
+    ((367, 0.4), (397, 0.414), (288, 0.185)),  # 12
+    ((435, 0.727), (361, 0.273)),  # 13
+    ((323, 0.489), (376, 0.131), (366, 0.049), (401, 0.33)),  # 14
+    ((454, 0.514), (447, 0.263), (345, 0.051), (366, 0.172)),  # 15
+    ((356, 0.808), (264, 0.181), (265, 0.011)),  # 16
+    ((70, 0.764), (71, 0.039), (156, 0.198)),  # 17
+    ((63, 0.837), (68, 0.092), (105, 0.071)),  # 18
+    ((105, 0.4), (52, 0.187), (66, 0.246), (104, 0.167)),  # 19
+    ((66, 0.732), (107, 0.237), (222, 0.031)),  # 20
+    ((107, 0.604), (221, 0.224), (9, 0.172)),  # 21
+    ((336, 0.583), (9, 0.26), (441, 0.157)),  # 22
+    ((296, 0.661), (336, 0.339)),  # 23
+    ((282, 0.31), (296, 0.366), (333, 0.323)),  # 24
+    ((293, 0.576), (283, 0.075), (298, 0.19), (334, 0.159)),  # 25
+    ((300, 0.743), (276, 0.044), (383, 0.214)),  # 26
+    ((168, 0.18), (417, 0.414), (193, 0.405)),  # 27
+    ((197, 0.512), (351, 0.244), (122, 0.243)),  # 28
+    ((248, 0.409), (5, 0.178), (3, 0.413)),  # 29
+    ((275, 0.408), (45, 0.387), (5, 0.205)),  # 30
+    ((240, 0.517), (59, 0.403), (75, 0.081)),  # 31
+    ((60, 0.377), (97, 0.405), (20, 0.218)),  # 32
+    ((2, 0.971), (141, 0.029)),  # 33
+    ((328, 0.323), (326, 0.383), (250, 0.294)),  # 34
+    ((305, 0.714), (327, 0.286)),  # 35
+    ((33, 0.535), (246, 0.212), (7, 0.253)),  # 36
+    ((160, 0.4), (159, 0.393), (161, 0.207)),  # 37
+    ((157, 0.523), (159, 0.477)),  # 38
+    ((133, 0.502), (173, 0.166), (154, 0.331)),  # 39
+    ((145, 0.591), (154, 0.409)),  # 40
+    ((144, 0.17), (163, 0.513), (145, 0.317)),  # 41
+    ((362, 0.597), (382, 0.403)),  # 42
+    ((385, 0.69), (384, 0.31)),  # 43
+    ((387, 0.5), (386, 0.5)),  # 44
+    ((249, 0.457), (263, 0.288), (388, 0.255)),  # 45
+    ((374, 0.509), (390, 0.488), (254, 0.003)),  # 46
+    ((381, 0.513), (374, 0.487)),  # 47
+    ((61, 0.24), (76, 0.268), (185, 0.107), (57, 0.385)),  # 48
+    ((39, 0.512), (40, 0.488)),  # 49
+    ((37, 1.0),),  # 50
+    ((0, 0.902), (13, 0.098)),  # 51
+    ((267, 0.929), (0, 0.064), (268, 0.006)),  # 52
+    ((270, 0.516), (269, 0.31), (303, 0.174)),  # 53
+    ((291, 0.97), (375, 0.03)),  # 54
+    ((405, 0.275), (404, 0.347), (335, 0.378)),  # 55
+    ((315, 0.603), (313, 0.397)),  # 56
+    ((16, 0.144), (18, 0.525), (15, 0.331)),  # 57
+    ((85, 0.62), (83, 0.341), (181, 0.038)),  # 58
+    ((91, 0.624), (181, 0.376)),  # 59
+    ((62, 0.479), (78, 0.254), (184, 0.131), (76, 0.137)),  # 60
+    ((72, 0.448), (82, 0.323), (81, 0.229)),  # 61
+    ((13, 0.615), (11, 0.328), (82, 0.057)),  # 62
+    ((268, 0.191), (312, 0.294), (302, 0.295), (311, 0.22)),  # 63
+    ((292, 0.171), (307, 0.456), (308, 0.373)),  # 64
+    ((317, 0.722), (316, 0.126), (402, 0.152)),  # 65
+    ((14, 0.039), (15, 0.62), (13, 0.288), (87, 0.053)),  # 66
+    ((86, 0.513), (178, 0.214), (82, 0.273)),  # 67
+)
+
+
+def mesh_available() -> bool:
+    """True when ``mediapipe`` imports and has the Face Mesh solution."""
+    try:
+        _solution()
+    except Exception:
+        return False
+    return bool(MESH_TO_68)
+
+
+@contextlib.contextmanager
+def _quiet():
+    """mediapipe's C++ and TFLite logging write straight to file descriptor 2, and its
+    protobuf use warns: none of it is for our users (every error is one line)."""
+    import sys
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError):
+            yield
+            return
+        try:
+            with open(os.devnull, "w") as null:
+                os.dup2(null.fileno(), 2)
+                yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+@functools.lru_cache(maxsize=1)
+def _solution():
+    os.environ.setdefault("GLOG_minloglevel", "2")  # mediapipe's C++ logging: errors only
+    with _quiet():
+        from mediapipe.python.solutions import face_mesh
+
+    return face_mesh
+
+
+@functools.lru_cache(maxsize=1)
+def _mesh_model():
+    with _quiet():
+        return _solution().FaceMesh(static_image_mode=True, max_num_faces=4, refine_landmarks=False,
+                                    min_detection_confidence=0.5)
+
+
+def mesh_points(image: np.ndarray) -> list[np.ndarray]:
+    """Every face's 468 mesh vertices (x, y in image pixels), as mediapipe finds them."""
+    img = np.ascontiguousarray(image[:, :, :3] if image.ndim == 3 else np.repeat(image[:, :, None], 3, 2))
+    model = _mesh_model()
+    with _quiet():
+        res = model.process(img)
+    if not res.multi_face_landmarks:
+        return []
+    h, w = img.shape[:2]
+    return [np.array([(p.x * w, p.y * h) for p in f.landmark[:468]], np.float64) for f in res.multi_face_landmarks]
+
+
+def to_68(mesh: np.ndarray) -> np.ndarray:
+    """The 68 iBUG points of one face's 468 mesh vertices."""
+    if not MESH_TO_68:
+        raise InputError("mediapipe's mesh-to-68 mapping is missing; reinstall talkface")
+    out = np.zeros((68, 2), np.float64)
+    for i, row in enumerate(MESH_TO_68):
+        for v, wt in row:
+            out[i] += wt * mesh[v]
+    return out
