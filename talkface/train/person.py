@@ -619,7 +619,12 @@ def train_person(video, name: str, *, minutes: float | None = 30.0, steps: int |
     if gain and items["audio"]:
         if progress:
             progress("gain", 0.0, "fitting the AT-net gain")
-        g = fit_gain(b, data, echo)
+        try:
+            g = fit_gain(b, data, echo)
+        except Exception as e:  # optional: never lose the trained VG-net to it
+            signals.raise_if_lost()  # unless it was an interrupt a library turned into an error
+            note(f"AT-net gain not fitted ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+                 "the base's gain is kept")
         if progress:
             progress("gain", 1.0, "done")
     used = sum(s.end - s.start for s in segs) / FPS
