@@ -142,7 +142,7 @@ def _frames(src: _Inputs, o: GenerateOptions, rep: Reporter) -> _Render:
     chunks = _timed(predict_chunks(wts, ref_norm, src.feats, dev), rep, "atnet")
     from .render.choose import choose_renderer
 
-    used = "warp" if wts.vgnet is None else choose_renderer(o.renderer, wts.pipeline, face)
+    used = "warp" if wts.vgnet is None else choose_renderer(o.renderer, wts.pipeline, face, img)
     if used == "warp":
         from .motion import stream as add_motion
         from .render.warp import render_warp

@@ -263,6 +263,13 @@ def test_auto_renderer_choice():
     person = {"kind": "talkface", "identity": "me", "vgnet_identities": "one"}  # train vgnet --video
     assert choose_renderer("auto", person, photo) == "neural"
     assert choose_renderer("auto", person, drawn) == "warp"
+    # Face Mesh finds drawn faces too: a photo only when dlib finds that face as well
+    img = draw_face()
+    found = Face(detect_faces(img, "dlib", retries=False)[0].box, 1.0, np.zeros((68, 2)), "mesh")
+    assert choose_renderer("auto", person, found, img) == "neural"
+    assert choose_renderer("auto", person, found, np.full_like(img, 128)) == "warp"
+    assert choose_renderer("auto", person, found) == "warp"
+    assert choose_renderer("auto", one, found, img) == "warp"
 
 
 # -- neural paste-back ---------------------------------------------------------------------

@@ -93,6 +93,27 @@ def _detect_dlib(image: np.ndarray, upsample: int = 1) -> list[Face]:
     return faces
 
 
+def dlib_confirms(image: np.ndarray, box, side: int = 640) -> bool:
+    """Whether dlib's HOG detector (made for photographed faces) finds a face in ``image``
+    with a score of 0 or more whose box overlaps ``box`` (x, y, w, h; intersection over
+    union 0.3 or more), searching a copy at most ``side`` px a side."""
+    import cv2
+
+    h, w = image.shape[:2]
+    s = min(1.0, side / max(h, w))
+    small = cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA) \
+        if s < 1 else image
+    detector, _ = _dlib_models()
+    rects, scores, _ = detector.run(_gray(small), 1, 0.0)
+    bx, by, bw, bh = (float(v) * s for v in box)
+    for r in rects:
+        iw = max(0.0, min(r.right(), bx + bw) - max(r.left(), bx))
+        ih = max(0.0, min(r.bottom(), by + bh) - max(r.top(), by))
+        if iw * ih >= 0.3 * (r.width() * r.height() + bw * bh - iw * ih):
+            return True
+    return False
+
+
 # ----------------------------------------------------------------------------- FAN
 def _torch_hub_dir() -> Path:
     """torch.hub.get_dir() without importing torch (0.9 s): $TORCH_HOME/hub, else

@@ -4,11 +4,13 @@ from __future__ import annotations
 RENDERERS = ("auto", "neural", "warp")
 
 
-def choose_renderer(renderer: str, pipeline: dict, face) -> str:
+def choose_renderer(renderer: str, pipeline: dict, face, image=None) -> str:
     """What ``--renderer auto`` means for one portrait (README, "Renderers").
 
     ``neural`` only when both hold: the weights' VG-net is meant for the portrait's
-    person, and the face is a photo-like one that a photo detector (dlib or FAN) found.
+    person, and the face is a photo-like one: a photo detector (dlib or FAN) found it,
+    or Face Mesh (which also finds drawn faces) found it and dlib finds it too in
+    ``image``, the portrait (``face.detect.dlib_confirms``; without ``image``, warp).
     The VG-net is meant for the portrait when it was trained on many identities (the
     manifest's pipeline says ``"vgnet_identities": "many"``) or fine-tuned on one person
     (the pipeline names its ``"identity"``: ``talkface train vgnet --video``, whose user
@@ -21,4 +23,13 @@ def choose_renderer(renderer: str, pipeline: dict, face) -> str:
         return renderer
     p = pipeline or {}
     meant = str(p.get("vgnet_identities", "one")) == "many" or bool(p.get("identity"))
-    return "neural" if meant and getattr(face, "detector", "") in ("dlib", "fan") else "warp"
+    if not meant:
+        return "warp"
+    detector = getattr(face, "detector", "")
+    if detector in ("dlib", "fan"):
+        return "neural"
+    if detector == "mesh" and image is not None:
+        from ..face.detect import dlib_confirms
+
+        return "neural" if dlib_confirms(image, face.box) else "warp"
+    return "warp"
