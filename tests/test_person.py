@@ -114,6 +114,30 @@ def test_resume_continues_from_the_checkpoint(home, videos):
     assert cli("generate", videos["photo"], videos["speech"], "--weights", "me", "-q").exit_code == 4
 
 
+def test_interrupts_leave_nothing_half_written(home, videos):
+    """Ctrl-C while cutting pieces, then while training: no temp file anywhere, no weights;
+    the pieces written before are kept and a rerun continues with them."""
+    def stop_at(where):
+        def progress(stage, fraction, text):
+            if stage == where and fraction > 0:
+                raise KeyboardInterrupt
+        return progress
+
+    go = functools.partial(P.train_person, videos["one"], "me-int", minutes=None, steps=1, min_seconds=2, batch=1,
+                           device="cpu", gain=False)
+    with pytest.raises(KeyboardInterrupt):
+        go(progress=stop_at("items"))
+    run = home / "runs" / "me-int"
+    assert (run / "run.json").exists() and (run / "track.npz").exists()
+    assert [p.name for p in (run / "data" / "train").iterdir()] == ["0000-0000"] and not (run / "data" / "val").exists()
+    with pytest.raises(KeyboardInterrupt):
+        go(progress=stop_at("train"))
+    assert (run / "data" / "val" / "0000-0001" / "frames.npy").exists()
+    assert not list(home.rglob("*.tmp*")) and not list((run / "vgnet").glob("*.pt"))
+    manifest = home / "weights" / "manifest.json"
+    assert not manifest.exists() or '"me-int"' not in manifest.read_text()
+
+
 @pytest.mark.parametrize("kind,code,words", [
     ("plain", 3, "no face found"),
     ("two", 2, "two or more faces"),
