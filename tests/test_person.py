@@ -160,6 +160,8 @@ def test_usage_errors(home, videos, tmp_path):
     r = cli("train", "vgnet", "--video", videos["one"], "--name", "talkface-grid-s1")
     assert r.exit_code == 2 and "ships weights of that name" in r.output
     assert cli("train", "vgnet", "--video", videos["one"], "--name", "x", "--recipe", "best").exit_code == 2
+    assert "goes with a DATA_DIR" in cli("train", "vgnet", "--video", videos["one"], "--name", "x", "--config",
+                                         "maps").output
     r = cli("train", "vgnet", "--video", videos["one"], "--name", "never-run", "--resume", "--min-seconds", 2)
     assert r.exit_code == 2 and "no run of never-run to resume" in r.output
     assert cli("weights", "remove", "talkface-grid-s1").exit_code == 2

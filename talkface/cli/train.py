@@ -127,8 +127,8 @@ def train_vgnet(
         batch: int = typer.Option(4, "--batch"),
         recipe: Optional[str] = typer.Option(None, "--recipe", help="original or mouth [DATA_DIR: original; "
                                                                     "--video: mouth]."),
-        config: str = typer.Option("small", "--config", help="DATA_DIR: small, original or maps (with --video "
-                                                             "the --base weights' layout)."),
+        config: Optional[str] = typer.Option(None, "--config", help="DATA_DIR: small (default), original or maps "
+                                                                    "(with --video: the --base weights' layout)."),
         base: str = typer.Option("default", "--base", help="With --video: the weights to start from."),
         min_seconds: float = typer.Option(60.0, "--min-seconds", help="With --video: usable footage needed."),
         gain: bool = typer.Option(True, "--gain/--no-gain", help="With --video: fit the AT-net gain to the "
@@ -139,7 +139,8 @@ def train_vgnet(
         device: str = typer.Option("auto", "--device"),
         resume: bool = typer.Option(False, "--resume", help="Continue the run from its last checkpoint."),
         val: List[Path] = typer.Option([], "--val", help="DATA_DIR: extra prepared folder(s) to validate on."),
-        holdout: int = typer.Option(50, "--holdout", help="DATA_DIR: training clips kept out for validation."),
+        holdout: Optional[int] = typer.Option(None, "--holdout", help="DATA_DIR: training clips kept out for "
+                                                                      "validation [50]."),
         as_json: bool = typer.Option(False, "--json", help="With --video: print the summary as one JSON object."),
         quiet: bool = typer.Option(False, "--quiet", "-q")):
     if recipe is not None and recipe not in ("original", "mouth"):
@@ -152,11 +153,16 @@ def train_vgnet(
             fail(InputError("--out: missing; give the run folder for the checkpoints"))
         if name is not None:
             fail(InputError("--name goes with --video (DATA_DIR runs are exported with talkface train export)"))
-        _train_common("vgnet", data_dir, out, config, 3000 if steps is None else steps, batch, device, resume, val,
-                      holdout, quiet, recipe=recipe or "original", minutes=minutes)
+        _train_common("vgnet", data_dir, out, config or "small", 3000 if steps is None else steps, batch, device,
+                      resume, val, 50 if holdout is None else holdout, quiet, recipe=recipe or "original",
+                      minutes=minutes)
         return
     if data_dir is not None:
         fail(InputError(f"{data_dir}: give either a DATA_DIR or --video, not both"))
+    for flag, given in (("--config", config is not None), ("--val", bool(val)), ("--holdout", holdout is not None)):
+        if given:
+            fail(InputError(f"{flag} goes with a DATA_DIR; with --video the layout is the --base weights' and the "
+                            "last 10 % of the video is held out"))
     if not name:
         fail(InputError("--name: missing; give the name to register the weights under (then --weights NAME)"))
     _train_person(video, name, out, 30.0 if minutes is None else minutes, steps, batch, recipe or "mouth", base,
