@@ -319,12 +319,13 @@ def print_table(res: dict, title: str = "", console=None):
 
     con = console or Console()
     if console is None and not con.is_terminal:
-        con = Console(width=140)  # pipes and logs: do not squeeze the columns to 80
+        con = Console(width=170)  # pipes and logs: do not squeeze the columns to 80
     # clip names and the title (it holds the folder) are text, never markup: "[1]" or "[/x]" in a
     # path would vanish or raise MarkupError
     t = Table(title=Text(title) if title else None)
     heads = [("clip", "clip"), ("frames", "frames"), ("psnr", "PSNR"), ("psnr_rgb", "PSNR rgb"), ("ssim", "SSIM"),
-             ("lmd", "LMD"), ("still_psnr", "still PSNR"), ("still_lmd", "still LMD"), ("sync_error", "AT-net sync"), ("baseline_static", "static"),
+             ("lmd", "LMD"), ("still_psnr", "still PSNR"), ("still_lmd", "still LMD"),
+             ("sync_error", "AT-net sync"), ("baseline_static", "static"),
              ("baseline_loudness", "loudness"), ("open_corr", "open r"), ("open_ratio", "open amp"),
              ("loud_corr", "loud r")]
     for _, h in heads:
