@@ -18,7 +18,9 @@ from talkface.render.warp import WarpRenderer
 @pytest.fixture(scope="module")
 def face():
     img = draw_face()
-    return img, detect_faces(img)[0].points.astype(np.float64)
+    # dlib's points (auto takes Face Mesh's when mediapipe is installed; its eye points sit
+    # inside the drawn eye, which then does not blink: README, "Blinks")
+    return img, detect_faces(img, "dlib")[0].points.astype(np.float64)
 
 
 @pytest.fixture(scope="module")
