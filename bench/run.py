@@ -4,6 +4,7 @@ frame, peak memory of the whole process tree, per-stage seconds, and frames per 
 
     python bench/run.py                      # 10 s, 60 s, 600 s of speech, full portrait and --crop 256
     python bench/run.py --lengths 10 --variants crop256 --cores 2 --json bench.json
+    python bench/run.py --lengths 10 --variants neural,neural256 --device cuda   # VG-net's fps, GPU
 
 Each run is a fresh ``python -m talkface generate ... --json`` process (so interpreter start,
 imports and model loading are counted), optionally pinned to ``--cores`` CPUs. Memory is
@@ -31,6 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = {
     "full": [],                          # default settings: the full portrait (512 x 512 here)
     "crop256": ["--crop", "--size", "256"],
+    "neural": ["--renderer", "neural"],  # VG-net (batched frames; fp16 on a GPU), pasted into the portrait
+    "neural256": ["--renderer", "neural", "--crop", "--size", "256"],
 }
 
 
