@@ -125,9 +125,9 @@ def train_vgnet(
         steps: Optional[int] = typer.Option(None, "--steps", help="Steps at most [DATA_DIR: 3000; --video: "
                                                                   "no cap, --minutes decides]."),
         batch: int = typer.Option(4, "--batch"),
-        recipe: Optional[str] = typer.Option(None, "--recipe", help="original or mouth [DATA_DIR: original; "
-                                                                    "--video: mouth]."),
-        config: Optional[str] = typer.Option(None, "--config", help="DATA_DIR: small (default), original or maps "
+        recipe: Optional[str] = typer.Option(None, "--recipe", help="mouth (default: the paper's L1 + a "
+                                                                    "lips/chin term) or original (the paper's)."),
+        config: Optional[str] = typer.Option(None, "--config", help="DATA_DIR: maps (default), small or original "
                                                                     "(with --video: the --base weights' layout)."),
         base: str = typer.Option("default", "--base", help="With --video: the weights to start from."),
         min_seconds: float = typer.Option(60.0, "--min-seconds", help="With --video: usable footage needed."),
@@ -153,8 +153,8 @@ def train_vgnet(
             fail(InputError("--out: missing; give the run folder for the checkpoints"))
         if name is not None:
             fail(InputError("--name goes with --video (DATA_DIR runs are exported with talkface train export)"))
-        _train_common("vgnet", data_dir, out, config or "small", 3000 if steps is None else steps, batch, device,
-                      resume, val, 50 if holdout is None else holdout, quiet, recipe=recipe or "original",
+        _train_common("vgnet", data_dir, out, config or "maps", 3000 if steps is None else steps, batch, device,
+                      resume, val, 50 if holdout is None else holdout, quiet, recipe=recipe or "mouth",
                       minutes=minutes)
         return
     if data_dir is not None:
