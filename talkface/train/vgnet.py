@@ -235,8 +235,9 @@ def train(data_dir, run_dir, config: str = "small", steps: int = 2000, batch: in
     step, best, spent = 0, -1.0, 0.0
     ck = load_checkpoint(run) if resume else None
     if ck:
-        G.load_state_dict(ck["G"]), D.load_state_dict(ck["D"])
-        optG.load_state_dict(ck["optG"]), optD.load_state_dict(ck["optD"])
+        G.load_state_dict(ck["G"]), optG.load_state_dict(ck["optG"])
+        if "D" in ck:  # a checkpoint kept without the (unused) discriminator has none
+            D.load_state_dict(ck["D"]), optD.load_state_dict(ck["optD"])
         step, best, spent = ck["step"], ck.get("best", -1.0), float(ck.get("seconds", 0.0))
         log(event="resume", step=step)
     G.to(dev), D.to(dev)
