@@ -24,6 +24,12 @@ from talkface.render.neural import render_neural
 from talkface.train.data import heldout, list_items
 
 
+def _mouth(img, size: int) -> np.ndarray:
+    """The lower half of a crop, its middle three quarters across, 2x."""
+    return cv2.resize(np.asarray(img)[size // 2:, size // 8: size - size // 8], None, fx=2, fy=2,
+                      interpolation=cv2.INTER_CUBIC)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("data", type=Path)
@@ -52,9 +58,7 @@ def main():
         for k in (wide, half):
             colour, alpha = next(render_neural(wts.vgnet, ref, norm[0], norm[k:k + 1], "cpu", batch=1))
             gen = (ref + (colour.astype(np.float32) - ref) * alpha[:, :, None]).clip(0, 255).astype(np.uint8)
-            mouth = lambda img: cv2.resize(np.asarray(img)[size // 2:, size // 8: size - size // 8], None, fx=2, fy=2,
-                                           interpolation=cv2.INTER_CUBIC)
-            cols.append(np.concatenate([mouth(frames[k]), mouth(ref), mouth(gen)], 0))
+            cols.append(np.concatenate([_mouth(frames[k], size), _mouth(ref, size), _mouth(gen, size)], 0))
     sheet = np.concatenate(cols, 1)
     label = np.full((24, sheet.shape[1], 3), 255, np.uint8)
     cv2.putText(label, "rows: real frame | reference (still) | VG-net from the reference + real landmarks",
