@@ -1,0 +1,256 @@
+"""Person runs, stages 1-2: find the sources, track the face, cut and check segments."""
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ...clips import CLIP_EXTS, LandmarkTracker, find_clips
+from ...constants import FPS
+from ...errors import InputError, NoFaceError
+from ...inputs import check_input_file
+from .common import (
+    CHECK_EVERY,
+    DECODE_SIDE,
+    DETECT_SIDE,
+    HOLDOUT_SHARE,
+    MAX_SECONDS,
+    MULTI_SHARE,
+    SECOND_FACE,
+    SEGMENT_SECONDS,
+    VIDEO_FORMATS,
+    Progress,
+)
+
+
+def sources(video) -> list[Path]:
+    """The clips ``video`` names: the file itself, or every clip under a folder (sorted)."""
+    p = Path(video)
+    if p.is_dir():
+        clips = find_clips(p)
+        if not clips:
+            raise InputError(f"{p}: no video files in this folder ({', '.join(CLIP_EXTS)}); give a video of "
+                             "one person or a folder of their clips")
+        return clips
+    return [check_input_file(p, "video", "video file", VIDEO_FORMATS)]
+
+
+def _fingerprint(p: Path) -> dict:
+    """Size + sha256 of the first and last MiB: the same file after a move or a copy."""
+    n = p.stat().st_size
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        h.update(f.read(1 << 20))
+        if n > 2 << 20:
+            f.seek(-(1 << 20), 2)
+            h.update(f.read())
+    return {"file": str(p), "bytes": n, "sha256_ends": h.hexdigest()}
+
+
+def _same_sources(a: list[dict], b: list[dict]) -> bool:
+    key = lambda s: (s["bytes"], s["sha256_ends"])
+    return [key(s) for s in a] == [key(s) for s in b]
+
+
+class _Video:
+    """The frames of one clip at 25 fps, at most DECODE_SIDE a side, streamed from ffmpeg."""
+
+    def __init__(self, path: Path):
+        import imageio_ffmpeg
+
+        self.path = path
+        scale = (f"scale=w='min({DECODE_SIDE},iw)':h='min({DECODE_SIDE},ih)'"
+                 ":force_original_aspect_ratio=decrease")
+        try:
+            self._gen = imageio_ffmpeg.read_frames(str(path), output_params=["-r", str(FPS), "-vf", scale])
+            meta = next(self._gen)
+        except (OSError, RuntimeError, StopIteration):
+            raise InputError(f"{path}: not readable as video (ffmpeg cannot decode it, or it has no video "
+                             f"stream); give a video file ({VIDEO_FORMATS})") from None
+        self.width, self.height = meta["size"]
+        self.seconds = float(meta.get("duration") or 0.0)
+
+    def frames(self, limit: int | None = None) -> Iterator[np.ndarray]:
+        try:
+            for i, raw in enumerate(self._gen):
+                if limit is not None and i >= limit:
+                    return
+                yield np.frombuffer(raw, np.uint8).reshape(self.height, self.width, 3)
+        except (OSError, RuntimeError) as e:
+            why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise InputError(f"{self.path}: ffmpeg stopped reading it ({why}); give a complete video file") from None
+        finally:
+            self._gen.close()  # stops ffmpeg
+
+
+# ----------------------------------------------------------------------------- 1. track
+@dataclass
+class Track:
+    """What the tracking pass found, for every frame of every source."""
+    points: np.ndarray             # (N, 68, 2) float32, source pixels; NaN where untracked
+    ok: np.ndarray                 # (N,) bool: tracked and moving plausibly
+    checks: np.ndarray             # (K, 3) int: global frame, faces found, faces of a person's size
+    bounds: list                   # per source: (first global frame, frames)
+    cut: bool = False              # the footage was longer than MAX_SECONDS
+
+    def save(self, path: Path):
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, points=self.points, ok=self.ok, checks=self.checks,
+                 bounds=np.asarray(self.bounds, np.int64).reshape(-1, 2), cut=self.cut)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> Track:
+        z = np.load(path)
+        return cls(z["points"], z["ok"], z["checks"], [tuple(int(v) for v in b) for b in z["bounds"]],
+                   bool(z["cut"]))
+
+
+def _detect(frame: np.ndarray):
+    """dlib faces of ``frame`` found on a copy at most DETECT_SIDE a side, largest first,
+    boxes in frame pixels. Weak ones are kept (dlib's own threshold, -0.3): another
+    person's face in the frame counts even when it is turned or in shadow."""
+    import cv2
+
+    from ...face.detect import _detect_dlib
+
+    h, w = frame.shape[:2]
+    s = min(1.0, DETECT_SIDE / max(h, w))
+    small = cv2.resize(frame, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA) \
+        if s < 1 else frame
+    faces = sorted(_detect_dlib(small), key=lambda f: f.box[2] * f.box[3], reverse=True)
+    for f in faces:
+        f.box = tuple(v / s for v in f.box)
+    return faces
+
+
+def _overlap(a, b) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    iw = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    ih = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    inter = iw * ih
+    return inter / max(aw * ah + bw * bh - inter, 1e-9)
+
+
+def _plausible(p: np.ndarray, prev: np.ndarray | None, shape) -> bool:
+    """Points inside the frame that moved like a face from the previous frame's."""
+    h, w = shape[:2]
+    c = p.mean(0)
+    size = float(np.ptp(p, 0).max())
+    if not (0 <= c[0] < w and 0 <= c[1] < h) or size < 16:
+        return False
+    if prev is None or not np.isfinite(prev).all():
+        return True
+    ratio = size / max(float(np.ptp(prev, 0).max()), 1e-6)
+    return 0.8 < ratio < 1.25 and float(np.linalg.norm(c - prev.mean(0))) < 0.3 * size
+
+
+def track(paths: list[Path], progress: Progress | None = None, max_seconds: float = MAX_SECONDS) -> Track:
+    """The tracking pass (stage 1) over ``paths``."""
+    budget = int(max_seconds * FPS)
+    pts, ok, checks, bounds = [], [], [], []
+    done, cut = 0, False
+    for k, path in enumerate(paths):
+        if done >= budget:  # sources left over
+            cut = True
+            break
+        v = _Video(path)
+        est = max(1, int(v.seconds * FPS))
+        first = done
+        tracker, prev = None, None
+        for i, frame in enumerate(v.frames(limit=budget - done)):
+            if i % CHECK_EVERY == 0:
+                faces = _detect(frame)
+                big = [f for f in faces if f.box[2] >= SECOND_FACE * faces[0].box[2]] if faces else []
+                checks.append((done, len(faces), len(big)))
+                if not faces:
+                    tracker = None
+                else:
+                    pick = faces[0]
+                    if tracker is not None:  # the face it was following
+                        last = tracker.box
+                        pick = max(faces, key=lambda f: _overlap(f.box, last))
+                    tracker = LandmarkTracker(pick.box)
+            if tracker is None:
+                p = np.full((68, 2), np.nan, np.float32)
+                good = False
+            else:
+                p = tracker(frame)
+                good = _plausible(p, prev, frame.shape)
+            pts.append(p.astype(np.float32))
+            ok.append(good)
+            prev = p if good else None
+            done += 1
+            if progress and i % 25 == 0:
+                progress("track", min(1.0, (k + min(1.0, i / est)) / len(paths)),
+                         f"{done / FPS:.0f} s read" + (f", clip {k + 1}/{len(paths)}" if len(paths) > 1 else ""))
+        bounds.append((first, done - first))
+        if done >= budget and est > done - first + FPS:  # this source was cut short
+            cut = True
+    if progress:
+        progress("track", 1.0, f"{done / FPS:.0f} s read")
+    return Track(np.asarray(pts, np.float32).reshape(-1, 68, 2), np.asarray(ok, bool),
+                 np.asarray(checks, np.int64).reshape(-1, 3), bounds, cut)
+
+
+# ----------------------------------------------------------------------------- 2. check
+@dataclass
+class Segment:
+    source: int     # index into the sources
+    start: int      # first global frame
+    end: int        # one past the last global frame
+    index: int      # segment number within its source
+
+    @property
+    def name(self) -> str:
+        return f"{self.source:04d}-{self.index:04d}"
+
+
+def segments(t: Track, seconds: int = SEGMENT_SECONDS) -> list[Segment]:
+    """The usable segments (see the module's doc), in time order."""
+    n = seconds * FPS
+    faces = {int(f): (int(a), int(b)) for f, a, b in t.checks}
+    out = []
+    for si, (first, count) in enumerate(t.bounds):
+        for j, s in enumerate(range(0, count, n)):
+            e = min(s + n, count)
+            if e - s < FPS:  # an end shorter than a second
+                continue
+            if not t.ok[first + s:first + e].all():
+                continue
+            seen = [faces[first + c] for c in range(s, min(e, count - 1) + 1, CHECK_EVERY) if first + c in faces]
+            if seen and all(a >= 1 and b == 1 for a, b in seen):
+                out.append(Segment(si, first + s, first + e, j))
+    return out
+
+
+def check(t: Track, segs: list[Segment], where: str, min_seconds: float):
+    """Stage 2: the errors a video can cause (see the module's doc)."""
+    c = t.checks
+    faced = c[:, 1] >= 1 if len(c) else np.zeros(0, bool)
+    if not faced.any():
+        raise NoFaceError(f"{where}: no face found in the video ({len(c)} frames checked, one a second); give "
+                          "a video of one person talking with the face visible, frontal, well lit and not small")
+    multi = float((c[faced, 2] >= 2).mean())
+    if multi >= MULTI_SHARE:
+        raise InputError(f"{where}: {100 * multi:.0f} % of the checked frames show two or more faces; give a "
+                         "video of one person (cut or crop the others out)")
+    usable = sum(s.end - s.start for s in segs) / FPS
+    if usable < min_seconds or len(segs) < 2:
+        raise InputError(f"{where}: {usable:.0f} s of usable footage (one face, tracked, in "
+                         f"{SEGMENT_SECONDS} s pieces), {max(min_seconds, 2 * SEGMENT_SECONDS):.0f} s needed; give a "
+                         "longer video of the person talking (1-5 minutes), or lower --min-seconds")
+
+
+def split(segs: list[Segment]) -> tuple[list[Segment], list[Segment]]:
+    """(train, held out): the last 10 % of the segments in time, at least one."""
+    k = max(1, int(round(HOLDOUT_SHARE * len(segs))))
+    return segs[:-k], segs[-k:]
+
+
+# ----------------------------------------------------------------------------- 3. items
