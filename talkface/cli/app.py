@@ -107,7 +107,7 @@ class OneLineErrors(TyperGroup):
 
 app = typer.Typer(cls=OneLineErrors, add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   epilog=EPILOG, help="Talking-face videos from one portrait and speech (ATVG-net, CVPR 2019).")
-weights_app = typer.Typer(no_args_is_help=True, help="List, verify and import model weights.")
+weights_app = typer.Typer(no_args_is_help=True, help="List, verify, import and remove model weights.")
 data_app = typer.Typer(no_args_is_help=True, help="Prepare training data from clips with audio.")
 train_app = typer.Typer(no_args_is_help=True, help="Train AT-net / VG-net and export weights.")
 app.add_typer(weights_app, name="weights")
