@@ -65,14 +65,24 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return 100.0 if mse == 0 else 20.0 * math.log10(255.0 / math.sqrt(mse))
 
 
+def _resized(img: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.resize(img, (METRIC_SIZE, METRIC_SIZE), interpolation=cv2.INTER_AREA)
+
+
+def _grey(img: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+
+
 def image_metrics(real: np.ndarray, fake: np.ndarray) -> tuple[float, float, float]:
     """(grey PSNR, RGB PSNR, SSIM) of two RGB crops, both resized to 256 px first."""
-    import cv2
     from skimage.metrics import structural_similarity
 
-    r = cv2.resize(real, (METRIC_SIZE, METRIC_SIZE), interpolation=cv2.INTER_AREA)
-    f = cv2.resize(fake, (METRIC_SIZE, METRIC_SIZE), interpolation=cv2.INTER_AREA)
-    grey = psnr(cv2.cvtColor(r, cv2.COLOR_RGB2GRAY), cv2.cvtColor(f, cv2.COLOR_RGB2GRAY))
+    r, f = _resized(real), _resized(fake)
+    grey = psnr(_grey(r), _grey(f))
     ssim = structural_similarity(f, r, channel_axis=2, data_range=255)
     return grey, psnr(r, f), float(ssim)
 
@@ -194,8 +204,8 @@ def evaluate_clip(path: Path, video_out: Path, tf: TalkingFace, options: Generat
     open_real, open_gen = [], []
     img, lmd, sync = [], [], {"sync_error": [], "baseline_static": [], "baseline_loudness": []}
     # the still-frame baseline: the reference frame itself shown for every frame
-    still = al.warp(fit_image(first, max_size))
-    still_lm = crop_landmarks(still)
+    still = al.warp(first)  # _first_frame has fitted it to max_size already
+    still_lm, still_grey = crop_landmarks(still), _grey(_resized(still))
     still_psnr, still_lmd = [], []
     frames = 0
     # closed when the loop ends or fails: zip leaves the longer reader (an ffmpeg process) running
@@ -213,7 +223,7 @@ def evaluate_clip(path: Path, video_out: Path, tf: TalkingFace, options: Generat
             open_gen.append(inner_lip_opening(track_gen(fake)))
             rc, fc = al.warp(real), al.warp(fake)
             img.append(image_metrics(rc, fc))
-            still_psnr.append(image_metrics(rc, still)[0])
+            still_psnr.append(psnr(_grey(_resized(rc)), still_grey))  # image_metrics' grey PSNR
             lr, lf = crop_landmarks(rc), crop_landmarks(fc)
             if lr is not None and lf is not None:
                 lmd.append(mouth_distance(lf, lr))

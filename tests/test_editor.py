@@ -210,15 +210,14 @@ def test_saved_file_drives_generate(face_img, start_points, tmp_path, random_wei
 
 # -- the command line --------------------------------------------------------------------
 
-def test_edit_starts_from_the_template_where_no_face_is_found(tmp_path):
-    """The Python entry of ``landmarks --edit`` on a blank image: the template in the middle."""
+def _edit_in_thread(image, out, landmarks, detector):
+    """``landmarks_cmd.edit`` serving in a thread: (thread, result holder, base URL, key,
+    the starting points the page gets)."""
     from talkface import landmarks_cmd
 
-    grey = write_png(tmp_path / "grey.png", np.full((300, 400, 3), 128, np.uint8))
-    urls = []
-    res = {}
+    urls, res = [], {}
     t = threading.Thread(target=lambda: res.update(r=landmarks_cmd.edit(
-        grey, tmp_path / "f.json", None, False, None, "cpu", "dlib", None, False, on_ready=urls.append)), daemon=True)
+        image, out, landmarks, False, None, "cpu", detector, None, False, on_ready=urls.append)), daemon=True)
     t.start()
     for _ in range(600):
         if urls:
@@ -227,7 +226,13 @@ def test_edit_starts_from_the_template_where_no_face_is_found(tmp_path):
     assert urls, "the editor did not start"
     base, key = urls[0].split("/?t=")
     req = urllib.request.Request(base + "/points", headers={"X-Talkface-Token": key})
-    d = json.loads(urllib.request.urlopen(req, timeout=30).read())
+    return t, res, base, key, json.loads(urllib.request.urlopen(req, timeout=30).read())
+
+
+def test_edit_starts_from_the_template_where_no_face_is_found(tmp_path):
+    """The Python entry of ``landmarks --edit`` on a blank image: the template in the middle."""
+    grey = write_png(tmp_path / "grey.png", np.full((300, 400, 3), 128, np.uint8))
+    t, res, base, key, d = _edit_in_thread(grey, tmp_path / "f.json", None, "dlib")
     assert d["start"] == "template"
     pts = np.array(d["points"])
     assert np.allclose(pts.mean(0), [200, 150], atol=25)  # in the middle of the image
@@ -240,23 +245,11 @@ def test_edit_starts_from_the_template_where_no_face_is_found(tmp_path):
 
 
 def test_edit_starts_from_a_landmarks_file(tmp_path, face_img):
-    from talkface import landmarks_cmd
-
     img = write_png(tmp_path / "face.png", face_img)
     lm = tmp_path / "in.json"
     pts = template_face((60, 140, 200, 200)).points
     lm.write_text(json.dumps({"width": 320, "height": 400, "faces": [{"points": pts.tolist()}]}))
-    urls, res = [], {}
-    t = threading.Thread(target=lambda: res.update(r=landmarks_cmd.edit(
-        img, tmp_path / "out.json", lm, False, None, "cpu", "auto", None, False, on_ready=urls.append)), daemon=True)
-    t.start()
-    for _ in range(200):
-        if urls:
-            break
-        t.join(0.05)
-    base, key = urls[0].split("/?t=")
-    req = urllib.request.Request(base + "/points", headers={"X-Talkface-Token": key})
-    d = json.loads(urllib.request.urlopen(req, timeout=30).read())
+    t, res, base, key, d = _edit_in_thread(img, tmp_path / "out.json", lm, "auto")
     assert d["start"] == "file" and np.allclose(d["points"], pts, atol=0.01)
     body = json.dumps({"points": d["points"], "finish": True}).encode()
     urllib.request.urlopen(urllib.request.Request(base + "/save", data=body, headers={"X-Talkface-Token": key}))

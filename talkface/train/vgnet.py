@@ -101,6 +101,15 @@ def mouth_mask(lm, size: int, margin: float = 0.06):
     return (iny[:, :, None] & inx[:, None, :]).to(lm.dtype)[:, None]
 
 
+def mouth_boxes(lm, el, size: int):
+    """The lips/chin boxes of each frame's landmarks ``lm`` (B, T, 136) and of its example's
+    ``el`` (B, 136), united: (B*T, 1, size, size). The mouth term's region: a copied
+    reference keeps its old mouth in the example's box, the new mouth lies in the frame's."""
+    b, t = lm.shape[:2]
+    return torch.maximum(mouth_mask(lm.reshape(b * t, -1), size),
+                         mouth_mask(el[:, None].expand(-1, t, -1).reshape(b * t, -1), size))
+
+
 def windows(G, x, lm, e, el, rng, shift: int = 6):
     """The maps VG-net on per-frame windows (training): each frame's window is centred on its
     own target lips/chin (``shift`` pixels of random offset), so the loss sees exactly what
@@ -114,7 +123,7 @@ def windows(G, x, lm, e, el, rng, shift: int = 6):
     img = e[:, None].expand(-1, t, -1, -1, -1).reshape(n, 3, size, size)
     real = x.reshape(n, 3, size, size)
     maps, rmaps = landmark_maps(lmf, size), landmark_maps(elf, size)
-    mask = torch.maximum(mouth_mask(lmf, size), mouth_mask(elf, size))
+    mask = mouth_boxes(lm, el, size)
     cut = {k: [] for k in ("img", "rmaps", "maps", "real", "mask", "fade")}
     for i in range(n):
         y0, x0, h, w = mouth_window(lmf[i], size, G.cfg.window)
@@ -293,8 +302,7 @@ def train(data_dir, run_dir, config: str = "small", steps: int = 2000, batch: in
                 m, diff, a = mwin, (fake - x).abs(), alpha
             else:
                 n, size = lm.shape[0] * lm.shape[1], x.shape[-1]
-                m = torch.maximum(mouth_mask(lm.reshape(n, -1), size),
-                                  mouth_mask(el[:, None].expand(-1, lm.shape[1], -1).reshape(n, -1), size))
+                m = mouth_boxes(lm, el, size)
                 diff = (fake - x).abs().reshape(n, 3, size, size)
                 a = alpha.reshape(n, 1, size, size)
             mouth = (diff * m).sum() / (m.sum() * 3 + 1)
