@@ -97,21 +97,32 @@ def dlib_confirms(image: np.ndarray, box, side: int = 640) -> bool:
     """Whether dlib's HOG detector (made for photographed faces) finds a face in ``image``
     with a score of 0 or more whose box overlaps ``box`` (x, y, w, h; intersection over
     union 0.3 or more), searching a copy at most ``side`` px a side."""
+    small, s = shrink(image, side)
+    detector, _ = _dlib_models()
+    rects, scores, _ = detector.run(_gray(small), 1, 0.0)
+    scaled = tuple(float(v) * s for v in box)
+    return any(box_iou((r.left(), r.top(), r.width(), r.height()), scaled) >= 0.3 for r in rects)
+
+
+def shrink(image: np.ndarray, side: int) -> tuple[np.ndarray, float]:
+    """(``image`` at most ``side`` px a side (INTER_AREA; itself when it fits), the scale)."""
     import cv2
 
     h, w = image.shape[:2]
     s = min(1.0, side / max(h, w))
-    small = cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA) \
-        if s < 1 else image
-    detector, _ = _dlib_models()
-    rects, scores, _ = detector.run(_gray(small), 1, 0.0)
-    bx, by, bw, bh = (float(v) * s for v in box)
-    for r in rects:
-        iw = max(0.0, min(r.right(), bx + bw) - max(r.left(), bx))
-        ih = max(0.0, min(r.bottom(), by + bh) - max(r.top(), by))
-        if iw * ih >= 0.3 * (r.width() * r.height() + bw * bh - iw * ih):
-            return True
-    return False
+    if s >= 1:
+        return image, s
+    return cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA), s
+
+
+def box_iou(a, b) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    iw = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    ih = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    inter = iw * ih
+    return inter / max(aw * ah + bw * bh - inter, 1e-9)
 
 
 # ----------------------------------------------------------------------------- FAN

@@ -12,6 +12,7 @@ import numpy as np
 from ...clips import CLIP_EXTS, LandmarkTracker, find_clips
 from ...constants import FPS
 from ...errors import InputError, NoFaceError
+from ...face.detect import _detect_dlib, box_iou, shrink
 from ...inputs import check_input_file
 from .common import (
     CHECK_EVERY,
@@ -114,27 +115,11 @@ def _detect(frame: np.ndarray):
     """dlib faces of ``frame`` found on a copy at most DETECT_SIDE a side, largest first,
     boxes in frame pixels. Weak ones are kept (dlib's own threshold, -0.3): another
     person's face in the frame counts even when it is turned or in shadow."""
-    import cv2
-
-    from ...face.detect import _detect_dlib
-
-    h, w = frame.shape[:2]
-    s = min(1.0, DETECT_SIDE / max(h, w))
-    small = cv2.resize(frame, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA) \
-        if s < 1 else frame
+    small, s = shrink(frame, DETECT_SIDE)
     faces = sorted(_detect_dlib(small), key=lambda f: f.box[2] * f.box[3], reverse=True)
     for f in faces:
         f.box = tuple(v / s for v in f.box)
     return faces
-
-
-def _overlap(a, b) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    iw = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    ih = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    inter = iw * ih
-    return inter / max(aw * ah + bw * bh - inter, 1e-9)
 
 
 def _plausible(p: np.ndarray, prev: np.ndarray | None, shape) -> bool:
@@ -174,7 +159,7 @@ def track(paths: list[Path], progress: Progress | None = None, max_seconds: floa
                     pick = faces[0]
                     if tracker is not None:  # the face it was following
                         last = tracker.box
-                        pick = max(faces, key=lambda f: _overlap(f.box, last))
+                        pick = max(faces, key=lambda f: box_iou(f.box, last))
                     tracker = LandmarkTracker(pick.box)
             if tracker is None:
                 p = np.full((68, 2), np.nan, np.float32)
