@@ -15,8 +15,8 @@ def choose_renderer(renderer: str, pipeline: dict, face, image=None) -> str:
     manifest's pipeline says ``"vgnet_identities": "many"``) or fine-tuned on one person
     (the pipeline names its ``"identity"``: ``talkface train vgnet --video``, whose user
     asks for those weights with a photo of that person). Otherwise ``warp``: talkface's
-    default VG-net saw a single GRID speaker and does not draw unseen speakers' mouths
-    (weights/MODEL_CARD.md), and faces found only by the cartoon fit, a template or a
+    default VG-net saw a single GRID speaker and draws a soft, low-resolution mouth on
+    other faces (weights/MODEL_CARD.md), and faces found only by the cartoon fit, a template or a
     landmarks file are drawings, far from any VG-net's training photos.
     """
     if renderer != "auto":
