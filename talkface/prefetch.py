@@ -10,28 +10,22 @@ from .face.find import candidate_faces
 from .predict import speech_input
 
 
-def _prefetch_child(conn, face_args, audio_args, audio_fn=A.audio_rows):
-    def job(kind, fn, *args):
-        try:
-            conn.send((kind, "ok", fn(*args)))
-        except TalkfaceError as e:
-            conn.send((kind, "error", (type(e).__name__, e.message, e.exit_code)))
-        except BaseException as e:  # noqa: BLE001 - the parent redoes the job itself
-            conn.send((kind, "crash", f"{type(e).__name__}: {e}"))
-
+def _prefetch_child(conn, kind, fn, args):
     try:
-        if audio_args is not None:
-            job("audio", audio_fn, *audio_args)
-        if face_args is not None:
-            job("faces", candidate_faces, *face_args)
+        conn.send((kind, "ok", fn(*args)))
+    except TalkfaceError as e:
+        conn.send((kind, "error", (type(e).__name__, e.message, e.exit_code)))
+    except BaseException as e:  # noqa: BLE001 - the parent redoes the job itself
+        conn.send((kind, "crash", f"{type(e).__name__}: {e}"))
     finally:
         conn.close()
 
 
 class Prefetch:
-    """Reads the audio and finds the portrait's faces, in a forked process when that saves
-    time: decoding + MFCC and loading dlib's 68-point model (~0.8 s) then run on a second
-    core while this process imports torch (~1 s) and loads the weights. Inline when torch is
+    """Reads the audio and finds the portrait's faces, in two forked processes when that
+    saves time: decoding the speech (the phone recogniser) and finding the face (importing
+    and running the detectors) then run side by side, and beside this process loading the
+    weights (and importing torch when the job needs it). Inline when torch is
     already imported (forking a process with torch's thread pools is unsafe), when the
     detector is already loaded (batch workers, repeated API calls) or on one core.
 
@@ -47,18 +41,26 @@ class Prefetch:
         self.audio_fn = speech_input if speech else A.audio_rows  # phones + energy, or MFCC rows
         self.scale = scale  # of --landmarks points: the portrait was shrunk to --max-size
         self.audio_args = (audio, A.SAMPLE_RATE, max_seconds) if audio is not None else None
-        self.proc = self.conn = None
+        self.procs: dict = {}  # kind -> (process, its end of the pipe)
         self._got: dict = {}
         if not landmarks and self._fork_pays(detector):
             import multiprocessing as mp
 
             ctx = mp.get_context("fork")
-            self.conn, child = ctx.Pipe(duplex=False)
-            self.proc = ctx.Process(target=_prefetch_child,
-                                    args=(child, self.face_args + ("cpu",), self.audio_args, self.audio_fn),
-                                    daemon=True)
-            self.proc.start()
-            child.close()
+            jobs = {"faces": (candidate_faces, self.face_args + ("cpu",))}
+            if self.audio_args is not None:
+                jobs["audio"] = (self.audio_fn, self.audio_args)
+            for kind, (fn, args) in jobs.items():  # one process each: they run side by side
+                conn, child = ctx.Pipe(duplex=False)
+                proc = ctx.Process(target=_prefetch_child, args=(child, kind, fn, args), daemon=True)
+                proc.start()
+                child.close()
+                self.procs[kind] = (proc, conn)
+
+    @property
+    def forked(self) -> bool:
+        """Whether work is still running (or waiting to be collected) in forked processes."""
+        return bool(self.procs)
 
     @staticmethod
     def _fork_pays(detector) -> bool:
@@ -68,17 +70,20 @@ class Prefetch:
 
         if sys.platform != "linux" or "torch" in sys.modules or detector == "fan" or (os.cpu_count() or 1) < 2:
             return False
-        # face-alignment (which wants the GPU) runs here, never in the child
-        return D._dlib_models.cache_info().currsize == 0 and not (detector == "auto" and D.fan_weights_present())
+        # face-alignment (which wants the GPU) runs here, never in the child; a detector this
+        # process has loaded is fast here (and mediapipe's threads do not survive a fork)
+        loaded = D._dlib_models.cache_info().currsize > 0 or "mediapipe" in sys.modules
+        return not loaded and not (detector == "auto" and D.fan_weights_present())
 
     def _result(self, kind):
         """The child's (status, value) for ``kind``; ("crash", None) when it is gone."""
-        while kind not in self._got and self.proc is not None:
+        if kind not in self._got and kind in self.procs:
             try:
-                k, status, value = self.conn.recv()
+                k, status, value = self.procs[kind][1].recv()
                 self._got[k] = (status, value)
             except (EOFError, OSError):  # the child died (killed, out of memory)
-                self.close()
+                pass
+            self._close(kind)
         return self._got.get(kind, ("crash", None))
 
     @staticmethod
@@ -87,7 +92,7 @@ class Prefetch:
         raise {"NoFaceError": NoFaceError, "WeightsError": WeightsError}.get(name, InputError)(message, code)
 
     def audio(self):
-        if self.proc is None and "audio" not in self._got:
+        if "audio" not in self.procs and "audio" not in self._got:
             return self.audio_fn(*self.audio_args)
         status, value = self._result("audio")
         if status == "ok":
@@ -98,23 +103,25 @@ class Prefetch:
 
     def faces(self, device="cpu") -> list[Face]:
         """The faces, best first; ``device`` is for face-alignment when it runs here."""
-        if self.proc is None and "faces" not in self._got:
+        if "faces" not in self.procs and "faces" not in self._got:
             return candidate_faces(*self.face_args, device, self.scale)
         status, value = self._result("faces")
-        self.close()
         if status == "ok":
             return value
         if status == "error":
             self._raise(value)
         return candidate_faces(*self.face_args, device, self.scale)
 
+    def _close(self, kind):
+        proc, conn = self.procs.pop(kind)
+        if proc.is_alive():
+            proc.terminate()
+        proc.join()
+        conn.close()
+
     def close(self):
-        if self.proc is not None:
-            if self.proc.is_alive():
-                self.proc.terminate()
-            self.proc.join()
-            self.conn.close()
-            self.proc = None
+        for kind in list(self.procs):
+            self._close(kind)
 
     def __enter__(self):
         return self

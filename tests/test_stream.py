@@ -74,7 +74,7 @@ def test_face_search_in_a_forked_process(assets, tmp_path):
         from talkface.errors import NoFaceError
         img = load_image({str(assets['face'])!r})
         with Prefetch(img, "face.png") as s:
-            forked = s.proc is not None
+            forked = s.forked
             faces = s.faces()
         assert "torch" not in sys.modules
         inline = candidate_faces(img, "face.png")
@@ -120,7 +120,7 @@ def test_prefetch_reads_audio_in_the_forked_process(assets, tmp_path):
         from talkface.pipeline import Prefetch
         img = load_image({str(assets['face'])!r})
         with Prefetch(img, "face.png", audio={str(assets['speech'])!r}) as p:
-            forked = p.proc is not None
+            forked = p.forked
             n, rows = p.audio()
             faces = p.faces()
         wav = A.load_audio_int16({str(assets['speech'])!r})

@@ -64,6 +64,23 @@ def dlib_available() -> bool:
         return False
 
 
+def dlib_installed() -> bool:
+    """dlib and its 68-point model are installed (nothing is loaded: loading takes ~2 s,
+    spent only when the detector chain gets to dlib)."""
+    import importlib.util
+
+    try:
+        if importlib.util.find_spec("dlib") is None:
+            return False
+        spec = importlib.util.find_spec("face_recognition_models")
+    except (ImportError, ValueError):
+        return False
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    return any((Path(d) / "models" / "shape_predictor_68_face_landmarks.dat").exists()
+               for d in spec.submodule_search_locations)
+
+
 def dlib_points(image: np.ndarray, box) -> np.ndarray:
     """68 landmarks inside a given (x, y, w, h) box with dlib's shape predictor."""
     import dlib
@@ -299,17 +316,19 @@ def _cartoon_candidate(region: np.ndarray, filled: np.ndarray):
 
 
 # ----------------------------------------------------------------------------- chain
-def usable_detectors() -> list[str]:
+def usable_detectors(load: bool = True) -> list[str]:
     """The learned detectors that work here, in the auto chain's order: face-alignment (its
-    weights cached), MediaPipe Face Mesh (``mediapipe`` installed), dlib."""
-    from .mesh import mesh_available
+    weights cached), MediaPipe Face Mesh (``mediapipe`` installed), dlib. With ``load``
+    False, the ones installed, without loading them (the detector chain loads each only
+    when it gets to it, and goes on without one that fails to load)."""
+    from .mesh import mesh_available, mesh_installed
 
     out = []
     if fan_available():
         out.append("fan")
-    if mesh_available():
+    if mesh_available() if load else mesh_installed():
         out.append("mesh")
-    if dlib_available():
+    if dlib_available() if load else dlib_installed():
         out.append("dlib")
     return out
 
@@ -322,7 +341,9 @@ def _run(name: str, image: np.ndarray, device: str) -> list[Face]:
     if name == "cartoon":
         return _cartoon_faces(image)
     if name == "mesh":
-        return _detect_mesh(image)
+        from .mesh import mesh_available
+
+        return _detect_mesh(image) if mesh_available() else []
     raise InputError(f"unknown detector {name!r}; use one of {', '.join(DETECTORS)}")
 
 
@@ -375,14 +396,14 @@ def detect_faces(image: np.ndarray, detector: str = "auto", device: str = "cpu",
     """
     if detector not in DETECTORS:
         raise InputError(f"unknown detector {detector!r}; use one of {', '.join(DETECTORS)}")
-    usable = usable_detectors()
+    usable = usable_detectors(load=False)
     if detector == "auto":
         chain = usable or ["dlib"]
     else:
         if detector == "fan" and "fan" not in usable:
             raise InputError("detector 'fan' needs face-alignment 1.5.0 and its weights in the torch hub "
                              "cache; use --detector dlib")
-        if detector == "mesh" and "mesh" not in usable:
+        if detector == "mesh" and not ("mesh" in usable and _mesh_loads()):
             raise InputError("detector 'mesh' needs mediapipe 0.10.14 (pip install 'talkface[mesh]'); "
                              "use --detector dlib")
         chain = [detector] + ([d for d in usable if d != detector] if retries else [])
@@ -411,6 +432,12 @@ def detect_faces(image: np.ndarray, detector: str = "auto", device: str = "cpu",
     return []
 
 
+def _mesh_loads() -> bool:
+    from .mesh import mesh_available
+
+    return mesh_available()
+
+
 def _mesh_in_box(image: np.ndarray, face: Face) -> Face:
     """``face`` with Face Mesh's points when Face Mesh, run on a crop around the face's
     box, finds a face there whose eyes and mouth lie within the box (it is then the same
@@ -419,6 +446,8 @@ def _mesh_in_box(image: np.ndarray, face: Face) -> Face:
 
     from .mesh import mesh_points, to_68
 
+    if not _mesh_loads():
+        return face
     x, y, w, h = face.box
     side = 2.0 * max(w, h)
     size = 384

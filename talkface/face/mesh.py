@@ -124,13 +124,64 @@ def _quiet():
             os.close(saved)
 
 
+def mesh_installed() -> bool:
+    """True when ``mediapipe`` is installed with its Face Mesh solution (nothing is
+    imported: the detector chain loads it only when it runs)."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("mediapipe")
+    except (ImportError, ValueError):
+        return False
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    from pathlib import Path
+
+    return any((Path(d) / "python" / "solutions" / "face_mesh.py").exists() for d in spec.submodule_search_locations)
+
+
 @functools.lru_cache(maxsize=1)
 def _solution():
     os.environ.setdefault("GLOG_minloglevel", "2")  # mediapipe's C++ logging: errors only
-    with _quiet():
+    with _quiet(), _lazy_pyplot():
         from mediapipe.python.solutions import face_mesh
 
     return face_mesh
+
+
+@contextlib.contextmanager
+def _lazy_pyplot():
+    """``import mediapipe`` imports ``matplotlib.pyplot`` (for its drawing helpers, which
+    talkface never calls): about 1.3 s, most of what importing mediapipe costs. While it
+    imports, ``matplotlib`` and ``matplotlib.pyplot`` (those not imported yet) are stand-in
+    modules that import the real one on first use of any of their names; afterwards the
+    real modules are importable as ever."""
+    import importlib
+    import sys
+    import types
+
+    def stand_in(name):
+        def real(attr):
+            if sys.modules.get(name) is mod:
+                del sys.modules[name]
+            return getattr(importlib.import_module(name), attr)
+
+        mod = types.ModuleType(name, f"imports {name} on first use")
+        mod.__getattr__ = real  # type: ignore[attr-defined]
+        return mod
+
+    made = {}
+    for name in ("matplotlib", "matplotlib.pyplot"):
+        if name not in sys.modules:
+            made[name] = sys.modules[name] = stand_in(name)
+    if "matplotlib" in made and "matplotlib.pyplot" in made:
+        made["matplotlib"].pyplot = made["matplotlib.pyplot"]  # what `import matplotlib.pyplot as plt` reads
+    try:
+        yield
+    finally:
+        for name, mod in made.items():
+            if sys.modules.get(name) is mod:
+                del sys.modules[name]
 
 
 @functools.lru_cache(maxsize=1)
