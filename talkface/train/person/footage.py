@@ -14,6 +14,7 @@ from ...constants import FPS
 from ...errors import InputError, NoFaceError
 from ...face.detect import _detect_dlib, box_iou, shrink
 from ...inputs import check_input_file
+from ...video import DECODE_FLAGS
 from .common import (
     CHECK_EVERY,
     DECODE_SIDE,
@@ -67,7 +68,8 @@ class _Video:
         scale = (f"scale=w='min({DECODE_SIDE},iw)':h='min({DECODE_SIDE},ih)'"
                  ":force_original_aspect_ratio=decrease")
         try:
-            self._gen = imageio_ffmpeg.read_frames(str(path), output_params=["-r", str(FPS), "-vf", scale])
+            self._gen = imageio_ffmpeg.read_frames(str(path),
+                                                   output_params=["-r", str(FPS), "-vf", scale, *DECODE_FLAGS])
             meta = next(self._gen)
         except (OSError, RuntimeError, StopIteration):
             raise InputError(f"{path}: not readable as video (ffmpeg cannot decode it, or it has no video "
