@@ -33,6 +33,7 @@ class GenerateOptions:
     blink: bool = True  # eye blinks every 2-6 s (warp renderer)
     head_motion: bool = False  # a very light idle head sway (warp renderer)
     batch: int = 32  # frames per VG-net batch (neural renderer)
+    crf: int = 20  # H.264 quality: 0 lossless (large files) .. 51; lower is better and bigger
 
     def __post_init__(self):
         if self.renderer not in RENDERERS:
@@ -41,6 +42,8 @@ class GenerateOptions:
             raise InputError(f"--size {self.size}: must be an even number between 32 and 2048")
         if self.max_size < 64:
             raise InputError(f"--max-size {self.max_size}: must be at least 64")
+        if not 0 <= self.crf <= 51:
+            raise InputError(f"--crf {self.crf}: must be between 0 (lossless) and 51 (18-23 look good)")
         if self.max_seconds is not None and not self.max_seconds > 0:
             raise InputError(f"--max-seconds {self.max_seconds}: must be a positive number of seconds")
 

@@ -203,7 +203,7 @@ def _encode(render: _Render, src: _Inputs, o: GenerateOptions, out: Path, audio,
     rep.seconds.setdefault("encode", 0.0)
     first_frame = None
     with VideoWriter(out, width, height, audio=audio, audio_seconds=src.n_samples / A.SAMPLE_RATE,
-                     overwrite=force) as vw:
+                     overwrite=force, crf=o.crf) as vw:
         with rep.bar("rendering", n) as advance:
             it = iter(render.frames)
             for _ in range(n):

@@ -213,12 +213,23 @@ def test_generate_bad_landmarks_file_exit_2(inputs, random_weights, tmp_path):
 
 
 @pytest.mark.parametrize("args", [["--size", "33"], ["--renderer", "nope"], ["--max-size", "10"],
-                                  ["--detector", "nope"], ["--device", "tpu"]])
+                                  ["--detector", "nope"], ["--device", "tpu"], ["--crf", "52"]])
 def test_generate_bad_options_exit_2(inputs, random_weights, tmp_path, args):
     r = cli("generate", inputs["face"], inputs["short"], "-o", tmp_path / "o.mp4", "--quiet", *args)
     assert r.exit_code == 2, r.output
     assert r.stderr.startswith("error:")
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_generate_crf_sets_the_quality(inputs, random_weights, tmp_path):
+    sizes = {}
+    for crf in (0, 40):
+        out = tmp_path / f"crf{crf}.mp4"
+        r = cli("generate", inputs["face"], inputs["short"], "-o", out, "--crop", "--size", "256", "--crf", str(crf),
+                "--quiet")
+        assert r.exit_code == 0, r.output
+        sizes[crf] = out.stat().st_size
+    assert sizes[0] > 2 * sizes[40], sizes  # lossless is much larger than crf 40
 
 
 def test_generate_wrong_output_extension_exit_2(inputs, random_weights, tmp_path):

@@ -54,7 +54,7 @@ def _float(v):
 # column -> converter of the cell (None: keep the text; "path": relative to the manifest)
 OPTIONS = {"size": _int, "crop": _bool, "max_size": _int, "detector": None, "landmarks": "path",
            "face_index": _int, "renderer": None, "weights": None, "max_seconds": _float, "blink": _bool,
-           "head_motion": _bool}
+           "head_motion": _bool, "crf": _int}
 COLUMNS = REQUIRED + ("id",) + tuple(OPTIONS)
 
 

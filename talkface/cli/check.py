@@ -17,6 +17,8 @@ def evaluate(
     limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N clips (sorted by path)."),
     save_videos: Optional[Path] = typer.Option(None, "--save-videos",
                                                help="Keep the generated videos in this folder (replaced if present)."),
+    crf: int = typer.Option(0, "--crf", help="H.264 quality of the generated videos: 0 (lossless, default) measures "
+                                             "the frames as rendered, like the still frame; 20 as generate makes them."),
     quiet: bool = P.QUIET,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ):
@@ -27,7 +29,7 @@ def evaluate(
 
     rep = Reporter(show=not (quiet or as_json))
     res = run(lambda: ev(clips_dir, weights=weights, renderer=renderer, device=device, limit=limit,
-                         save_videos=save_videos, reporter=rep))
+                         save_videos=save_videos, reporter=rep, crf=crf))
     if as_json:
         print_json(res)
     else:

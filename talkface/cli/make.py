@@ -21,6 +21,7 @@ def generate(
     size: int = P.SIZE, crop: bool = P.CROP, max_size: int = P.MAX_SIZE,
     detector: str = P.DETECTOR, landmarks: Optional[Path] = P.LANDMARKS, face_index: Optional[int] = P.FACE_INDEX,
     renderer: str = P.RENDERER, blink: bool = P.BLINK, head_motion: bool = P.HEAD_MOTION,
+    crf: int = P.CRF,
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
     max_seconds: float = P.MAX_SECONDS, quiet: bool = P.QUIET,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
@@ -33,7 +34,7 @@ def generate(
     def go():
         options = GenerateOptions(size=size, crop=crop, max_size=max_size, detector=detector, landmarks=landmarks,
                                   face_index=face_index, renderer=renderer, max_seconds=max_seconds, blink=blink,
-                                  head_motion=head_motion)
+                                  head_motion=head_motion, crf=crf)
         tf = TalkingFace(weights, device)  # loaded inside generate: the face is searched while torch starts
         return tf.generate(portrait, audio, output, options, force=force, quiet=quiet or as_json)
 
@@ -49,7 +50,7 @@ def generate(
 def batch(
     manifest: Path = typer.Argument(..., help="CSV/TSV with a header line, or JSONL: portrait, audio, output and "
                                               "optional id, size, crop, max_size, detector, landmarks, face_index, "
-                                              "renderer, weights, max_seconds, blink, head_motion. Relative paths "
+                                              "renderer, weights, max_seconds, blink, head_motion, crf. Relative paths "
                                               "are relative to the manifest's folder."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Worker processes, each loading the models once "
                                                      "(1: run in this process)."),
@@ -63,7 +64,7 @@ def batch(
     device: str = P.DEVICE,
     size: int = P.SIZE, crop: bool = P.CROP, max_size: int = P.MAX_SIZE,
     detector: str = P.DETECTOR, renderer: str = P.RENDERER, max_seconds: float = P.MAX_SECONDS,
-    blink: bool = P.BLINK, head_motion: bool = P.HEAD_MOTION,
+    blink: bool = P.BLINK, head_motion: bool = P.HEAD_MOTION, crf: int = P.CRF,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-item lines."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object on stdout."),
 ):
@@ -78,7 +79,7 @@ def batch(
 
     def go():
         options = GenerateOptions(size=size, crop=crop, max_size=max_size, detector=detector, renderer=renderer,
-                                  max_seconds=max_seconds, blink=blink, head_motion=head_motion)
+                                  max_seconds=max_seconds, blink=blink, head_motion=head_motion, crf=crf)
         try:
             return B.run_batch(manifest, jobs=jobs, shard=shard, report=report, resume=resume, force=force,
                                device=device, weights=weights, options=options, debug=STATE["debug"],

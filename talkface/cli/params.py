@@ -22,4 +22,5 @@ BLINK = typer.Option(_D.blink, "--blink/--no-blink", help="Eye blinks every 2-6 
 HEAD_MOTION = typer.Option(_D.head_motion, "--head-motion/--no-head-motion",
                            help="A very light idle head sway (warp renderer).")
 MAX_SECONDS = typer.Option(_D.max_seconds, "--max-seconds", help="Refuse longer audio.")
+CRF = typer.Option(_D.crf, "--crf", help="H.264 quality: 0 (lossless, large files) to 51; 18-23 look good.")
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress output.")
