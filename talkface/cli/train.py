@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from ..errors import InputError
+from ..errors import InputError, TalkfaceError
 from .app import data_app, fail, print_json, run, train_app
 
 
@@ -141,6 +141,12 @@ def train_vgnet(
         val: List[Path] = typer.Option([], "--val", help="DATA_DIR: extra prepared folder(s) to validate on."),
         holdout: Optional[int] = typer.Option(None, "--holdout", help="DATA_DIR: training clips kept out for "
                                                                       "validation [50]."),
+        predicted: float = typer.Option(0.0, "--predicted", help="DATA_DIR, maps layout: share of training windows "
+                                                                 "driven by the AT-net's landmarks (from each clip's "
+                                                                 "speech, as generate makes them) instead of the "
+                                                                 "tracked ones."),
+        drive: str = typer.Option("default", "--drive", help="With --predicted: the weights whose AT-net (MouthNet) "
+                                                             "predicts those landmarks."),
         as_json: bool = typer.Option(False, "--json", help="With --video: print the summary as one JSON object."),
         quiet: bool = typer.Option(False, "--quiet", "-q")):
     if recipe is not None and recipe not in ("original", "mouth"):
@@ -153,9 +159,14 @@ def train_vgnet(
             fail(InputError("--out: missing; give the run folder for the checkpoints"))
         if name is not None:
             fail(InputError("--name goes with --video (DATA_DIR runs are exported with talkface train export)"))
+        if not 0.0 <= predicted <= 1.0:
+            fail(InputError(f"--predicted {predicted}: a share between 0 and 1"))
+        if predicted and (config or "maps") != "maps":
+            fail(InputError("--predicted goes with the maps layout (--config maps)"))
+        speech = _speech_of(drive) if predicted else None
         _train_common("vgnet", data_dir, out, config or "maps", 3000 if steps is None else steps, batch, device,
                       resume, val, 50 if holdout is None else holdout, quiet, recipe=recipe or "mouth",
-                      minutes=minutes)
+                      minutes=minutes, predicted=predicted, speech=speech)
         return
     if data_dir is not None:
         fail(InputError(f"{data_dir}: give either a DATA_DIR or --video, not both"))
@@ -167,6 +178,19 @@ def train_vgnet(
         fail(InputError("--name: missing; give the name to register the weights under (then --weights NAME)"))
     _train_person(video, name, out, 30.0 if minutes is None else minutes, steps, batch, recipe or "mouth", base,
                   min_seconds, gain, default, force, device, resume, as_json, quiet)
+
+
+def _speech_of(weights: str):
+    """(MouthNet, basis, gain) of ``weights``, for --predicted."""
+    from .. import weights as W
+
+    try:
+        w = W.load(weights, "cpu", need_vgnet=False)
+    except TalkfaceError as e:
+        fail(e)
+    if w.pca is not None:
+        fail(InputError(f"--drive {weights}: its AT-net is not a MouthNet; give weights whose AT-net reads speech"))
+    return w.atnet, w.atnet.basis, w.atnet.gain
 
 
 STAGES = {"track": "finding the face", "items": "cutting pieces", "train": "fine-tuning VG-net",

@@ -30,23 +30,33 @@ def mouth_weights(n_points=68, device="cpu"):
 
 
 class VGData:
-    def __init__(self, items):
-        self.items = []
+    def __init__(self, items, speech=None):
+        """``speech``: (MouthNet, basis, gain) of the weights the renderer will be driven by;
+        each clip's landmark motion is then predicted from its speech features once (for
+        ``sample``'s ``predicted``)."""
+        self.items, self.motion = [], []
         for it in items:
             m = np.load(it / "meta.npz")
             frames = np.load(it / "frames.npy", mmap_mode="r")
             n = min(len(frames), len(m["points"]))
             self.items.append((frames, to_norm(m["points"][:n], int(m["size"])).astype(np.float32), n))
+            self.motion.append(_predicted_motion(it, n, speech) if speech is not None else None)
         self.size = self.items[0][0].shape[1]
+        self.basis = speech[1] if speech is not None else None
 
-    def sample(self, rng, batch, t, jitter: float = 0.0):
+    def sample(self, rng, batch, t, jitter: float = 0.0, predicted: float = 0.0):
         """``batch`` windows of ``t`` frames + an example frame of the same clip.
         ``jitter``: one random similarity per window (shift up to ``jitter`` x size, scale
         1 +- jitter, rotation up to 60 x jitter degrees) applied to the frames, the example
-        and their landmarks alike, so the renderer sees faces aligned a little off."""
-        imgs, lms, exi, exl = [], [], [], []
+        and their landmarks alike, so the renderer sees faces aligned a little off.
+        ``predicted``: the share of windows whose input landmarks are the ones generation
+        would give them (the example's points with the mouth closed + the AT-net motion
+        predicted from the clip's speech) instead of the tracked ones. With it, returns a
+        fifth tensor: the input landmarks (the tracked ones elsewhere)."""
+        imgs, lms, exi, exl, ins = [], [], [], [], []
         for _ in range(batch):
-            frames, norm, n = self.items[rng.integers(len(self.items))]
+            k = int(rng.integers(len(self.items)))
+            frames, norm, n = self.items[k]
             s = int(rng.integers(0, n - t + 1))
             r = int(rng.integers(0, n))
             clip = np.asarray(frames[s:s + t], np.float32)
@@ -57,16 +67,42 @@ class VGData:
             clip = np.clip(clip * gain + bias, 0, 255)
             ex = np.clip(ex * gain + bias, 0, 255)
             lm, el = norm[s:s + t], norm[r]
+            li = lm
+            if predicted and self.motion[k] is not None and rng.random() < predicted:
+                from ..models.mouthnet import close_mouth
+
+                li = (close_mouth(el, self.basis)[None] + self.motion[k][s:s + t]).astype(np.float32)
             if jitter:
-                clip, ex, lm, el = _jitter(rng, jitter, clip, ex, lm, el)
+                clip, ex, both, el = _jitter(rng, jitter, clip, ex, np.concatenate([lm, li]), el)
+                lm, li = both[:t], both[t:]
             imgs.append(clip)
             exi.append(ex)
             lms.append(lm)
             exl.append(el)
+            ins.append(li)
         to = lambda a: torch.from_numpy(np.stack(a))
         x = to(imgs).permute(0, 1, 4, 2, 3) / 127.5 - 1
         e = to(exi).permute(0, 3, 1, 2) / 127.5 - 1
+        if predicted:
+            return x.contiguous(), to(lms), e.contiguous(), to(exl), to(ins)
         return x.contiguous(), to(lms), e.contiguous(), to(exl)
+
+
+def _predicted_motion(item: Path, n: int, speech) -> np.ndarray:
+    """(n, 136) AT-net motion of a prepared clip, from its speech (phones cached by train atnet)."""
+    from .. import phones as P
+    from ..audio import n_frames_for
+    from ..models.mouthnet import predict_motion
+
+    model, basis, gain = speech
+    wav = np.load(item / "meta.npz")["wav"].astype(np.float32) / 32767.0
+    nf = n_frames_for(wav.size)
+    cache = item / "phones.npy"  # the recogniser's phones, as train atnet caches them
+    ph = np.load(cache) if cache.exists() else P.recognizer().frames(wav, nf)
+    m = predict_motion(model, basis, P.speech_features(wav, nf, ph), gain)[:n]
+    if len(m) < n:
+        m = np.concatenate([m, np.repeat(m[-1:], n - len(m), 0)])
+    return m.astype(np.float32)
 
 
 def _jitter(rng, amount, clip, ex, lm, el):
@@ -110,20 +146,25 @@ def mouth_boxes(lm, el, size: int):
                          mouth_mask(el[:, None].expand(-1, t, -1).reshape(b * t, -1), size))
 
 
-def windows(G, x, lm, e, el, rng, shift: int = 6):
+def windows(G, x, lm, e, el, rng, shift: int = 6, lm_in=None):
     """The maps VG-net on per-frame windows (training): each frame's window is centred on its
-    own target lips/chin (``shift`` pixels of random offset), so the loss sees exactly what
-    the network draws. Returns (fake, alpha, real, mouth mask), each (N, c, h, w)."""
+    own input lips/chin (``shift`` pixels of random offset), so the loss sees exactly what
+    the network draws. ``lm_in``: the landmarks the network is given, when not the
+    tracked ``lm`` (the mouth term's box then covers both). Returns (fake, alpha, real,
+    mouth mask), each (N, c, h, w)."""
     from ..models.vgnet_maps import feather, landmark_maps, mouth_window
 
     b, t = lm.shape[:2]
     n, size = b * t, x.shape[-1]
+    mask = mouth_boxes(lm, el, size)
+    if lm_in is not None:
+        mask = torch.maximum(mask, mouth_boxes(lm_in, el, size))
+        lm = lm_in
     lmf = lm.reshape(n, -1)
     elf = el[:, None].expand(-1, t, -1).reshape(n, -1)
     img = e[:, None].expand(-1, t, -1, -1, -1).reshape(n, 3, size, size)
     real = x.reshape(n, 3, size, size)
     maps, rmaps = landmark_maps(lmf, size), landmark_maps(elf, size)
-    mask = mouth_boxes(lm, el, size)
     cut = {k: [] for k in ("img", "rmaps", "maps", "real", "mask", "fade")}
     for i in range(n):
         y0, x0, h, w = mouth_window(lmf[i], size, G.cfg.window)
@@ -164,8 +205,20 @@ def validate(G, data: VGData, dev, t=8, n=16, seed=123):
         sl.append(float(((e - x[0]).abs() * m).sum()) / area)
         ai.append(float((alpha * m).sum() / m.sum()))
         ao.append(float((alpha * (1 - m)).sum() / (1 - m).sum()))
-    return {"psnr": float(np.mean(ps)), "l1": float(np.mean(l1)), "mouth_l1": float(np.mean(ml)),
-            "still_mouth_l1": float(np.mean(sl)), "att_in": float(np.mean(ai)), "att_out": float(np.mean(ao))}
+    res = {"psnr": float(np.mean(ps)), "l1": float(np.mean(l1)), "mouth_l1": float(np.mean(ml)),
+           "still_mouth_l1": float(np.mean(sl)), "att_in": float(np.mean(ai)), "att_out": float(np.mean(ao))}
+    if data.motion and data.motion[0] is not None:  # driven as generate drives it: against a still frame
+        rng = np.random.default_rng(seed)
+        pp, sp = [], []
+        for _ in range(n):
+            x, lm, e, el, li = data.sample(rng, 1, t, predicted=1.0)
+            out, *_ = G(e.to(dev), li.to(dev), el.to(dev))
+            for i in range(t):
+                if psnr(e[0], x[0, i]) < 60:  # the example frame itself is not a test
+                    pp.append(psnr(out.cpu()[0, i], x[0, i]))
+                    sp.append(psnr(e[0], x[0, i]))
+        res.update(pred_psnr=float(np.mean(pp)), still_psnr=float(np.mean(sp)))
+    return res
 
 
 def save_samples(path, x, out, alpha, k=4):
@@ -189,7 +242,8 @@ def train(data_dir, run_dir, config: str = "small", steps: int = 2000, batch: in
           lr: float = 2e-4, device: str = "auto", resume: bool = False, holdout: int = 50, eval_every: int = 200,
           val_dirs=(), seed: int = 0, echo=print, threads: int | None = None, adversarial: bool | None = None,
           recipe: str = "original", minutes: float | None = None, init: dict | None = None,
-          progress=None, mouth_weight: float = 10.0, jitter: float | None = None, items=None):
+          progress=None, mouth_weight: float = 10.0, jitter: float | None = None, items=None,
+          predicted: float = 0.0, speech=None):
     """Train VG-net; checkpoints (last.pt, best.pt) and log.jsonl in ``run_dir``.
 
     ``recipe``: ``original`` = the paper's objective (dynamic pixel-wise L1 + regression
@@ -199,7 +253,10 @@ def train(data_dir, run_dir, config: str = "small", steps: int = 2000, batch: in
     unless ``adversarial``. ``minutes``: stop after that much training time (checkpoint
     kept). ``init``: a generator state dict to start from (fine-tuning). ``items``: the
     prepared clips to train on (default: ``data_dir``'s minus the held-out ones).
-    ``progress(step, steps, seconds)`` is called after every step.
+    ``progress(step, steps, seconds)`` is called after every step. ``predicted``: the share
+    of training windows driven by the landmarks generation gives (the AT-net's motion from
+    the clip's speech on the example's closed mouth; ``speech`` = (MouthNet, basis, gain),
+    the maps layout only), so the renderer learns what real frames look like for them.
     """
     if recipe not in RECIPES:
         raise ValueError(f"unknown recipe {recipe!r}; known: {', '.join(RECIPES)}")
@@ -221,8 +278,12 @@ def train(data_dir, run_dir, config: str = "small", steps: int = 2000, batch: in
         tr, va = list(items), []
     if not tr:
         raise ValueError(f"{data_dir}: no prepared items; run talkface data prepare first")
-    data = VGData(tr)
-    vals = {"heldout": VGData(va)} if va else {}
+    if predicted and speech is None:
+        raise ValueError("predicted landmarks need the AT-net (speech=(MouthNet, basis, gain))")
+    if predicted and get_config(config, "vgnet").arch != "maps":
+        raise ValueError("predicted landmarks go with the maps layout (--config maps)")
+    data = VGData(tr, speech if predicted else None)
+    vals = {"heldout": VGData(va, speech if predicted else None)} if va else {}
     for vd in val_dirs:
         its = list_items(vd)
         if its:
@@ -276,9 +337,11 @@ def train(data_dir, run_dir, config: str = "small", steps: int = 2000, batch: in
     while step < steps and (minutes is None or spent < minutes * 60):
         ts = time.time()
         G.train(), D.train()
-        x, lm, e, el = [v.to(dev) for v in data.sample(rng, batch, t, jitter)]
+        got = [v.to(dev) for v in data.sample(rng, batch, t, jitter, predicted)]
+        x, lm, e, el = got[:4]
+        lm_in = got[4] if predicted else None
         if gcfg.arch == "maps":  # windows around the mouth; no discriminator for this layout
-            fake, alpha, x, mwin = windows(unwrap(dG), x, lm, e, el, rng)
+            fake, alpha, x, mwin = windows(unwrap(dG), x, lm, e, el, rng, lm_in=lm_in)
         else:
             fake, alpha, color, att_p = dG(e, lm, el)
         ones = torch.ones(x.shape[0], device=dev)
