@@ -6,10 +6,10 @@ its landmark motion), render (``render/``), video (``video.py``: the streaming w
 mux), weights (``weights/``). Here they only meet, in three steps:
 
 1. :func:`_inputs`: the portrait read and shrunk to ``--max-size``; the audio read and the
-   face found (:class:`~talkface.prefetch.Prefetch`, in a forked process while torch starts,
-   when the video needs torch: see :meth:`~talkface.api.TalkingFace.needs_torch`; MouthNet
-   weights with the warp renderer run without it); the weights of the
-   :class:`~talkface.api.TalkingFace` (loaded on first use);
+   face found (:class:`~talkface.prefetch.Prefetch`, in forked processes) while the weights
+   of the :class:`~talkface.api.TalkingFace` load (on first use) and torch starts, when the
+   video needs it (:meth:`~talkface.api.TalkingFace.needs_torch`: MouthNet weights with
+   the warp renderer run without torch, on the CPU);
 2. :func:`_frames`: AT-net, a chunk at a time, feeding the renderer chosen for the portrait;
 3. :func:`_encode`: every frame pasted into the portrait (or blended into the crop) and
    piped to the encoder.
