@@ -32,9 +32,12 @@ class TalkingFace:
 
     ``weights`` names a set from ``talkface weights list`` (``default``: the default set);
     ``device`` is ``auto`` (the first GPU when there is one), ``cpu``, ``cuda`` or ``cuda:N``.
-    The device is resolved and the weights verified and loaded on first use (``talkface.load``
-    does it at once), so that a single ``generate`` reads the audio and finds the face while
-    torch starts.
+    The weights are verified and loaded on first use (``talkface.load`` does it at once), so
+    that a single ``generate`` reads the audio and finds the face meanwhile. torch is only
+    started for what needs it: the neural renderer (VG-net), the authors' AT-net layout,
+    or a GPU asked for by name (``cuda``, ``cuda:N``, checked on first use). MouthNet
+    weights with the warp renderer run without it, on the CPU (``device`` ``auto`` then
+    reports ``cpu``).
     """
 
     def __init__(self, weights: str = "default", device: str = "auto"):
@@ -49,7 +52,8 @@ class TalkingFace:
 
     @property
     def device(self) -> str:
-        """``cpu`` or ``cuda:N``: where the models run (imports torch)."""
+        """``cpu`` or ``cuda:N``: where the torch models run (resolving ``auto`` or a GPU
+        imports torch)."""
         if self._device is None:
             from .device import resolve_device
 
@@ -57,12 +61,27 @@ class TalkingFace:
         return self._device
 
     @property
+    def gpu_requested(self) -> bool:
+        """A GPU was asked for by name (``cuda``, ``cuda:N``): it is checked and used
+        whatever runs (InputError for an unknown device name)."""
+        from .device import wants_gpu
+
+        return wants_gpu(self.requested_device)
+
+    def device_for(self, torch_needed: bool) -> str:
+        """The device of a video: :attr:`device` when it needs torch or a GPU was asked
+        for by name, else ``cpu``, without importing torch."""
+        return self.device if torch_needed or self.gpu_requested else "cpu"
+
+    @property
     def weights(self) -> LoadedWeights:
-        """AT-net, VG-net, PCA and pipeline settings of the weights, verified and in eval mode."""
+        """AT-net, VG-net, PCA and pipeline settings of the weights, verified and in eval
+        mode (VG-net built on first use). MouthNet weights load without torch."""
         if self._loaded is None:
             from . import weights as W
 
-            self._loaded = W.load(self.weights_name, self.device, need_vgnet=True)
+            dev = self.device if self.gpu_requested or not self.speech else "cpu"
+            self._loaded = W.load(self.weights_name, dev)
         return self._loaded
 
     @property
@@ -74,6 +93,30 @@ class TalkingFace:
         from . import weights as W
 
         return W.atnet_arch(self.weights_name) == "mouthnet"
+
+    def manifest_entry(self) -> dict:
+        """The weights' manifest entry (nothing loaded); empty when it cannot be read
+        (loading the weights reports why)."""
+        if self._loaded is not None:
+            return self._loaded.entry
+        from . import weights as W
+        from .errors import WeightsError
+
+        try:
+            return W.locate(self.weights_name).entry
+        except WeightsError:
+            return {}
+
+    def needs_torch(self, options: GenerateOptions | None = None) -> bool:
+        """Whether a video with ``options`` may need torch, known before the face is
+        found: a GPU asked for by name, the authors' AT-net layout (MFCC weights), or a
+        renderer that may be neural for these weights (``talkface.render.choose``)."""
+        from .render.choose import may_be_neural
+
+        if self.gpu_requested or not self.speech:
+            return True
+        e = self.manifest_entry()
+        return may_be_neural((options or _DEFAULT).renderer, e.get("pipeline"), "vgnet" in e.get("files", {}))
 
     def generate(self, portrait: PathLike, audio: PathLike, output: PathLike | None = None,
                  options: GenerateOptions | None = None, *, force: bool = False, quiet: bool = True,

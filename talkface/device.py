@@ -4,20 +4,45 @@ from __future__ import annotations
 from .errors import InputError
 
 
+def wants_gpu(device: str | None) -> bool:
+    """``device`` asks for a GPU by name (``cuda``, ``cuda:N``): it is checked, and used,
+    whatever runs; ``auto`` and ``cpu`` are not. InputError (exit 2) for an unknown name.
+    Imports nothing."""
+    if device in (None, "auto", "cpu"):
+        return False
+    if device.startswith("cuda"):
+        return True
+    raise InputError(f"--device {device}: unknown device; use auto, cpu, cuda or cuda:N")
+
+
 def resolve_device(device: str | None = "auto") -> str:
     """``cpu`` or ``cuda:N`` for ``device`` (``auto``: the first GPU when there is one);
-    InputError (exit 2) for a GPU this machine lacks or an unknown name. Imports torch."""
-    import torch
-
-    if device in (None, "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
+    InputError (exit 2) for a GPU this machine lacks or an unknown name. Imports torch,
+    except for ``cpu``."""
+    gpu = wants_gpu(device)  # an unknown name fails before torch is imported
     if device == "cpu":
         return "cpu"
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise InputError(f"--device {device}: CUDA is not available on this machine; use --device cpu or auto")
-        idx = device.split(":", 1)[1] if ":" in device else "0"
-        if not idx.isdigit() or int(idx) >= torch.cuda.device_count():
-            raise InputError(f"--device {device}: no such GPU (found {torch.cuda.device_count()}); use cuda:0")
-        return f"cuda:{idx}"
-    raise InputError(f"--device {device}: unknown device; use auto, cpu, cuda or cuda:N")
+    import torch
+
+    if not gpu:  # auto
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if not torch.cuda.is_available():
+        raise InputError(f"--device {device}: CUDA is not available on this machine; use --device cpu or auto")
+    idx = device.split(":", 1)[1] if ":" in device else "0"
+    if not idx.isdigit() or int(idx) >= torch.cuda.device_count():
+        raise InputError(f"--device {device}: no such GPU (found {torch.cuda.device_count()}); use cuda:0")
+    return f"cuda:{idx}"
+
+
+def fan_may_run(detector: str = "auto", landmarks=None) -> bool:
+    """face-alignment (torch) may look for the face, in this process, on the device:
+    ``--detector fan``, or ``auto`` with its weights cached (no ``--landmarks`` file)."""
+    from .face.detect import fan_available
+
+    return not landmarks and detector in ("auto", "fan") and fan_available()
+
+
+def detector_device(device: str | None = "auto", detector: str = "auto", landmarks=None) -> str:
+    """The device face detection runs on: :func:`resolve_device` when face-alignment may
+    run or a GPU was asked for by name, else ``cpu`` (no torch: dlib, Face Mesh)."""
+    return resolve_device(device) if wants_gpu(device) or fan_may_run(detector, landmarks) else "cpu"

@@ -174,7 +174,7 @@ def evaluate_clip(path: Path, video_out: Path, tf: TalkingFace, options: Generat
     from .predict import audio_features, predict_sequence
     from .video import read_frames
 
-    wts, device, max_size = tf.weights, tf.device, options.max_size
+    wts, device, max_size = tf.weights, tf.device_for(not tf.speech), options.max_size  # MouthNet: numpy
 
     first = _first_frame(path, max_size)
     face = reference_face(first)

@@ -89,10 +89,10 @@ def _faces(source: Path, img: np.ndarray, landmarks, template, box, device, dete
         return read_landmarks_json(landmarks), "file"
     if template:
         return [template_face(parse_box(box))], "template"
-    from .device import resolve_device
+    from .device import detector_device
     from .face.detect import detect_faces
 
-    faces = detect_faces(img, detector, resolve_device(device))
+    faces = detect_faces(img, detector, detector_device(device, detector))
     return faces, faces[0].detector if faces else "none"
 
 

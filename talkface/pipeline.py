@@ -6,8 +6,10 @@ its landmark motion), render (``render/``), video (``video.py``: the streaming w
 mux), weights (``weights/``). Here they only meet, in three steps:
 
 1. :func:`_inputs`: the portrait read and shrunk to ``--max-size``; the audio read and the
-   face found (:class:`~talkface.prefetch.Prefetch`, in a forked process while torch starts);
-   the weights of the :class:`~talkface.api.TalkingFace` (loaded on first use);
+   face found (:class:`~talkface.prefetch.Prefetch`, in forked processes) while the weights
+   of the :class:`~talkface.api.TalkingFace` load (on first use) and torch starts, when the
+   video needs it (:meth:`~talkface.api.TalkingFace.needs_torch`: MouthNet weights with
+   the warp renderer run without torch, on the CPU);
 2. :func:`_frames`: AT-net, a chunk at a time, feeding the renderer chosen for the portrait;
 3. :func:`_encode`: every frame pasted into the portrait (or blended into the crop) and
    piped to the encoder.
@@ -17,6 +19,7 @@ search and the prefetch are importable from here as before.
 """
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +30,7 @@ import numpy as np
 from . import audio as A
 from .api import generate
 from .constants import CROP_SIZE
-from .device import resolve_device
+from .device import fan_may_run, resolve_device
 from .errors import InputError
 from .face.align import Alignment, Paster, align, face_mask
 from .face.detect import Face
@@ -86,10 +89,11 @@ class _Inputs:
     img: np.ndarray  # the portrait, shrunk to --max-size
     face: Face
     wts: Any  # weights.LoadedWeights
-    device: str
+    device: str  # "cpu" without torch, unless the video needs torch (then the resolved --device)
     feats: Any  # what the AT-net reads: speech features, or audio.Features (MFCC windows)
     n: int  # video frames
     n_samples: int  # audio samples
+    tf: Any  # the TalkingFace: resolves the device if a renderer turns out to need torch
 
 
 def _inputs(tf: TalkingFace, portrait, audio, o: GenerateOptions, rep: Reporter) -> _Inputs:
@@ -99,8 +103,11 @@ def _inputs(tf: TalkingFace, portrait, audio, o: GenerateOptions, rep: Reporter)
         del full
     speech = tf.speech  # which audio features the weights read
     with Prefetch(img, portrait, o.detector, o.landmarks, audio, o.max_seconds, scale, speech) as search:
-        with rep.stage("setup", "starting torch"):
-            dev = tf.device
+        if tf.needs_torch(o) or fan_may_run(o.detector, o.landmarks):
+            with rep.stage("setup", "starting torch" if "torch" not in sys.modules else "setup"):
+                dev = tf.device_for(True)
+        else:  # MouthNet and the warp renderer: numpy and OpenCV, no torch
+            dev = tf.device_for(False)
         with rep.stage("audio", "reading audio"):
             n_samples, rows = search.audio()
             n = A.n_frames_for(n_samples)
@@ -111,7 +118,7 @@ def _inputs(tf: TalkingFace, portrait, audio, o: GenerateOptions, rep: Reporter)
                 A.Features(None, norm=bool(wts.pipeline.get("feature_norm", True)), n_frames=n, rows=rows)
         with rep.stage("face", "finding the face"):
             face = choose_face(search.faces(dev), portrait, o.face_index, rep)
-    return _Inputs(img, face, wts, dev, feats, n, n_samples)
+    return _Inputs(img, face, wts, dev, feats, n, n_samples, tf)
 
 
 # ----------------------------------------------------------------------------- 2. frames
@@ -142,7 +149,7 @@ def _frames(src: _Inputs, o: GenerateOptions, rep: Reporter) -> _Render:
     chunks = _timed(predict_chunks(wts, ref_norm, src.feats, dev), rep, "atnet")
     from .render.choose import choose_renderer
 
-    used = "warp" if wts.vgnet is None else choose_renderer(o.renderer, wts.pipeline, face, img)
+    used = choose_renderer(o.renderer, wts.pipeline, face, img) if wts.has_vgnet else "warp"
     if used == "warp":
         from .motion import stream as add_motion
         from .render.warp import render_warp
@@ -159,6 +166,7 @@ def _frames(src: _Inputs, o: GenerateOptions, rep: Reporter) -> _Render:
     else:
         from .render.neural import render_neural
 
+        dev = src.device = src.tf.device_for(True)  # resolved already when needs_torch said so
         frames = render_neural(wts.vgnet, ref_crop, ref_norm, chunks, dev, batch=o.batch,
                                half=dev.startswith("cuda"))
     return _Render(frames, used, crop_size, al, ref_crop)
@@ -234,11 +242,12 @@ def audio_landmarks(audio, portrait, *, weights: str = "default", device: str = 
                     landmarks=None, face_index=None, max_seconds: float | None = A.DEFAULT_MAX_SECONDS,
                     reporter: Reporter | None = None):
     """Predicted 68-point sequence (T, 68, 2) in portrait pixels, 25 fps, the portrait and its face."""
-    from . import weights as W
+    from .api import TalkingFace
 
     rep = reporter or Reporter(show=False)
-    dev = resolve_device(device)
-    wts = W.load(weights, dev, need_vgnet=False)
+    tf = TalkingFace(weights, device)
+    dev = tf.device_for(not tf.speech or fan_may_run(detector, landmarks))  # MouthNet: no torch
+    wts = tf.weights
     if wts.pipeline.get("kind", "talkface") != "talkface":
         raise InputError(f"--weights {weights}: landmark sequences in portrait pixels need talkface weights; "
                          "use --weights default")

@@ -35,7 +35,7 @@ def generate(
         options = GenerateOptions(size=size, crop=crop, max_size=max_size, detector=detector, landmarks=landmarks,
                                   face_index=face_index, renderer=renderer, max_seconds=max_seconds, blink=blink,
                                   head_motion=head_motion, crf=crf)
-        tf = TalkingFace(weights, device)  # loaded inside generate: the face is searched while torch starts
+        tf = TalkingFace(weights, device)  # loaded inside generate: the face is searched meanwhile
         return tf.generate(portrait, audio, output, options, force=force, quiet=quiet or as_json)
 
     res = run(go)

@@ -1,9 +1,28 @@
-"""Networks of ATVG-net: AT-net, VG-net, the discriminator, their configs and the PCA."""
-from .atnet import ATNet
+"""Networks of ATVG-net: AT-net, VG-net, the discriminator, their configs and the PCA.
+
+The configs and the PCA need no torch; the torch networks (``ATNet``, ``VGNet``,
+``Discriminator``) are imported on first use, so that ``talkface.models.mouthnet`` (numpy
+MouthNet inference) and the configs import without torch."""
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
 from .config import CONFIGS, ATNetConfig, DiscriminatorConfig, VGNetConfig, get_config
-from .discriminator import Discriminator
 from .pca import LandmarkPCA
-from .vgnet import VGNet
+
+if TYPE_CHECKING:
+    from .atnet import ATNet
+    from .discriminator import Discriminator
+    from .vgnet import VGNet
 
 __all__ = ["ATNet", "VGNet", "Discriminator", "ATNetConfig", "VGNetConfig", "DiscriminatorConfig",
            "CONFIGS", "get_config", "LandmarkPCA"]
+
+_TORCH = {"ATNet": ".atnet", "VGNet": ".vgnet", "Discriminator": ".discriminator"}
+
+
+def __getattr__(name: str):
+    if name in _TORCH:
+        return getattr(importlib.import_module(_TORCH[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

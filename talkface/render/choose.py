@@ -21,9 +21,7 @@ def choose_renderer(renderer: str, pipeline: dict, face, image=None) -> str:
     """
     if renderer != "auto":
         return renderer
-    p = pipeline or {}
-    meant = str(p.get("vgnet_identities", "one")) == "many" or bool(p.get("identity"))
-    if not meant:
+    if not _meant(pipeline):
         return "warp"
     detector = getattr(face, "detector", "")
     if detector in ("dlib", "fan"):
@@ -33,3 +31,16 @@ def choose_renderer(renderer: str, pipeline: dict, face, image=None) -> str:
 
         return "neural" if dlib_confirms(image, face.box) else "warp"
     return "warp"
+
+
+def _meant(pipeline: dict | None) -> bool:
+    """The weights' VG-net is meant for the portrait's person (see :func:`choose_renderer`)."""
+    p = pipeline or {}
+    return str(p.get("vgnet_identities", "one")) == "many" or bool(p.get("identity"))
+
+
+def may_be_neural(renderer: str, pipeline: dict | None, has_vgnet: bool) -> bool:
+    """Whether :func:`choose_renderer` can say ``neural`` for some face, before the face is
+    found: weights with a VG-net and ``--renderer neural``, or ``auto`` with a VG-net meant
+    for the portrait. When not, the video is warped whatever the face (no torch needed)."""
+    return has_vgnet and (renderer == "neural" or (renderer == "auto" and _meant(pipeline)))

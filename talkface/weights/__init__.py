@@ -31,7 +31,6 @@ each set once.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import WeightsError
@@ -70,34 +69,63 @@ __all__ = ["ENV_DIR", "ENV_HOME", "MANIFEST", "Folder", "Listed", "LoadedWeights
            "user_dir", "verify", "verify_entry", "verify_file", "weights_dir", "write_manifest"]
 
 
-@dataclass
 class LoadedWeights:
-    name: str
-    entry: dict
-    atnet: object
-    vgnet: object | None
-    pca: object
-    pipeline: dict
+    """A set of weights, verified and built for inference: ``atnet`` (MouthNet in numpy, or
+    the authors' AT-net layout as a torch module on ``device``), ``pca`` (that layout's
+    landmark PCA; None for MouthNet), ``pipeline`` (the manifest's settings, plus
+    ``extra``). ``vgnet`` is built on first use (torch, on ``device``); ``has_vgnet``
+    says, from the manifest, whether there is one. Every file was checked against its
+    sha256 when the set was loaded."""
+
+    def __init__(self, name: str, entry: dict, atnet: object, vgnet: object | None, pca: object, pipeline: dict,
+                 device="cpu", folder: Path | None = None):
+        self.name, self.entry, self.atnet, self.pca, self.pipeline = name, entry, atnet, pca, pipeline
+        self.device, self.folder = device, folder
+        self._vgnet = vgnet
+
+    def __repr__(self) -> str:
+        vg = "loaded" if self._vgnet is not None else ("not loaded yet" if self.has_vgnet else "none")
+        return f"LoadedWeights({self.name!r}, AT-net {type(self.atnet).__name__}, VG-net {vg})"
+
+    @property
+    def has_vgnet(self) -> bool:
+        """The set has a VG-net (its manifest entry lists one); nothing is loaded."""
+        return self._vgnet is not None or "vgnet" in self.entry.get("files", {})
+
+    @property
+    def vgnet(self):
+        """VG-net in eval mode on ``device``, loaded on first use (imports torch); None when
+        the set has none."""
+        if self._vgnet is None and self.has_vgnet and self.folder is not None:
+            spec = self.entry["files"]["vgnet"]
+            vsd, _ = load_tensors(self.folder, spec)
+            vg = _load_vgnet(vsd, spec, self.folder)
+            self._vgnet = vg.to(self.device).eval()
+        return self._vgnet
 
 
-def load(name: str = "default", device="cpu", need_vgnet: bool = True, d: Path | None = None) -> LoadedWeights:
-    """Build AT-net (+ VG-net) from a manifest entry, verified and in eval mode. Every call
+def load(name: str = "default", device="cpu", need_vgnet: bool = False, d: Path | None = None) -> LoadedWeights:
+    """AT-net (+ VG-net) of a manifest entry, every file verified first (sha256), in eval
+    mode. MouthNet weights are built in numpy (no torch; ``device`` is then only VG-net's);
+    VG-net is built on first use of ``.vgnet``, or now with ``need_vgnet``. Every call
     reads the files again: keep the result (``talkface.load``) to load them once."""
     e, d = _resolve(name, d)
     files = e.get("files", {})
     if "atnet" not in files:
         raise WeightsError(f"{d / MANIFEST}: entry {e['name']!r} has no AT-net file; re-export it")
-    sd, _ = load_tensors(d, files["atnet"])
-    if files["atnet"].get("arch") == "mouthnet":  # talkface's speaker-independent AT-net
+    if files["atnet"].get("arch") == "mouthnet":  # talkface's speaker-independent AT-net, in numpy
+        sd, _ = load_tensors(d, files["atnet"], numpy=True)
         atnet, pca = _load_mouthnet(sd, files["atnet"], d), None
     else:
+        sd, _ = load_tensors(d, files["atnet"])
         atnet, pca = _load_atnet(sd, files["atnet"], e, d)
-    atnet.to(device).eval()
-    vg = None
-    if need_vgnet and "vgnet" in files:
-        vsd, _ = load_tensors(d, files["vgnet"])
-        vg = _load_vgnet(vsd, files["vgnet"], d)
-        vg.to(device).eval()
+        atnet.to(device).eval()
+    for part, spec in files.items():  # a corrupt VG-net fails now, not when a video first needs it
+        if part != "atnet":
+            verify_file(d, spec)
     pipe = dict(e.get("pipeline", {}))
     pipe["extra"] = getattr(atnet, "extra", {})
-    return LoadedWeights(e["name"], e, atnet, vg, pca, pipe)
+    w = LoadedWeights(e["name"], e, atnet, None, pca, pipe, device, d)
+    if need_vgnet:
+        w.vgnet  # noqa: B018 - builds it now
+    return w

@@ -43,14 +43,15 @@ def verify_entry(e: dict, d: Path) -> list[dict]:
     return rows
 
 
-def load_tensors(d: Path, spec: dict) -> tuple[dict, dict]:
-    """Verified safetensors -> (state_dict, metadata)."""
+def load_tensors(d: Path, spec: dict, numpy: bool = False) -> tuple[dict, dict]:
+    """Verified safetensors -> (state_dict, metadata): torch tensors, or with ``numpy``
+    numpy arrays (torch is not imported)."""
     from safetensors import safe_open
 
     p = verify_file(d, spec)
     try:
         out = {}
-        with safe_open(str(p), framework="pt") as f:
+        with safe_open(str(p), framework="np" if numpy else "pt") as f:
             meta = f.metadata() or {}
             for k in f.keys():
                 out[k] = f.get_tensor(k)

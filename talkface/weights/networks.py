@@ -1,5 +1,5 @@
 """State dicts -> the networks they hold: the authors' AT-net (with its landmark PCA),
-MouthNet (with its motion basis and gain) and VG-net, checked against their configs."""
+MouthNet (numpy, with its motion basis and gain) and VG-net, checked against their configs."""
 from __future__ import annotations
 
 from ..errors import WeightsError
@@ -20,14 +20,21 @@ def _load_atnet(sd, spec, e, d):
 
 
 def _load_mouthnet(sd, spec, d):
-    """MouthNet: its motion basis and calibrated gain travel in the same file."""
-    from ..models.mouthnet import MouthNet, MouthNetConfig
+    """MouthNet for inference (numpy, :class:`~talkface.models.mouthnet.NumpyMouthNet`: no
+    torch); ``sd`` holds numpy arrays or torch tensors. Its motion basis and calibrated
+    gain travel in the same file."""
+    import numpy as np
+
+    from ..models.mouthnet import MouthNetConfig, NumpyMouthNet
 
     if "mouth.basis" not in sd or "mouth.gain" not in sd:
         raise WeightsError(f"{d / spec['file']}: MouthNet file without its motion basis; re-export the weights")
-    basis, gain = sd.pop("mouth.basis").numpy(), float(sd.pop("mouth.gain"))
-    model = MouthNet(MouthNetConfig.from_dict(spec["config"]))
-    _load_strict(model, sd, d / spec["file"])
+    basis = np.asarray(sd.pop("mouth.basis"), np.float32)
+    gain = float(np.asarray(sd.pop("mouth.gain"), np.float64).reshape(-1)[0])
+    try:
+        model = NumpyMouthNet.from_state_dict(sd, MouthNetConfig.from_dict(spec["config"]))
+    except ValueError as e:
+        raise WeightsError(f"{d / spec['file']}: does not match its config ({e}); re-export the weights")
     model.basis, model.gain, model.extra = basis, gain, {}
     return model
 
