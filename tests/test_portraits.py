@@ -132,7 +132,9 @@ def test_warp_video_mouth_moves_and_nothing_else(tmp_path, drawn, speech, name):
     mx, my = np.round(truth["mouth"]).astype(int)
     r = int(0.25 * np.linalg.norm(np.subtract(*truth["eyes"])))
     mouth = f[:, my - r:my + r, mx - r:mx + r]
-    assert mouth.std(0).mean() > 2.0  # it moves
+    # it moves: the lips' pixels change over time (a small drawn mouth fills little of the
+    # window, so the mean over the window says less than its busiest pixels)
+    assert np.percentile(mouth.std(0), 99) > 10.0
     x, y, w, h = truth["box"]
     far = np.ones(img.shape[:2], bool)
     far[int(max(0, y - 0.5 * h)):int(y + 1.5 * h), int(max(0, x - 0.4 * w)):int(x + 1.4 * w)] = False
