@@ -95,3 +95,34 @@ def test_mesh_in_a_box_takes_over_another_detectors_face():
     assert _error(g.points, pts) <= 0.10
     far = detect.Face((0, 0, 20, 20), 1.0, f.points * 0 + 10, "dlib")  # a box with no face in it
     assert detect._mesh_in_box(img, far) is far
+
+
+@needs_mesh
+def test_chain_loads_only_what_it_uses():
+    """A face Face Mesh finds: dlib's models are never loaded, mediapipe comes in without
+    matplotlib.pyplot, and pyplot still works afterwards (the real module, for mediapipe's
+    drawing helpers too)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    photo = Path(__file__).resolve().parent.parent / "examples" / "astronaut.png"
+    code = f"""
+import json, sys
+from talkface.face import detect
+from talkface.face.image import load_image
+faces = detect.detect_faces(load_image({str(photo)!r}))
+out = {{"detector": faces[0].detector, "dlib_loaded": detect._dlib_models.cache_info().currsize > 0,
+        "pyplot": "matplotlib.pyplot" in sys.modules}}
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from mediapipe.python.solutions import drawing_utils
+out["same_plt"] = drawing_utils.plt.figure is plt.figure
+print(json.dumps(out))
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out == {"detector": "mesh", "dlib_loaded": False, "pyplot": False, "same_plt": True}
