@@ -136,6 +136,36 @@ def test_train_vgnet_and_resume(work):
     assert torch.load(run / "last.pt", map_location="cpu", weights_only=False)["step"] == 2
 
 
+def test_train_vgnet_on_predicted_landmarks(work, tmp_path):
+    """--predicted: windows driven by the default AT-net's landmarks (the example's closed
+    mouth + the motion predicted from the clip's speech); the validation reports the
+    renderer so driven next to the still frame."""
+    import torch
+
+    from talkface import weights as W
+    from talkface.models.mouthnet import close_mouth
+    from talkface.train.vgnet import VGData
+
+    items = sorted(p for p in work["data"].iterdir() if p.is_dir())
+    w = W.load("default", "cpu", need_vgnet=False)
+    data = VGData(items[:2], (w.atnet, w.atnet.basis, w.atnet.gain))
+    x, lm, e, el, li = data.sample(np.random.default_rng(0), 2, 4, predicted=1.0)
+    assert li.shape == lm.shape == (2, 4, 136) and not torch.equal(li, lm)
+    k = [i for i, (_, norm, _) in enumerate(data.items) if any(np.array_equal(norm[r], el[0].numpy())
+                                                               for r in range(len(norm)))][0]
+    start = [s for s in range(len(data.motion[k]) - 3)
+             if np.allclose(data.items[k][1][s:s + 4], lm[0].numpy())][0]
+    want = close_mouth(el[0].numpy(), data.basis)[None] + data.motion[k][start:start + 4]
+    np.testing.assert_allclose(li[0].numpy(), want, atol=1e-5)
+    run = tmp_path / "pred"
+    cli("train", "vgnet", work["data"], "--out", run, "--steps", 1, "--batch", 1, "--holdout", 1,
+        "--device", "cpu", "--predicted", "0.5", "-q")
+    val = [r for r in log_rows(run) if r.get("event") == "val"]
+    assert np.isfinite(val[0]["heldout_pred_psnr"]) and np.isfinite(val[0]["heldout_still_psnr"])
+    r = runner.invoke(app, ["train", "vgnet", str(work["data"]), "--out", str(run), "--predicted", "2"])
+    assert r.exit_code == 2 and "--predicted 2" in r.stderr
+
+
 def test_export_into_other_weights_dir(work, monkeypatch):
     d = work["weights"]
     d.mkdir()
