@@ -50,6 +50,10 @@ class PhoneRecognizer:
         if pcm.size < SAMPLE_RATE // 10:
             return []
         with self._lock:
+            # the front-end keeps what the previous utterance left (cepstral mean, noise
+            # estimate): reset it, so the phones of a file never depend on what this process
+            # decoded before (a batch, repeated API calls, the pieces of long audio)
+            self._dec.reinit_feat()
             self._dec.start_utt()
             self._dec.process_raw(pcm.tobytes(), full_utt=True)
             self._dec.end_utt()
@@ -57,7 +61,77 @@ class PhoneRecognizer:
 
     def frames(self, wav: np.ndarray, n_frames: int) -> np.ndarray:
         """(n_frames, len(PHONES)) share of each 40 ms video frame spent in each phone."""
-        return phone_frames(self.segments(wav), n_frames)
+        return phone_frames(self.segments_parallel(wav), n_frames)
+
+    def segments_parallel(self, wav: np.ndarray, jobs: int | None = None) -> list[tuple[str, int, int]]:
+        """:meth:`segments`, with audio of ``2 x MIN_PIECE`` seconds or more cut at its
+        quietest moments into one piece per core, decoded side by side in forked processes
+        (Linux, torch not imported: forking its thread pools is unsafe); inline otherwise
+        or when a process fails. The pieces are whole utterances to the recogniser, as
+        training's 3 s clips were."""
+        import sys
+
+        pcm = _int16(wav)
+        if jobs is None:
+            jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        jobs = min(jobs, int(pcm.size // (MIN_PIECE * SAMPLE_RATE)))
+        if jobs < 2 or sys.platform != "linux" or "torch" in sys.modules:
+            return self.segments(pcm)
+        cuts = [0] + quiet_cuts(pcm, jobs) + [pcm.size]
+        pieces = [(a, b) for a, b in zip(cuts[:-1], cuts[1:])]
+        import multiprocessing as mp
+
+        ctx = mp.get_context("fork")
+        procs = []
+        for a, b in pieces[1:]:  # the first piece here, the others in their own processes
+            recv, send = ctx.Pipe(duplex=False)
+            p = ctx.Process(target=_decode_piece, args=(self, pcm[a:b], send), daemon=True)
+            p.start()
+            send.close()
+            procs.append((p, recv))
+        out = list(self.segments(pcm[:pieces[0][1]]))
+        try:
+            for (a, b), (_, recv) in zip(pieces[1:], procs):
+                try:
+                    segs = recv.recv()
+                except (EOFError, OSError):  # the process died: decode the piece here
+                    segs = self.segments(pcm[a:b])
+                off = a // (SAMPLE_RATE // 100)
+                out += [(ph, s + off, e + off) for ph, s, e in segs]
+        finally:
+            for p, recv in procs:
+                if p.is_alive():
+                    p.terminate()
+                p.join()
+                recv.close()
+        return out
+
+
+MIN_PIECE = 30.0  # seconds: shorter audio is decoded in one piece
+
+
+def _decode_piece(rec: PhoneRecognizer, pcm: np.ndarray, conn) -> None:
+    rec._lock = threading.Lock()  # another thread may have held the parent's at the fork
+    try:
+        conn.send(rec.segments(pcm))
+    finally:
+        conn.close()
+
+
+def quiet_cuts(pcm: np.ndarray, pieces: int, search: float = 1.0) -> list[int]:
+    """Sample indices (on 10 ms boundaries) that cut ``pcm`` into ``pieces`` about equal
+    parts, each at the quietest 10 ms within +-``search`` seconds of the even split."""
+    hop = SAMPLE_RATE // 100
+    n = pcm.size // hop
+    e = (pcm[: n * hop].astype(np.float32).reshape(n, hop) ** 2).mean(1)
+    e = np.convolve(e, np.ones(5, np.float32) / 5, mode="same")  # 50 ms: a pause, not a click
+    w = int(search * 100)
+    cuts = []
+    for k in range(1, pieces):
+        c = k * n // pieces
+        lo, hi = max(1, c - w), min(n - 1, c + w)
+        cuts.append((lo + int(np.argmin(e[lo:hi]))) * hop)
+    return cuts
 
 
 _RECOGNIZER: PhoneRecognizer | None = None

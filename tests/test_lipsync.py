@@ -149,3 +149,45 @@ def test_open_portrait_is_closed_first():
     assert closed[8, 1] < opened[8, 1]  # the chin rose with the lips
     again = close_mouth(closed.reshape(-1), basis)  # a closed mouth is left as it is
     np.testing.assert_array_equal(again, closed.reshape(-1).astype(np.float32))
+
+
+def test_quiet_cuts_land_in_pauses():
+    sr = 16000
+    rng = np.random.default_rng(0)
+    pcm = (rng.normal(0, 3000, sr * 10)).astype(np.int16)
+    pcm[int(5.3 * sr):int(5.6 * sr)] = 0  # a pause near the middle
+    (cut,) = P.quiet_cuts(pcm, 2)
+    assert 5.3 * sr <= cut <= 5.6 * sr and cut % (sr // 100) == 0
+
+
+def test_phones_do_not_depend_on_what_was_decoded_before():
+    """The recogniser's front-end is reset for every utterance: a file decodes the same in
+    a fresh process and after others (batch, API)."""
+    from pathlib import Path
+
+    from talkface import audio as A
+
+    wav = A.load_audio_int16(Path(__file__).resolve().parent.parent / "examples" / "speech.wav", A.SAMPLE_RATE, None)
+    first = P.PhoneRecognizer().segments(wav[: 4 * A.SAMPLE_RATE])
+    rec = P.recognizer()
+    rec.segments(wav[::-1].copy())  # something else first
+    assert rec.segments(wav[: 4 * A.SAMPLE_RATE]) == first
+
+
+@pytest.mark.slow
+def test_long_audio_is_decoded_in_pieces_side_by_side():
+    """Audio of 2 x MIN_PIECE or more: one piece per core, cut in pauses, decoded in forked
+    processes; the phones are those of one pass but for a few around the cuts."""
+    from pathlib import Path
+
+    from talkface import audio as A
+
+    wav = A.load_audio_int16(Path(__file__).resolve().parent.parent / "examples" / "speech.wav", A.SAMPLE_RATE, None)
+    wav = np.concatenate([wav] * 7)  # about 64 s
+    rec = P.recognizer()
+    one, par = rec.segments(wav), rec.segments_parallel(wav, 2)
+    assert rec.segments_parallel(wav[: 40 * A.SAMPLE_RATE], 2) == rec.segments(wav[: 40 * A.SAMPLE_RATE])
+    n = A.n_frames_for(wav.size)
+    a, b = P.phone_frames(one, n).argmax(1), P.phone_frames(par, n).argmax(1)
+    assert (a == b).mean() > 0.95
+    assert max(e for _, _, e in par) > 0.9 * wav.size / (A.SAMPLE_RATE // 100)  # offsets applied
