@@ -148,7 +148,7 @@ def generate(portrait: PathLike, audio: PathLike, output: PathLike | None = None
              renderer: str = _DEFAULT.renderer, force: bool = False,
              max_seconds: float | None = _DEFAULT.max_seconds, batch: int = _DEFAULT.batch, quiet: bool = True,
              reporter: Reporter | None = None, blink: bool = _DEFAULT.blink,
-             head_motion: bool = _DEFAULT.head_motion) -> dict:
+             head_motion: bool = _DEFAULT.head_motion, crf: int = _DEFAULT.crf) -> dict:
     """Make one talking-face MP4 from a portrait and speech; returns the summary dict.
 
     The options are those of :class:`GenerateOptions` (``talkface generate --help``);
@@ -158,6 +158,6 @@ def generate(portrait: PathLike, audio: PathLike, output: PathLike | None = None
     """
     options = GenerateOptions(size=size, crop=crop, max_size=max_size, detector=detector, landmarks=landmarks,
                               face_index=face_index, renderer=renderer, max_seconds=max_seconds, blink=blink,
-                              head_motion=head_motion, batch=batch)
+                              head_motion=head_motion, batch=batch, crf=crf)
     return TalkingFace(weights, device).generate(portrait, audio, output, options, force=force, quiet=quiet,
                                                  reporter=reporter)
