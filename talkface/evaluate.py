@@ -84,12 +84,16 @@ def _grey(img: np.ndarray) -> np.ndarray:
 
 def image_metrics(real: np.ndarray, fake: np.ndarray) -> tuple[float, float, float]:
     """(grey PSNR, RGB PSNR, SSIM) of two RGB crops, both resized to 256 px first."""
+    r = _resized(real)
+    return _metrics(r, _resized(fake), _grey(r))
+
+
+def _metrics(r: np.ndarray, f: np.ndarray, r_grey: np.ndarray) -> tuple[float, float, float]:
+    """:func:`image_metrics` of crops already resized (``r_grey``: ``r`` in grey)."""
     from skimage.metrics import structural_similarity
 
-    r, f = _resized(real), _resized(fake)
-    grey = psnr(_grey(r), _grey(f))
     ssim = structural_similarity(f, r, channel_axis=2, data_range=255)
-    return grey, psnr(r, f), float(ssim)
+    return psnr(r_grey, _grey(f)), psnr(r, f), float(ssim)
 
 
 def mouth_distance(a, b) -> float:
@@ -227,8 +231,10 @@ def evaluate_clip(path: Path, video_out: Path, tf: TalkingFace, options: Generat
             open_real.append(inner_lip_opening(pts))
             open_gen.append(inner_lip_opening(track_gen(fake)))
             rc, fc = al.warp(real), al.warp(fake)
-            img.append(image_metrics(rc, fc))
-            still_psnr.append(psnr(_grey(_resized(rc)), still_grey))  # image_metrics' grey PSNR
+            r = _resized(rc)
+            r_grey = _grey(r)
+            img.append(_metrics(r, _resized(fc), r_grey))
+            still_psnr.append(psnr(r_grey, still_grey))  # image_metrics' grey PSNR
             lr, lf = crop_landmarks(rc), crop_landmarks(fc)
             if lr is not None and lf is not None:
                 lmd.append(mouth_distance(lf, lr))
