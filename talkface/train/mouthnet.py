@@ -32,6 +32,23 @@ MOVING = np.r_[2:15, 48:68]  # jaw and mouth points: the only ones the audio mov
 SEQ = 75
 
 
+def clip_speech(item: Path, wav: np.ndarray) -> np.ndarray:
+    """(frames, N) speech features of a prepared clip from its int16 waveform (meta.npz's
+    ``wav``); the recogniser's phones are cached in the item's ``phones.npy``."""
+    wav = np.asarray(wav).astype(np.float32) / 32767.0
+    nf = n_frames_for(wav.size)
+    cache = item / "phones.npy"
+    if cache.exists():
+        ph = np.load(cache)
+    else:
+        ph = P.recognizer().frames(wav, nf)
+        try:
+            np.save(cache, ph)
+        except OSError:
+            pass
+    return P.speech_features(wav, nf, ph)
+
+
 class Item:
     """One prepared clip: speech features, normalised landmarks, target motion."""
 
@@ -41,19 +58,9 @@ class Item:
         self.size = int(m["size"])
         self.zoom = float(m["zoom"])
         norm = to_norm(stabilise(m["points"]), self.size)
-        wav = m["wav"].astype(np.float32) / 32767.0
-        nf = n_frames_for(wav.size)
-        cache = item / "phones.npy"
-        if cache.exists():
-            ph = np.load(cache)
-        else:
-            ph = P.recognizer().frames(wav, nf)
-            try:
-                np.save(cache, ph)
-            except OSError:
-                pass
-        self.n = n = min(len(norm), nf)
-        self.x = P.speech_features(wav, nf, ph)[:n]
+        x = clip_speech(item, m["wav"])
+        self.n = n = min(len(norm), len(x))
+        self.x = x[:n]
         # other voices of the same clip (pitch and formant shifts, noise), when prepared:
         # their phones come from the recogniser too, with the confusions unseen voices bring
         self.voices = [self.x] + [np.load(f)[:n] for f in sorted(item.glob("feats_aug*.npy"))]

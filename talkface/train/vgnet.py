@@ -40,7 +40,7 @@ class VGData:
             frames = np.load(it / "frames.npy", mmap_mode="r")
             n = min(len(frames), len(m["points"]))
             self.items.append((frames, to_norm(m["points"][:n], int(m["size"])).astype(np.float32), n))
-            self.motion.append(_predicted_motion(it, n, speech) if speech is not None else None)
+            self.motion.append(_predicted_motion(it, m["wav"], n, speech) if speech is not None else None)
         self.size = self.items[0][0].shape[1]
         self.basis = speech[1] if speech is not None else None
 
@@ -88,18 +88,13 @@ class VGData:
         return x.contiguous(), to(lms), e.contiguous(), to(exl)
 
 
-def _predicted_motion(item: Path, n: int, speech) -> np.ndarray:
-    """(n, 136) AT-net motion of a prepared clip, from its speech (phones cached by train atnet)."""
-    from .. import phones as P
-    from ..audio import n_frames_for
+def _predicted_motion(item: Path, wav: np.ndarray, n: int, speech) -> np.ndarray:
+    """(n, 136) AT-net motion of a prepared clip, from its speech (``wav``: meta.npz's)."""
     from ..models.mouthnet import predict_motion
+    from .mouthnet import clip_speech
 
     model, basis, gain = speech
-    wav = np.load(item / "meta.npz")["wav"].astype(np.float32) / 32767.0
-    nf = n_frames_for(wav.size)
-    cache = item / "phones.npy"  # the recogniser's phones, as train atnet caches them
-    ph = np.load(cache) if cache.exists() else P.recognizer().frames(wav, nf)
-    m = predict_motion(model, basis, P.speech_features(wav, nf, ph), gain)[:n]
+    m = predict_motion(model, basis, clip_speech(item, wav), gain)[:n]
     if len(m) < n:
         m = np.concatenate([m, np.repeat(m[-1:], n - len(m), 0)])
     return m.astype(np.float32)
@@ -214,9 +209,10 @@ def validate(G, data: VGData, dev, t=8, n=16, seed=123):
             x, lm, e, el, li = data.sample(rng, 1, t, predicted=1.0)
             out, *_ = G(e.to(dev), li.to(dev), el.to(dev))
             for i in range(t):
-                if psnr(e[0], x[0, i]) < 60:  # the example frame itself is not a test
+                still = psnr(e[0], x[0, i])
+                if still < 60:  # the example frame itself is not a test
                     pp.append(psnr(out.cpu()[0, i], x[0, i]))
-                    sp.append(psnr(e[0], x[0, i]))
+                    sp.append(still)
         res.update(pred_psnr=float(np.mean(pp)), still_psnr=float(np.mean(sp)))
     return res
 
