@@ -171,7 +171,7 @@ def check(command: str, case: Path, rc, old: bytes | None) -> list[str]:
         if not lines or "interrupted" not in lines[-1] or not lines[-1].startswith("error: "):
             bad.append(f"exit 130 without the one 'error: ... interrupted' line: {err[-300:]!r}")
         if len(lines) != 1:
-            bad.append(f"{len(lines)} lines on stderr")
+            bad.append(f"{len(lines)} lines on stderr: {err[-1500:]!r}")
     elif rc != 0:
         bad.append(f"exit {rc}: {err[-300:]!r}")
     if command == "generate":

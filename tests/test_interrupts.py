@@ -264,3 +264,38 @@ def test_batch_item_committed_just_before_the_signal_is_reported_ok(assets, rand
     assert [i["status"] for i in items] == ["ok", "not run"], items
     assert os.listdir(tmp_path / "out") == ["1.mp4"] and valid_video(tmp_path / "out" / "1.mp4")
     assert "interrupted after 1 of 2 items" in r.stderr
+
+
+_MESH_CHILD = r"""
+import os, signal, sys, threading, time
+from talkface import signals
+signals.install()
+import numpy as np
+from talkface.face import mesh
+delay = float(sys.argv[1])
+threading.Timer(delay, os.kill, (os.getpid(), signal.SIGTERM)).start()
+end = time.monotonic() + delay + 5.0
+try:
+    while time.monotonic() < end:
+        mesh.mesh_points(np.full((192, 192, 3), 128, np.uint8))
+except KeyboardInterrupt:
+    import gc
+    gc.collect()
+    print("error: interrupted", file=sys.stderr, flush=True)
+    os._exit(130)
+print("error: not interrupted", file=sys.stderr, flush=True)
+os._exit(1)
+"""
+
+
+@pytest.mark.skipif(not __import__("talkface.face.mesh", fromlist=["x"]).mesh_installed(),
+                    reason="mediapipe (Face Mesh) is not installed")
+def test_signal_inside_face_mesh_leaves_no_log_on_stderr():
+    """A SIGTERM anywhere in mediapipe's import, model start or a frame (its graph's threads
+    log on file descriptor 2 while they open their models) ends the run with only our line:
+    the signal waits until mediapipe is idle and its logging is silenced again."""
+    for delay in np.linspace(0.02, 0.9, 10):
+        r = subprocess.run([sys.executable, "-c", _MESH_CHILD, f"{delay:.3f}"], capture_output=True, text=True,
+                           timeout=120)
+        lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+        assert r.returncode == 130 and lines == ["error: interrupted"], (delay, r.returncode, r.stderr[-2000:])

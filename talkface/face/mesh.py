@@ -103,11 +103,19 @@ def mesh_available() -> bool:
 @contextlib.contextmanager
 def _quiet():
     """mediapipe's C++ and TFLite logging write straight to file descriptor 2, and its
-    protobuf use warns: none of it is for our users (every error is one line)."""
+    protobuf use warns: none of it is for our users (every error is one line).
+
+    Ctrl-C / SIGTERM are held back inside (and raised when it ends): mediapipe hands a
+    frame to its graph's threads and then waits for them in two Python calls, and an
+    interrupt between the two would leave those threads running, and logging, after
+    file descriptor 2 is restored; one during ``import mediapipe`` can be swallowed by it.
+    The longest such section (the import) takes about a second."""
     import sys
     import warnings
 
-    with warnings.catch_warnings():
+    from .. import signals
+
+    with signals.held(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             sys.stderr.flush()
@@ -179,8 +187,12 @@ def _lazy_pyplot():
 @functools.lru_cache(maxsize=1)
 def _mesh_model():
     with _quiet():
-        return _solution().FaceMesh(static_image_mode=True, max_num_faces=4, refine_landmarks=False,
-                                    min_detection_confidence=0.5)
+        model = _solution().FaceMesh(static_image_mode=True, max_num_faces=4, refine_landmarks=False,
+                                     min_detection_confidence=0.5)
+        # the graph opens its models in its own threads, which log as they do: a blank frame
+        # waits for that here, inside the quiet section
+        model.process(np.zeros((32, 32, 3), np.uint8))
+        return model
 
 
 def mesh_points(image: np.ndarray) -> list[np.ndarray]:
