@@ -69,53 +69,38 @@ class PhoneRecognizer:
         (Linux, torch not imported: forking its thread pools is unsafe); inline otherwise
         or when a process fails. The pieces are whole utterances to the recogniser, as
         training's 3 s clips were."""
-        import sys
+        from .forked import ForkedJob, fork_is_safe
 
         pcm = _int16(wav)
         if jobs is None:
             jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         jobs = min(jobs, int(pcm.size // (MIN_PIECE * SAMPLE_RATE)))
-        if jobs < 2 or sys.platform != "linux" or "torch" in sys.modules:
+        if jobs < 2 or not fork_is_safe():
             return self.segments(pcm)
         cuts = [0] + quiet_cuts(pcm, jobs) + [pcm.size]
         pieces = [(a, b) for a, b in zip(cuts[:-1], cuts[1:])]
-        import multiprocessing as mp
-
-        ctx = mp.get_context("fork")
-        procs = []
-        for a, b in pieces[1:]:  # the first piece here, the others in their own processes
-            recv, send = ctx.Pipe(duplex=False)
-            p = ctx.Process(target=_decode_piece, args=(self, pcm[a:b], send), daemon=True)
-            p.start()
-            send.close()
-            procs.append((p, recv))
-        out = list(self.segments(pcm[:pieces[0][1]]))
+        # the first piece here, the others in their own processes
+        forked = [ForkedJob(_decode_piece, (self, pcm[a:b])) for a, b in pieces[1:]]
         try:
-            for (a, b), (_, recv) in zip(pieces[1:], procs):
-                try:
-                    segs = recv.recv()
-                except (EOFError, OSError):  # the process died: decode the piece here
+            out = list(self.segments(pcm[:pieces[0][1]]))
+            for (a, b), job in zip(pieces[1:], forked):
+                status, segs = job.result()
+                if status != "ok":  # the process failed or died: decode the piece here
                     segs = self.segments(pcm[a:b])
                 off = a // (SAMPLE_RATE // 100)
                 out += [(ph, s + off, e + off) for ph, s, e in segs]
         finally:
-            for p, recv in procs:
-                if p.is_alive():
-                    p.terminate()
-                p.join()
-                recv.close()
+            for job in forked:
+                job.close()
         return out
 
 
 MIN_PIECE = 30.0  # seconds: shorter audio is decoded in one piece
 
 
-def _decode_piece(rec: PhoneRecognizer, pcm: np.ndarray, conn) -> None:
+def _decode_piece(rec: PhoneRecognizer, pcm: np.ndarray) -> list[tuple[str, int, int]]:
     rec._lock = threading.Lock()  # another thread may have held the parent's at the fork
-    try:
-        conn.send(rec.segments(pcm))
-    finally:
-        conn.close()
+    return rec.segments(pcm)
 
 
 def quiet_cuts(pcm: np.ndarray, pieces: int, search: float = 1.0) -> list[int]:
