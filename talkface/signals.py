@@ -169,8 +169,15 @@ def install():
 
 
 def finish():
-    """The command is over and the process is leaving: a signal from here is only noted."""
+    """The command is over and the process is leaving: a signal from here changes nothing.
+    Our handlers become SIG_IGN: Python's teardown puts a handler it installed back to the
+    default (which ends the process by the signal, exit -15 / -2, after a run that had
+    finished), but leaves an ignored signal ignored."""
     _st.finished = True
+    if _main_thread() and _st.installed:
+        for s in SIGNALS:
+            if signal.getsignal(s) is handler:
+                signal.signal(s, signal.SIG_IGN)
 
 
 def install_for_worker(on_term=None):

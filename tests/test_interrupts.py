@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -299,3 +300,24 @@ def test_signal_inside_face_mesh_leaves_no_log_on_stderr():
                            timeout=120)
         lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
         assert r.returncode == 130 and lines == ["error: interrupted"], (delay, r.returncode, r.stderr[-2000:])
+
+
+def test_signals_while_the_process_is_leaving_change_nothing():
+    """After the command (signals.finish()), SIGTERM / SIGINT arriving while Python tears the
+    process down leave its exit status alone (Python resets the handlers it installed to
+    the default there, which would end the process by the signal after a finished run)."""
+    code = textwrap.dedent("""
+        import os, subprocess, sys, time
+        from talkface import signals
+        signals.install()
+        import numpy, talkface.cli  # something to tear down
+        signals.finish()
+        for sig in ("TERM", "INT"):  # another process sends them without pause until we are gone
+            subprocess.Popen(["sh", "-c", f"while kill -{sig} {os.getpid()} 2>/dev/null; do :; done"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.1)
+        sys.exit(0)
+    """)
+    for _ in range(3):
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and not r.stderr.strip(), (r.returncode, r.stderr[-2000:])

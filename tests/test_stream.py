@@ -10,7 +10,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from helpers import ROOT, synth_speech, write_png
+from helpers import ROOT, synth_speech, write_png, write_wav
 from talkface import audio as A
 
 
@@ -177,3 +177,27 @@ def test_audio_rows_streams_a_file(assets):
     wav = A.load_audio_int16(assets["speech"])
     assert n == wav.size
     np.testing.assert_array_equal(rows, A.raw_rows(wav))
+
+
+@pytest.mark.slow
+def test_prefetch_decodes_long_audio_in_pieces_from_its_process(assets, tmp_path):
+    """The prefetch's audio process may start processes of its own: long audio's pieces are
+    decoded side by side from there (it once failed there: a multiprocessing daemon may not
+    have children, and the audio was then read again in the main process)."""
+    wav = A.load_audio_int16(ROOT / "examples" / "speech.wav", A.SAMPLE_RATE, None)
+    long = write_wav(tmp_path / "long.wav", np.concatenate([wav] * 7).astype(np.float32) / 32768.0)  # ~64 s
+    r = _in_fresh_python(f"""
+        import json
+        from talkface.face.image import load_image
+        from talkface.pipeline import Prefetch
+        img = load_image({str(assets['face'])!r})
+        with Prefetch(img, "face.png", audio={str(long)!r}, speech=True) as p:
+            status, value = p.jobs["audio"].result()
+        n, feats = value if status == "ok" else (0, [])
+        print(json.dumps({{"status": status, "value": None if status == "ok" else value, "n": n,
+                          "frames": len(feats)}}))
+    """)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["status"] == "ok", out
+    assert abs(out["n"] - 7 * wav.size) < A.SAMPLE_RATE // 10 and abs(out["frames"] - A.n_frames_for(out["n"])) <= 1
