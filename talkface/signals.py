@@ -302,8 +302,9 @@ def untrack_proc(proc) -> None:
 
 
 def cleanup():
-    """Kill the recorded child processes, then remove the recorded temp files (nothing
-    recorded is committed), then stop forked helper processes. Bounded in time."""
+    """Kill the recorded child processes (encoders, forked jobs), then remove the recorded
+    temp files (nothing recorded is committed), then stop multiprocessing children. Bounded
+    in time."""
     with held(deliver=False):
         _cleanup(wait=5.0)
 
@@ -333,8 +334,9 @@ def _cleanup(wait: float):
 
 
 def _stop_helpers(wait: float):
-    """Forked helper processes (the prefetch of ``generate``): they write nothing, but they
-    hold stderr open; end them with the run."""
+    """``multiprocessing`` children this run started (``batch --jobs`` workers, when the
+    pool itself could not stop them): end them with the run. talkface's forked jobs
+    (``talkface.forked``) are recorded processes, ended with the others above."""
     import multiprocessing
 
     try:
