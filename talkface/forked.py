@@ -6,8 +6,9 @@ phone recogniser, which the prefetch's audio process starts in turn. Plain ``os.
 not ``multiprocessing``: a multiprocessing helper may not start processes of its own (it
 is a daemon), and nothing here needs its machinery. The child's signal handling is the
 default one (``signals`` resets it after a fork), it writes nothing but its result and
-leaves with ``os._exit``; :meth:`ForkedJob.close` ends it, and an interrupted run ends it
-with the rest of its processes (it is recorded with ``signals.track_proc``).
+leaves with ``os._exit``; :meth:`ForkedJob.close` ends it, an interrupted run ends it
+with the rest of its processes (it is recorded with ``signals.track_proc``), and it is
+killed when the process that started it ends in any other way (SIGKILL, out of memory).
 """
 from __future__ import annotations
 
@@ -25,6 +26,19 @@ def fork_is_safe() -> bool:
     """Forking helps and is safe here: Linux, more than one core, and torch not imported
     (forking a process with torch's thread pools is unsafe)."""
     return sys.platform == "linux" and "torch" not in sys.modules and (os.cpu_count() or 1) >= 2
+
+
+def _die_with(parent: int):
+    """In a forked child: be killed when ``parent`` ends, however it ends (Linux's parent-
+    death signal), so a run killed outright leaves no job behind, nor their own jobs."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001 - no prctl: the job ends when its result cannot be sent
+        pass
+    if os.getppid() != parent:  # it ended before the line above
+        os._exit(1)
 
 
 def _run(fn, args) -> tuple:
@@ -46,10 +60,12 @@ class ForkedJob:
         self._got: tuple | None = None
         with signals.held():  # forked and recorded, or neither
             r, w = os.pipe()
+            parent = os.getpid()
             pid = os.fork()
             if pid == 0:  # the child
                 code = 0
                 try:
+                    _die_with(parent)
                     os.close(r)
                     try:
                         data = pickle.dumps(_run(fn, tuple(args)), protocol=pickle.HIGHEST_PROTOCOL)

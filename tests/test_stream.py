@@ -201,3 +201,45 @@ def test_prefetch_decodes_long_audio_in_pieces_from_its_process(assets, tmp_path
     out = json.loads(r.stdout)
     assert out["status"] == "ok", out
     assert abs(out["n"] - 7 * wav.size) < A.SAMPLE_RATE // 10 and abs(out["frames"] - A.n_frames_for(out["n"])) <= 1
+
+
+@pytest.mark.slow
+def test_forked_jobs_end_with_the_process_that_started_them(assets, tmp_path):
+    """A talkface process killed outright (SIGKILL: no cleanup) leaves no forked job behind,
+    nor the jobs those started (long audio's pieces, from the prefetch's audio process)."""
+    import os
+    import time
+
+    wav = A.load_audio_int16(ROOT / "examples" / "speech.wav", A.SAMPLE_RATE, None)
+    long = write_wav(tmp_path / "long.wav", np.concatenate([wav] * 20).astype(np.float32) / 32768.0)  # ~3 min
+    marker = f"talkface-orphan-check-{os.getpid()}"
+    code = textwrap.dedent(f"""
+        import os, signal, time
+        from talkface.face.image import load_image
+        from talkface.pipeline import Prefetch
+        img = load_image({str(assets['face'])!r})
+        p = Prefetch(img, "face.png", audio={str(long)!r}, speech=True)
+        time.sleep(1.5)  # the audio process is decoding the pieces by now
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+
+    def left():
+        out = []
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    cmd = open(f"/proc/{d}/cmdline", "rb").read()
+                    state = open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()[0]
+                except OSError:
+                    continue
+                if marker.encode() in cmd and state != "Z":
+                    out.append(int(d))
+        return out
+
+    err = tmp_path / "stderr.txt"
+    with open(err, "wb") as f:  # not a pipe: run() would wait for whoever still holds it
+        r = subprocess.run([sys.executable, "-c", code, marker], stdout=subprocess.DEVNULL, stderr=f,
+                           timeout=120, cwd=ROOT)
+    assert r.returncode == -9, err.read_text()
+    time.sleep(0.5)
+    assert left() == []
