@@ -103,20 +103,153 @@ def _decode_piece(rec: PhoneRecognizer, pcm: np.ndarray) -> list[tuple[str, int,
     return rec.segments(pcm)
 
 
+def _decode_in_child(pcm: np.ndarray) -> list[tuple[str, int, int]]:
+    """A forked job: this process's recogniser (inherited, or loaded here) decodes ``pcm``."""
+    global _RLOCK
+    _RLOCK = threading.Lock()  # another thread may have held the parent's at the fork
+    try:  # the video being made goes first; this takes the cores it leaves
+        os.nice(10)
+    except OSError:
+        pass
+    return _decode_piece(recognizer(), pcm)
+
+
 def quiet_cuts(pcm: np.ndarray, pieces: int, search: float = 1.0) -> list[int]:
     """Sample indices (on 10 ms boundaries) that cut ``pcm`` into ``pieces`` about equal
     parts, each at the quietest 10 ms within +-``search`` seconds of the even split."""
+    n = pcm.size // (SAMPLE_RATE // 100)
+    return quiet_cuts_near(pcm, [k * n // pieces for k in range(1, pieces)], search)
+
+
+def quiet_cuts_near(pcm: np.ndarray, rows: list[int], search: float = 1.0) -> list[int]:
+    """Sample indices (on 10 ms boundaries): for each of ``rows`` (10 ms rows, increasing),
+    the quietest 10 ms within +-``search`` seconds of it."""
     hop = SAMPLE_RATE // 100
     n = pcm.size // hop
     e = (pcm[: n * hop].astype(np.float32).reshape(n, hop) ** 2).mean(1)
     e = np.convolve(e, np.ones(5, np.float32) / 5, mode="same")  # 50 ms: a pause, not a click
     w = int(search * 100)
     cuts = []
-    for k in range(1, pieces):
-        c = k * n // pieces
+    for c in rows:
         lo, hi = max(1, c - w), min(n - 1, c + w)
         cuts.append((lo + int(np.argmin(e[lo:hi]))) * hop)
     return cuts
+
+
+FIRST_PIECE = 8.0  # seconds of long audio recognised before its first frame (SpeechStream)
+STREAM_FROM = 90.0  # seconds: audio this long is a SpeechStream in generate (shorter: all at once,
+# as fast in all; 60 s measured 8 % slower streamed, 120 s and 600 s the same, first frame 2.6-4 s)
+
+
+class SpeechStream:
+    """The speech features of long audio (:func:`speech_features`), whose phones are
+    recognised a piece at a time while the video is made: a first piece of about
+    ``FIRST_PIECE`` seconds here and now, the others (about ``MIN_PIECE`` seconds each, cut
+    at the quietest moments) after :meth:`start`, in forked processes (one fewer than the
+    cores, at least one) or, where forking is unsafe, here when they are needed.
+    ``stream[a:b]`` gives frames a..b, waiting for the pieces they need; ``len()`` is known
+    from the start. The pieces are those a single pass would see cut there, so the
+    features equal :func:`speech_features` but for the few frames around each cut."""
+
+    def __init__(self, wav: np.ndarray, n_frames: int | None = None):
+        pcm = _int16(wav)
+        self.n = n_frames_for(pcm.size) if n_frames is None else int(n_frames)
+        self._energy = energy_features(pcm.astype(np.float32) / 32768.0, self.n)
+        self._rows = np.zeros(self.n * ROWS_PER_FRAME, np.int64)  # phone index per 10 ms, default silence
+        hop = SAMPLE_RATE // 100
+        total = pcm.size // hop
+        marks = [int(FIRST_PIECE * 100)]
+        while marks[-1] + int(1.5 * MIN_PIECE * 100) < total:
+            marks.append(marks[-1] + int(MIN_PIECE * 100))
+        cuts = [0] + quiet_cuts_near(pcm, marks) + [pcm.size]
+        self._pieces = [(a, b) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
+        a, b = self._pieces[0]
+        self._fill(recognizer().segments(pcm[a:b]), a)
+        self._pcm = pcm
+        self._next = 1  # the first piece not in _rows yet
+        self._jobs: dict = {}  # piece index -> ForkedJob
+        self._started = False
+
+    def __len__(self) -> int:
+        return self.n
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.n, N_FEATURES)
+
+    def _fill(self, segments, start_sample: int):
+        off = start_sample // (SAMPLE_RATE // 100)
+        for ph, s, e in segments:
+            i = PHONE_INDEX.get(ph.upper().split("(")[0], 0)
+            self._rows[max(0, s + off): max(0, min(e + 1 + off, self._rows.size))] = i
+
+    def start(self) -> SpeechStream:
+        """Start recognising the other pieces (in the process that reads the stream)."""
+        self._started = True
+        from .forked import fork_is_safe
+
+        if fork_is_safe() and self._next < len(self._pieces):
+            recognizer()  # loaded once here, inherited by every piece's process
+        self._pump()
+        return self
+
+    def _pump(self):
+        from .forked import ForkedJob, fork_is_safe
+
+        if not fork_is_safe():
+            return
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        i = self._next + len(self._jobs)
+        while len(self._jobs) < max(1, cores) and i < len(self._pieces):
+            a, b = self._pieces[i]
+            self._jobs[i] = ForkedJob(_decode_in_child, (self._pcm[a:b],))
+            i += 1
+
+    def _take_next(self):
+        i = self._next
+        a, b = self._pieces[i]
+        job = self._jobs.pop(i, None)
+        status, segs = job.result() if job is not None else ("inline", None)
+        if status != "ok":  # no process for it, or it failed: here
+            segs = recognizer().segments(self._pcm[a:b])
+        self._fill(segs, a)
+        self._next += 1
+        if self._started:
+            self._pump()
+
+    def ready(self) -> int:
+        """Frames whose phones are known now."""
+        if self._next >= len(self._pieces):
+            return self.n
+        return min(self.n, self._pieces[self._next][0] // (SAMPLE_RATE // FPS))
+
+    def __getitem__(self, key) -> np.ndarray:
+        if not isinstance(key, slice) or key.step not in (None, 1):
+            raise TypeError("SpeechStream takes a slice of frames")
+        a, b, _ = key.indices(self.n)
+        b = max(a, b)
+        while self.ready() < b:
+            self._take_next()
+        rows = self._rows[a * ROWS_PER_FRAME: b * ROWS_PER_FRAME]
+        one = np.zeros((rows.size, len(PHONES)), np.float32)
+        one[np.arange(rows.size), rows] = 1.0
+        ph = one.reshape(b - a, ROWS_PER_FRAME, len(PHONES)).mean(1)
+        return np.concatenate([ph, self._energy[a:b]], 1).astype(np.float32)
+
+    def __array__(self, dtype=None, copy=None):
+        x = self[0:self.n]
+        return x if dtype is None else x.astype(dtype)
+
+    def close(self):
+        """End the pieces' processes still running (their phones are then not needed)."""
+        for job in self._jobs.values():
+            job.close()
+        self._jobs.clear()
+
+    def __getstate__(self):  # sent from the prefetch's audio process before start()
+        if self._jobs:
+            raise TypeError("a started SpeechStream stays in its process")
+        return self.__dict__
 
 
 _RECOGNIZER: PhoneRecognizer | None = None

@@ -70,8 +70,11 @@ def make_video(tf: TalkingFace, portrait, audio, output, options: GenerateOption
     out = Path(output) if output else default_output(portrait, audio)
     check_output_path(out, force, inputs=(portrait, audio, options.landmarks))  # never over an input
     src = _inputs(tf, portrait, audio, options, rep)
-    render = _frames(src, options, rep)
-    width, height, first_frame = _encode(render, src, options, out, audio, force, rep, t_start)
+    try:
+        render = _frames(src, options, rep)
+        width, height, first_frame = _encode(render, src, options, out, audio, force, rep, t_start)
+    finally:
+        _close_feats(src.feats)
     rep.seconds["total"] = round(time.perf_counter() - t_start, 3)
     face, n = src.face, src.n
     return {
@@ -81,6 +84,13 @@ def make_video(tf: TalkingFace, portrait, audio, output, options: GenerateOption
         "weights": src.wts.name, "renderer": render.renderer, "first_frame_seconds": round(first_frame or 0.0, 3),
         "seconds": dict(rep.seconds),
     }
+
+
+def _close_feats(feats):
+    """End what a streamed input still runs (long audio's recognition processes)."""
+    close = getattr(feats, "close", None)
+    if close is not None:
+        close()
 
 
 # ----------------------------------------------------------------------------- 1. inputs
@@ -111,13 +121,19 @@ def _inputs(tf: TalkingFace, portrait, audio, o: GenerateOptions, rep: Reporter)
         with rep.stage("audio", "reading audio"):
             n_samples, rows = search.audio()
             n = A.n_frames_for(n_samples)
-        with rep.stage("weights", "loading weights"):
-            wts = tf.weights
-        with rep.stage("audio"):
-            feats = rows if speech else \
-                A.Features(None, norm=bool(wts.pipeline.get("feature_norm", True)), n_frames=n, rows=rows)
-        with rep.stage("face", "finding the face"):
-            face = choose_face(search.faces(dev), portrait, o.face_index, rep)
+            if hasattr(rows, "start"):  # long audio: its later pieces are recognised from now on
+                rows.start()
+        try:
+            with rep.stage("weights", "loading weights"):
+                wts = tf.weights
+            with rep.stage("audio"):
+                feats = rows if speech else \
+                    A.Features(None, norm=bool(wts.pipeline.get("feature_norm", True)), n_frames=n, rows=rows)
+            with rep.stage("face", "finding the face"):
+                face = choose_face(search.faces(dev), portrait, o.face_index, rep)
+        except BaseException:
+            _close_feats(rows)
+            raise
     return _Inputs(img, face, wts, dev, feats, n, n_samples, tf)
 
 

@@ -9,10 +9,14 @@ from . import audio as A
 
 
 def speech_input(path, sr: int = A.SAMPLE_RATE, max_seconds: float | None = A.DEFAULT_MAX_SECONDS):
-    """(samples, (frames, N) speech features) of an audio file, for MouthNet weights."""
-    from .phones import speech_features
+    """(samples, (frames, N) speech features) of an audio file, for MouthNet weights; for
+    long audio (``phones.STREAM_FROM`` seconds or more) the features are a
+    :class:`~talkface.phones.SpeechStream` (call its ``start()`` where it is read)."""
+    from .phones import STREAM_FROM, SpeechStream, speech_features
 
     wav = A.load_audio_int16(path, sr, max_seconds)
+    if wav.size >= STREAM_FROM * sr:  # long: the first frames need only its first seconds
+        return wav.size, SpeechStream(wav)
     return wav.size, speech_features(wav.astype(np.float32) / 32768.0)
 
 

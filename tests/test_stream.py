@@ -180,33 +180,52 @@ def test_audio_rows_streams_a_file(assets):
 
 
 @pytest.mark.slow
-def test_prefetch_decodes_long_audio_in_pieces_from_its_process(assets, tmp_path):
-    """The prefetch's audio process may start processes of its own: long audio's pieces are
-    decoded side by side from there (it once failed there: a multiprocessing daemon may not
-    have children, and the audio was then read again in the main process)."""
+def test_long_audio_streams_its_phones(assets, tmp_path):
+    """Long audio (STREAM_FROM seconds or more): the prefetch's audio process recognises only
+    its first seconds; the other pieces are recognised in forked processes once the stream
+    is started, while the video is made. Read whole, the stream gives the features of one
+    pass (the same loudness and bands; the phones but for a few frames at the cuts)."""
     wav = A.load_audio_int16(ROOT / "examples" / "speech.wav", A.SAMPLE_RATE, None)
-    long = write_wav(tmp_path / "long.wav", np.concatenate([wav] * 7).astype(np.float32) / 32768.0)  # ~64 s
+    long = write_wav(tmp_path / "long.wav", np.concatenate([wav] * 11).astype(np.float32) / 32768.0)  # ~100 s
     r = _in_fresh_python(f"""
-        import json
+        import json, pickle
+        import numpy as np
+        from talkface import audio as A, phones as P
         from talkface.face.image import load_image
         from talkface.pipeline import Prefetch
         img = load_image({str(assets['face'])!r})
         with Prefetch(img, "face.png", audio={str(long)!r}, speech=True) as p:
-            status, value = p.jobs["audio"].result()
-        n, feats = value if status == "ok" else (0, [])
-        print(json.dumps({{"status": status, "value": None if status == "ok" else value, "n": n,
-                          "frames": len(feats)}}))
+            n, stream = p.audio()
+        out = {{"kind": type(stream).__name__, "n": n, "len": len(stream), "ready": stream.ready(),
+               "pieces": len(stream._pieces)}}
+        stream.start()
+        out["forked"] = len(stream._jobs)
+        try:
+            pickle.dumps(stream)
+            out["pickled_started"] = True
+        except TypeError:
+            out["pickled_started"] = False
+        first = stream[0:50]
+        whole = stream[0:len(stream)]
+        stream.close()
+        ref = P.speech_features(A.load_audio_int16({str(long)!r}).astype(np.float32) / 32768.0)
+        out["same_first"] = bool(np.array_equal(first, whole[:50]))
+        out["energy"] = float(np.abs(whole[:, len(P.PHONES):] - ref[:, len(P.PHONES):]).max())
+        out["agree"] = float(np.mean(whole[:, :len(P.PHONES)].argmax(1) == ref[:, :len(P.PHONES)].argmax(1)))
+        print(json.dumps(out))
     """)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert out["status"] == "ok", out
-    assert abs(out["n"] - 7 * wav.size) < A.SAMPLE_RATE // 10 and abs(out["frames"] - A.n_frames_for(out["n"])) <= 1
+    assert out["kind"] == "SpeechStream" and out["len"] == A.n_frames_for(out["n"]), out
+    assert 0 < out["ready"] < out["len"] and out["pieces"] >= 3, out  # only the first piece before start()
+    assert out["forked"] >= 1 and out["pickled_started"] is False, out
+    assert out["same_first"] and out["energy"] < 1e-5 and out["agree"] > 0.95, out
 
 
 @pytest.mark.slow
 def test_forked_jobs_end_with_the_process_that_started_them(assets, tmp_path):
-    """A talkface process killed outright (SIGKILL: no cleanup) leaves no forked job behind,
-    nor the jobs those started (long audio's pieces, from the prefetch's audio process)."""
+    """A talkface process killed outright (SIGKILL: no cleanup) leaves no forked job behind
+    (the prefetch's face search, long audio's pieces)."""
     import os
     import time
 
@@ -219,7 +238,9 @@ def test_forked_jobs_end_with_the_process_that_started_them(assets, tmp_path):
         from talkface.pipeline import Prefetch
         img = load_image({str(assets['face'])!r})
         p = Prefetch(img, "face.png", audio={str(long)!r}, speech=True)
-        time.sleep(1.5)  # the audio process is decoding the pieces by now
+        n, stream = p.audio()
+        stream.start()  # the other pieces: recognised in processes of this one
+        time.sleep(0.5)
         os.kill(os.getpid(), signal.SIGKILL)
     """)
 

@@ -277,14 +277,32 @@ def close_mouth(ref_norm: np.ndarray, basis: np.ndarray) -> np.ndarray:
     return (ref + hi * d).astype(np.float32)
 
 
-def predict_chunks(model, basis: np.ndarray, ref_norm: np.ndarray, feats: np.ndarray, gain: float = 1.0,
+def motion_chunks(model, basis: np.ndarray, feats, gain: float = 1.0, device="cpu", first: int = 50,
+                  chunk: int = 200):
+    """:func:`predict_motion`, a chunk of frames at a time (``first`` frames, then ``chunk``):
+    each from a window of the features reaching far enough past it on both sides (the
+    network's context, the smoothing and the speech gate's reach) that it equals one pass.
+    ``feats`` may be a :class:`talkface.phones.SpeechStream`, whose later frames are still
+    being recognised: each chunk reads only the frames it needs."""
+    n = len(feats)
+    if model.cfg.norm == "group":  # utterance statistics: one pass over all of it
+        m = predict_motion(model, basis, np.asarray(feats[0:n], np.float32), gain, device)
+        for s in range(0, n, chunk):
+            yield m[s:s + chunk]
+        return
+    margin = model.context + 1 + max(LEAD, LAG) + 2
+    s = 0
+    while s < n:
+        e = min(n, s + (first if s == 0 else chunk))
+        a, b = max(0, s - margin), min(n, e + margin)
+        yield predict_motion(model, basis, np.asarray(feats[a:b], np.float32), gain, device)[s - a:e - a]
+        s = e
+
+
+def predict_chunks(model, basis: np.ndarray, ref_norm: np.ndarray, feats, gain: float = 1.0,
                    device="cpu", first: int = 50, chunk: int = 200):
     """Landmarks (k, 136) a chunk at a time: the portrait's points (mouth closed) plus the
-    motion."""
-    motion = predict_motion(model, basis, feats, gain, device)
+    motion (:func:`motion_chunks`)."""
     ref = close_mouth(ref_norm, basis).reshape(1, -1)
-    s = 0
-    while s < len(motion):
-        e = min(len(motion), s + (first if s == 0 else chunk))
-        yield ref + motion[s:e]
-        s = e
+    for m in motion_chunks(model, basis, feats, gain, device, first, chunk):
+        yield ref + m
