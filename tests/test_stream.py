@@ -180,6 +180,28 @@ def test_audio_rows_streams_a_file(assets):
 
 
 @pytest.mark.slow
+def test_prefetch_decodes_long_audio_in_pieces_from_its_process(assets, tmp_path):
+    """Audio of 60-90 s (recognised whole, in one piece per core): the prefetch's audio
+    process starts the pieces' processes itself (it once could not: a multiprocessing
+    daemon may not have children, and the main process then read the audio again)."""
+    wav = A.load_audio_int16(ROOT / "examples" / "speech.wav", A.SAMPLE_RATE, None)
+    long = write_wav(tmp_path / "long.wav", np.concatenate([wav] * 7).astype(np.float32) / 32768.0)  # ~64 s
+    r = _in_fresh_python(f"""
+        import json
+        from talkface.face.image import load_image
+        from talkface.pipeline import Prefetch
+        img = load_image({str(assets['face'])!r})
+        with Prefetch(img, "face.png", audio={str(long)!r}, speech=True) as p:
+            status, value = p.jobs["audio"].result()
+        print(json.dumps({{"status": status, "value": None if status == "ok" else value,
+                          "kind": type(value[1]).__name__ if status == "ok" else None}}))
+    """)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["status"] == "ok" and out["kind"] == "ndarray", out
+
+
+@pytest.mark.slow
 def test_long_audio_streams_its_phones(assets, tmp_path):
     """Long audio (STREAM_FROM seconds or more): the prefetch's audio process recognises only
     its first seconds; the other pieces are recognised in forked processes once the stream
