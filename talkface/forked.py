@@ -22,6 +22,14 @@ from . import signals
 from .errors import TalkfaceError
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (what taskset / Slurm gave it, not the machine's)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # no sched_getaffinity (macOS)
+        return os.cpu_count() or 1
+
+
 def fork_is_safe() -> bool:
     """Forking helps and is safe here: Linux, more than one core, and torch not imported
     (forking a process with torch's thread pools is unsafe)."""

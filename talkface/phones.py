@@ -69,11 +69,11 @@ class PhoneRecognizer:
         (Linux, torch not imported: forking its thread pools is unsafe); inline otherwise
         or when a process fails. The pieces are whole utterances to the recogniser, as
         training's 3 s clips were."""
-        from .forked import ForkedJob, fork_is_safe
+        from .forked import ForkedJob, fork_is_safe, usable_cores
 
         pcm = _int16(wav)
         if jobs is None:
-            jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+            jobs = usable_cores()
         jobs = min(jobs, int(pcm.size // (MIN_PIECE * SAMPLE_RATE)))
         if jobs < 2 or not fork_is_safe():
             return self.segments(pcm)
@@ -145,8 +145,8 @@ class SpeechStream:
     """The speech features of long audio (:func:`speech_features`), whose phones are
     recognised a piece at a time while the video is made: a first piece of about
     ``FIRST_PIECE`` seconds here and now, the others (about ``MIN_PIECE`` seconds each, cut
-    at the quietest moments) after :meth:`start`, in forked processes (one fewer than the
-    cores, at least one) or, where forking is unsafe, here when they are needed.
+    at the quietest moments) after :meth:`start`, in forked processes (as many at a time as
+    there are cores) or, where forking is unsafe, here when they are needed.
     ``stream[a:b]`` gives frames a..b, waiting for the pieces they need; ``len()`` is known
     from the start. The pieces are those a single pass would see cut there, so the
     features equal :func:`speech_features` but for the few frames around each cut."""
@@ -173,15 +173,8 @@ class SpeechStream:
     def __len__(self) -> int:
         return self.n
 
-    @property
-    def shape(self) -> tuple[int, int]:
-        return (self.n, N_FEATURES)
-
     def _fill(self, segments, start_sample: int):
-        off = start_sample // (SAMPLE_RATE // 100)
-        for ph, s, e in segments:
-            i = PHONE_INDEX.get(ph.upper().split("(")[0], 0)
-            self._rows[max(0, s + off): max(0, min(e + 1 + off, self._rows.size))] = i
+        _mark_rows(self._rows, segments, start_sample // (SAMPLE_RATE // 100))
 
     def start(self) -> SpeechStream:
         """Start recognising the other pieces (in the process that reads the stream)."""
@@ -194,13 +187,12 @@ class SpeechStream:
         return self
 
     def _pump(self):
-        from .forked import ForkedJob, fork_is_safe
+        from .forked import ForkedJob, fork_is_safe, usable_cores
 
         if not fork_is_safe():
             return
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         i = self._next + len(self._jobs)
-        while len(self._jobs) < max(1, cores) and i < len(self._pieces):
+        while len(self._jobs) < usable_cores() and i < len(self._pieces):
             a, b = self._pieces[i]
             self._jobs[i] = ForkedJob(_decode_in_child, (self._pcm[a:b],))
             i += 1
@@ -230,15 +222,8 @@ class SpeechStream:
         b = max(a, b)
         while self.ready() < b:
             self._take_next()
-        rows = self._rows[a * ROWS_PER_FRAME: b * ROWS_PER_FRAME]
-        one = np.zeros((rows.size, len(PHONES)), np.float32)
-        one[np.arange(rows.size), rows] = 1.0
-        ph = one.reshape(b - a, ROWS_PER_FRAME, len(PHONES)).mean(1)
+        ph = _occupancy(self._rows[a * ROWS_PER_FRAME: b * ROWS_PER_FRAME])
         return np.concatenate([ph, self._energy[a:b]], 1).astype(np.float32)
-
-    def __array__(self, dtype=None, copy=None):
-        x = self[0:self.n]
-        return x if dtype is None else x.astype(dtype)
 
     def close(self):
         """End the pieces' processes still running (their phones are then not needed)."""
@@ -275,12 +260,23 @@ def _int16(wav: np.ndarray) -> np.ndarray:
 def phone_frames(segments, n_frames: int) -> np.ndarray:
     """Phone segments (10 ms rows) -> (n_frames, len(PHONES)) occupancy per video frame."""
     rows = np.zeros(n_frames * ROWS_PER_FRAME, np.int64)  # default silence
+    _mark_rows(rows, segments)
+    return _occupancy(rows)
+
+
+def _mark_rows(rows: np.ndarray, segments, offset: int = 0):
+    """Write each segment's phone index into ``rows`` (one per 10 ms), the segments' rows
+    shifted by ``offset`` (where their piece of audio starts)."""
     for ph, s, e in segments:
         i = PHONE_INDEX.get(ph.upper().split("(")[0], 0)
-        rows[max(0, s): max(0, min(e + 1, rows.size))] = i
+        rows[max(0, s + offset): max(0, min(e + 1 + offset, rows.size))] = i
+
+
+def _occupancy(rows: np.ndarray) -> np.ndarray:
+    """Phone index per 10 ms row -> (frames, len(PHONES)) share of each video frame."""
     one = np.zeros((rows.size, len(PHONES)), np.float32)
     one[np.arange(rows.size), rows] = 1.0
-    return one.reshape(n_frames, ROWS_PER_FRAME, len(PHONES)).mean(1)
+    return one.reshape(rows.size // ROWS_PER_FRAME, ROWS_PER_FRAME, len(PHONES)).mean(1)
 
 
 def energy_features(wav: np.ndarray, n_frames: int) -> np.ndarray:

@@ -67,11 +67,9 @@ def run_pool(todo: list[Item], common: Common, jobs: int, resume: bool, force: b
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    try:
-        cpus = len(os.sched_getaffinity(0))  # what Slurm / taskset gave us, not the whole machine
-    except AttributeError:
-        cpus = os.cpu_count() or 1
-    threads = max(1, cpus // jobs)
+    from ..forked import usable_cores
+
+    threads = max(1, usable_cores() // jobs)
     queue = list(todo)
     suspects: list[Item] = []  # in flight when a worker died: run again, one at a time
     ctx = multiprocessing.get_context("spawn")  # no fork: torch / CUDA state is not fork-safe
