@@ -6,7 +6,11 @@
   offset of up to 80 ms is not counted against the mouth);
 * amplitude ratio std(generated) / std(real);
 * the loudness envelope (RMS per 40 ms frame, in dB) as the baseline any mouth model must
-  beat: its best-lag correlation with the real opening.
+  beat: its best-lag correlation with the real opening;
+* the clip's apparent audio/video offset: the lag within +-1 s at which the generated
+  opening (which follows the sound) matches the real one best. A real clip whose sound is
+  out of step with its picture (a badly cut or dubbed video) shows it as a clear peak far
+  from 0; such a clip's ``open_corr`` says nothing about the lip sync.
 """
 from __future__ import annotations
 
@@ -17,6 +21,8 @@ from .constants import SAMPLE_RATE
 
 INNER_PAIRS = ((61, 67), (62, 66), (63, 65))
 MAX_LAG = 2
+SYNC_SEARCH = 25  # frames (1 s at 25 fps) searched for a clip's audio/video offset
+OFFSET_WARN = 5   # frames (200 ms): an offset beyond this, with a clearly better match, is flagged
 
 
 def inner_lip_opening(points: np.ndarray) -> np.ndarray:
@@ -30,20 +36,30 @@ def inner_lip_opening(points: np.ndarray) -> np.ndarray:
     return out[0] if single else out
 
 
-def lag_correlation(a, b, max_lag: int = MAX_LAG) -> float | None:
-    """Pearson correlation of ``a`` and ``b`` at the best shift within +-max_lag frames;
-    None when either is constant or too short."""
+def best_lag(a, b, max_lag: int = MAX_LAG) -> tuple[int, float] | None:
+    """(lag, correlation) of ``a`` and ``b`` at the shift within +-max_lag frames where they
+    correlate best: lag k pairs a[t + k] with b[t]; None when either is constant or too short."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     n = min(len(a), len(b))
     a, b = a[:n], b[:n]
     best = None
     for lag in range(-max_lag, max_lag + 1):
+        if abs(lag) > n - 5:  # fewer than 5 frames overlap
+            continue
         x, y = (a[lag:], b[: n - lag]) if lag >= 0 else (a[: n + lag], b[-lag:])
         if len(x) < 5 or x.std() < 1e-9 or y.std() < 1e-9:
             continue
         c = float(np.corrcoef(x, y)[0, 1])
-        best = c if best is None else max(best, c)
+        if best is None or c > best[1]:
+            best = (lag, c)
     return best
+
+
+def lag_correlation(a, b, max_lag: int = MAX_LAG) -> float | None:
+    """Pearson correlation of ``a`` and ``b`` at the best shift within +-max_lag frames;
+    None when either is constant or too short."""
+    best = best_lag(a, b, max_lag)
+    return None if best is None else best[1]
 
 
 def amplitude_ratio(gen, real) -> float | None:
@@ -61,7 +77,18 @@ def loudness_envelope(wav: np.ndarray, n_frames: int, sr: int = SAMPLE_RATE) -> 
 
 
 def articulation(gen_opening, real_opening, loud=None) -> dict:
-    """The three figures for one clip: ``open_corr``, ``open_ratio``, ``loud_corr``."""
+    """The figures for one clip: ``open_corr``, ``open_ratio``, ``loud_corr``, and the
+    apparent audio/video offset ``av_offset`` (frames; positive: the sound comes later than
+    the picture) with the correlation there, ``offset_corr``."""
+    off = best_lag(gen_opening, real_opening, SYNC_SEARCH)
     return {"open_corr": lag_correlation(gen_opening, real_opening),
             "open_ratio": amplitude_ratio(gen_opening, real_opening),
-            "loud_corr": None if loud is None else lag_correlation(loud, real_opening)}
+            "loud_corr": None if loud is None else lag_correlation(loud, real_opening),
+            "av_offset": None if off is None else off[0], "offset_corr": None if off is None else off[1]}
+
+
+def out_of_sync(row: dict) -> bool:
+    """Whether a clip's sound looks out of step with its picture: the best match lies more than
+    OFFSET_WARN frames away and correlates clearly (by 0.1) better than the best within +-2."""
+    off, oc, c = row.get("av_offset"), row.get("offset_corr"), row.get("open_corr")
+    return off is not None and oc is not None and c is not None and abs(off) > OFFSET_WARN and oc - c >= 0.1

@@ -24,7 +24,11 @@ And articulation, on the rendered video itself (``talkface.articulation``): dlib
 are tracked on every real and every generated frame, and the inner-lip opening (over the
 inter-ocular distance) of the two is compared: correlation at the best lag within +-2
 frames (``open_corr``), spread ratio std(generated)/std(real) (``open_ratio``), and the
-loudness envelope's correlation with the real opening as the baseline (``loud_corr``).
+loudness envelope's correlation with the real opening as the baseline (``loud_corr``);
+and the clip's apparent audio/video offset (``av_offset``, frames, searched within +-1 s,
+with ``offset_corr``): a clip whose sound is out of step with its picture is flagged under
+the table, its ``open_corr`` being no lip-sync figure; the mean row's ``open_corr_in_sync``
+leaves such clips out.
 
 The generated videos are encoded losslessly (``crf`` 0) by default: the figures measure
 the frames as the models made them, like the still-frame baseline (the clip's first
@@ -47,7 +51,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import audio as A
-from .articulation import articulation, inner_lip_opening, loudness_envelope
+from .articulation import OFFSET_WARN, articulation, inner_lip_opening, loudness_envelope, out_of_sync
 from .errors import InputError, NoFaceError, TalkfaceError
 from .options import GenerateOptions
 from .progress import Reporter
@@ -59,7 +63,8 @@ EVAL_SIZE = 128        # the paper's aligned crop
 EVAL_ZOOM = 1.0        # the paper's template, unzoomed
 METRIC_SIZE = 256      # SSIM / PSNR after resizing both crops (docs/paper_facts.md#evaluation)
 KEYS = ("frames", "psnr", "psnr_rgb", "ssim", "lmd", "still_psnr", "still_lmd", "sync_error", "baseline_static",
-        "baseline_loudness", "open_corr", "open_ratio", "loud_corr")
+        "baseline_loudness", "open_corr", "open_ratio", "loud_corr", "av_offset", "offset_corr")
+PER_CLIP = ("av_offset", "offset_corr")  # no mean: offsets of different clips do not add up
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -279,7 +284,9 @@ def _mean_row(rows: list[dict]) -> dict:
     out = {}
     for k in KEYS:
         v = [r[k] for r in rows if r.get(k) is not None]
-        out[k] = _round(float(np.mean(v))) if v else None
+        out[k] = _round(float(np.mean(v))) if v and k not in PER_CLIP else None
+    v = [r["open_corr"] for r in rows if r.get("open_corr") is not None and not out_of_sync(r)]
+    out["open_corr_in_sync"] = _round(float(np.mean(v))) if v else None
     return out
 
 
@@ -293,8 +300,10 @@ def evaluate(clips_dir, *, weights: str = "default", renderer: str = "auto", dev
              reporter: Reporter | None = None, crf: int = 0) -> dict:
     """Evaluate talkface on every clip under ``clips_dir``; returns
     ``{"clips": [row, ...], "mean": row, "failed": [{"clip", "error"}, ...]}`` where a row
-    holds ``clip, frames, psnr, psnr_rgb, ssim, lmd, sync_error, baseline_static,
-    baseline_loudness`` (see the module doc). Clips that fail are listed, not fatal."""
+    holds ``clip, frames, psnr, psnr_rgb, ssim, lmd, still_psnr, still_lmd, sync_error,
+    baseline_static, baseline_loudness, open_corr, open_ratio, loud_corr, av_offset,
+    offset_corr`` (see the module doc); the mean row has no ``av_offset`` / ``offset_corr``
+    but ``open_corr_in_sync``. Clips that fail are listed, not fatal."""
     from .api import load
 
     rep = reporter or Reporter(show=False)
@@ -320,7 +329,8 @@ def evaluate(clips_dir, *, weights: str = "default", renderer: str = "auto", dev
             out = (save / names[name]) if save else tmp / "generated.mp4"
             try:
                 r = evaluate_clip(path, out, tf, options, tmp)
-                rows.append({"clip": name, "frames": r["frames"], **{k: _round(r[k]) for k in KEYS[1:]}})
+                rows.append({"clip": name, "frames": r["frames"], **{k: _round(r[k]) for k in KEYS[1:]},
+                             "av_offset": r["av_offset"]})
             except (KeyboardInterrupt, MemoryError):
                 raise
             except TalkfaceError as e:
@@ -349,10 +359,11 @@ def print_table(res: dict, title: str = "", console=None):
              ("lmd", "LMD"), ("still_psnr", "still PSNR"), ("still_lmd", "still LMD"),
              ("sync_error", "AT-net sync"), ("baseline_static", "static"),
              ("baseline_loudness", "loudness"), ("open_corr", "open r"), ("open_ratio", "open amp"),
-             ("loud_corr", "loud r")]
+             ("loud_corr", "loud r"), ("av_offset", "A/V lag")]
     for _, h in heads:
         t.add_column(h, justify="left" if h == "clip" else "right")
-    fmt = lambda k, v: "-" if v is None else (f"{v:.0f}" if k == "frames" else f"{v:.4f}" if k == "ssim"
+    fmt = lambda k, v: "-" if v is None else (f"{v:.0f}" if k == "frames" else f"{int(v):+d}" if k == "av_offset"
+                                               else f"{v:.4f}" if k == "ssim"
                                                else f"{v:+.2f}" if k in ("open_corr", "loud_corr") else f"{v:.2f}")
     for r in res["clips"]:
         t.add_row(*[Text(r["clip"])] + [fmt(k, r[k]) for k, _ in heads[1:]])
@@ -365,6 +376,17 @@ def print_table(res: dict, title: str = "", console=None):
               "in pixels of the 128 px crop (lower is better); still = the first frame shown throughout (grey PSNR, "
               "LMD), the baseline a renderer must beat. Articulation: open r = correlation of the generated "
               "inner-lip opening with the real one (best lag within +-2 frames), open amp = its spread over the real "
-              "one's (1 is right), loud r = the same correlation for the loudness envelope, the baseline to beat.")
+              "one's (1 is right), loud r = the same correlation for the loudness envelope, the baseline to beat; "
+              "A/V lag = frames by which the clip's sound seems to come after its picture (searched within +-1 s).")
+    flagged = [r for r in res["clips"] if out_of_sync(r)]
+    for r in flagged:
+        con.print(f"{r['clip']}: its mouth matches the speech best with the sound {r['av_offset']:+d} frames "
+                  f"({r['av_offset'] * 40:+d} ms) from its picture (r {r['offset_corr']:+.2f} there, "
+                  f"{r['open_corr']:+.2f} within +-2 frames): the clip's sound looks out of sync, so its open r "
+                  f"measures the clip, not the lip sync", style="yellow", markup=False)
+    if flagged and res["mean"].get("open_corr_in_sync") is not None:
+        n = len(res["clips"])
+        con.print(f"open r of the clips in sync ({n - len(flagged)} of {n}; offset within +-{OFFSET_WARN} frames "
+                  f"or no clearly better match): {res['mean']['open_corr_in_sync']:+.2f}", markup=False)
     for f in res["failed"]:
         con.print(f"failed: {f['clip']}: {f['error']}", style="red", markup=False)

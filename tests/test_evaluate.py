@@ -16,7 +16,8 @@ from talkface.cli import app
 
 runner = CliRunner()
 ROW_KEYS = {"clip", "frames", "psnr", "psnr_rgb", "ssim", "lmd", "still_psnr", "still_lmd", "sync_error",
-            "baseline_static", "baseline_loudness", "open_corr", "open_ratio", "loud_corr"}
+            "baseline_static", "baseline_loudness", "open_corr", "open_ratio", "loud_corr", "av_offset", "offset_corr"}
+MEAN_KEYS = ROW_KEYS - {"clip"} | {"open_corr_in_sync"}  # offsets are per clip: the mean row has them as None
 
 
 def cli(*args):
@@ -106,7 +107,7 @@ def test_evaluate_json_schema(result):
         assert 0 <= row["lmd"] < 10 and 0 <= row["sync_error"] < 20 and 0 < row["baseline_static"] < 20
         assert row["still_psnr"] > 15 and (row["still_lmd"] is None or 0 <= row["still_lmd"] < 10)
         assert row["baseline_loudness"] is None  # these random weights store no loudness coefficients
-    assert set(res["mean"]) == ROW_KEYS - {"clip"}
+    assert set(res["mean"]) == MEAN_KEYS
     for k in ("psnr", "ssim", "lmd", "sync_error"):
         assert res["mean"][k] == pytest.approx(np.mean([c[k] for c in res["clips"]]), abs=1e-3)
 

@@ -36,6 +36,43 @@ def test_lag_correlation_and_amplitude():
     assert fig["open_corr"] == pytest.approx(1.0) and fig["open_ratio"] == pytest.approx(1.0)
 
 
+def test_clip_offset_found_and_flagged():
+    rng = np.random.default_rng(0)
+    real = np.convolve(rng.normal(size=300), np.ones(5) / 5, "same")
+    late = np.r_[np.zeros(16), real[:-16]]  # the mouth made from a sound 16 frames behind the picture
+    fig = R.articulation(late, real)
+    assert fig["av_offset"] == 16 and fig["offset_corr"] == pytest.approx(1.0)
+    assert fig["open_corr"] < 0.5 and R.out_of_sync(fig)
+    early = R.articulation(real[7:], real[:-7])  # the sound ahead of the picture: a negative offset
+    assert early["av_offset"] == -7 and R.out_of_sync(early)
+    near = R.articulation(np.r_[np.zeros(4), real[:-4]], real)  # 160 ms: within what is not flagged
+    assert near["av_offset"] == 4 and not R.out_of_sync(near)
+    assert not R.out_of_sync(R.articulation(real, real))
+    assert R.articulation(np.ones(50), real[:50])["av_offset"] is None
+    short = R.articulation(real[:12], real[:12])  # shorter than the search: only shifts that overlap
+    assert short["av_offset"] == 0 and short["open_corr"] == pytest.approx(1.0)
+
+
+def test_evaluate_flags_out_of_sync_clips_and_leaves_them_out_of_the_in_sync_mean():
+    import io
+
+    from rich.console import Console
+
+    from talkface.evaluate import _mean_row, print_table
+
+    rows = [{"clip": "a.mp4", "open_corr": 0.7, "av_offset": 0, "offset_corr": 0.7},
+            {"clip": "b.mp4", "open_corr": 0.1, "av_offset": 16, "offset_corr": 0.6}]
+    mean = _mean_row(rows)
+    assert mean["open_corr"] == pytest.approx(0.4) and mean["open_corr_in_sync"] == pytest.approx(0.7)
+    assert mean["av_offset"] is None and mean["offset_corr"] is None
+    buf = io.StringIO()
+    print_table({"clips": [{k: r.get(k) for k in ("clip", *mean)} for r in rows], "mean": mean, "failed": []},
+                console=Console(file=buf, width=400))
+    out = buf.getvalue()
+    assert "b.mp4: its mouth matches the speech best with the sound +16 frames (+640 ms)" in out
+    assert "a.mp4: its mouth" not in out and "open r of the clips in sync (1 of 2;" in out
+
+
 def test_loudness_envelope_follows_the_level():
     sr = 16000
     wav = np.concatenate([np.zeros(sr // 2), 0.5 * np.sin(np.arange(sr // 2) * 0.1)]).astype(np.float32)

@@ -14,13 +14,15 @@ from typer.testing import CliRunner
 
 from clips import make_clips, write_corrupt
 from helpers import ROOT, probe
+from talkface.articulation import out_of_sync
 from talkface.cli import app
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
 SHIPPED_MANIFEST = ROOT / "talkface" / "assets" / "weights" / "manifest.json"
 ROW_KEYS = {"clip", "frames", "psnr", "psnr_rgb", "ssim", "lmd", "still_psnr", "still_lmd", "sync_error",
-            "baseline_static", "baseline_loudness", "open_corr", "open_ratio", "loud_corr"}
+            "baseline_static", "baseline_loudness", "open_corr", "open_ratio", "loud_corr", "av_offset", "offset_corr"}
+MEAN_KEYS = ROW_KEYS - {"clip"} | {"open_corr_in_sync"}  # offsets are per clip: the mean row has them as None
 
 
 def cli(*args):
@@ -236,7 +238,10 @@ def test_evaluate_with_exported_weights(work, monkeypatch):
         assert set(row) == ROW_KEYS and row["frames"] == 49
         # lmd is null when dlib finds no face in any generated frame (VG-net after 2 steps draws a blur)
         assert row["lmd"] is None or row["lmd"] >= 0, json.dumps(row)
-        floats = ROW_KEYS - {"clip", "frames", "lmd", "still_lmd"}
+        floats = ROW_KEYS - {"clip", "frames", "lmd", "still_lmd", "av_offset"}
         assert all(isinstance(row[k], float) and np.isfinite(row[k]) for k in floats), json.dumps(row)
-    assert set(res["mean"]) == ROW_KEYS - {"clip"}
-    assert res["mean"] == {k: v for k, v in res["clips"][0].items() if k != "clip"}
+        assert isinstance(row["av_offset"], int) and abs(row["av_offset"]) <= 25
+    assert set(res["mean"]) == MEAN_KEYS
+    one = res["clips"][0]
+    assert res["mean"] == {**{k: v for k, v in one.items() if k != "clip"}, "av_offset": None, "offset_corr": None,
+                           "open_corr_in_sync": None if out_of_sync(one) else one["open_corr"]}
