@@ -54,6 +54,11 @@ def _label(tile, text, y=14):
 
 
 def main(out=ROOT / "docs" / "contact_sheet.png"):
+    with tempfile.TemporaryDirectory(prefix="talkface-sheet-") as td:
+        _sheet(Path(td), out)
+
+
+def _sheet(tmp: Path, out: Path):
     from cartoons import all_cartoons
     from portraits import SHARED, STYLES, speech
     from talkface import generate
@@ -63,7 +68,6 @@ def main(out=ROOT / "docs" / "contact_sheet.png"):
     from talkface.motion import blink_schedule
     from talkface.video import read_frames
 
-    tmp = Path(tempfile.mkdtemp(prefix="talkface-sheet-"))
     wav = speech(tmp / "s.wav", 6.0)
     picks = [("photo", load_image(ROOT / "examples" / "astronaut.png"))]
     if SHARED.is_dir():
