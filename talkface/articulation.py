@@ -43,11 +43,10 @@ def best_lag(a, b, max_lag: int = MAX_LAG) -> tuple[int, float] | None:
     n = min(len(a), len(b))
     a, b = a[:n], b[:n]
     best = None
-    for lag in range(-max_lag, max_lag + 1):
-        if abs(lag) > n - 5:  # fewer than 5 frames overlap
-            continue
+    reach = min(max_lag, n - 5)  # shifts that leave at least 5 frames overlapping
+    for lag in range(-reach, reach + 1):
         x, y = (a[lag:], b[: n - lag]) if lag >= 0 else (a[: n + lag], b[-lag:])
-        if len(x) < 5 or x.std() < 1e-9 or y.std() < 1e-9:
+        if x.std() < 1e-9 or y.std() < 1e-9:
             continue
         c = float(np.corrcoef(x, y)[0, 1])
         if best is None or c > best[1]:

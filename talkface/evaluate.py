@@ -52,6 +52,7 @@ import numpy as np
 
 from . import audio as A
 from .articulation import OFFSET_WARN, articulation, inner_lip_opening, loudness_envelope, out_of_sync
+from .constants import FPS
 from .errors import InputError, NoFaceError, TalkfaceError
 from .options import GenerateOptions
 from .progress import Reporter
@@ -381,7 +382,7 @@ def print_table(res: dict, title: str = "", console=None):
     flagged = [r for r in res["clips"] if out_of_sync(r)]
     for r in flagged:
         con.print(f"{r['clip']}: its mouth matches the speech best with the sound {r['av_offset']:+d} frames "
-                  f"({r['av_offset'] * 40:+d} ms) from its picture (r {r['offset_corr']:+.2f} there, "
+                  f"({r['av_offset'] * 1000 // FPS:+d} ms) from its picture (r {r['offset_corr']:+.2f} there, "
                   f"{r['open_corr']:+.2f} within +-2 frames): the clip's sound looks out of sync, so its open r "
                   f"measures the clip, not the lip sync", style="yellow", markup=False)
     if flagged and res["mean"].get("open_corr_in_sync") is not None:
