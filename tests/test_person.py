@@ -50,8 +50,9 @@ def videos(tmp_path_factory):
     def face(i, level):
         return draw_talking_face(level)
 
-    def two(i, level):  # two people side by side
-        return np.concatenate([draw_talking_face(level), draw_talking_face(0.0, skin=(150, 110, 90))], 1)
+    def two(i, level):  # two people side by side, both talking (a face that never moves is a picture)
+        other = 0.5 + 0.5 * np.sin(i / 3)
+        return np.concatenate([draw_talking_face(level), draw_talking_face(other, skin=(150, 110, 90))], 1)
 
     def plain(i, level):
         return np.full((240, 320, 3), (90, 140, 60), np.uint8)

@@ -6,7 +6,9 @@
 1. **track**: every source (one video, or every clip of a folder) is decoded once at
    25 fps, at most 1920 px a side, streamed. dlib's face detector runs once a second on a
    copy of at most 640 px and counts the faces; the 68 points are followed in every frame
-   (``clips.LandmarkTracker``), the tracker restarted on each detection.
+   (``clips.LandmarkTracker``), the tracker restarted on each detection. A face whose
+   pixels never change from one check to the next is a picture (a poster, a print on
+   clothing), not a person: it is not counted (``footage._Chain``).
 2. **check**: no face at all is :class:`NoFaceError` (exit 3); two or more faces in at
    least 20 % of the checked frames, or less than ``min_seconds`` of usable footage, is
    :class:`InputError` (exit 2). Usable: a 3 s segment whose checks (and the next one)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -96,7 +96,8 @@ class Track:
     """What the tracking pass found, for every frame of every source."""
     points: np.ndarray             # (N, 68, 2) float32, source pixels; NaN where untracked
     ok: np.ndarray                 # (N,) bool: tracked and moving plausibly
-    checks: np.ndarray             # (K, 3) int: global frame, faces found, faces of a person's size
+    checks: np.ndarray             # (K, 3) int: global frame, faces found, people (faces of a person's
+                                   # size that are tracked or not still: see _people)
     bounds: list                   # per source: (first global frame, frames)
     cut: bool = False              # the footage was longer than MAX_SECONDS
 
@@ -124,6 +125,89 @@ def _detect(frame: np.ndarray):
     return faces
 
 
+STILL_LEVEL = 0.5  # grey levels (mean): a face whose thumbnail never changes this much from one check to the
+                   # next is a picture (real faces: 3-38 between checks; a talkface video's mouth: 1.5-5)
+THUMB = 24         # the thumbnail's side, pixels
+
+
+def _thumb(frame: np.ndarray, box) -> np.ndarray | None:
+    """The face in ``box``, grey, THUMB x THUMB, its mean removed (None when the box is
+    outside the frame)."""
+    import cv2
+
+    h, w = frame.shape[:2]
+    x, y, bw, bh = box
+    x0, y0 = max(0, int(round(x))), max(0, int(round(y)))
+    x1, y1 = min(w, int(round(x + bw))), min(h, int(round(y + bh)))
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return None
+    g = cv2.cvtColor(np.ascontiguousarray(frame[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    t = cv2.resize(g, (THUMB, THUMB), interpolation=cv2.INTER_AREA)
+    return t - t.mean()
+
+
+class _Chain:
+    """One face followed from check to check (boxes overlapping a second apart)."""
+
+    def __init__(self):
+        self.links = 0        # checks it was followed across
+        self.moved = False    # its pixels changed across one of them
+
+    @property
+    def still(self) -> bool:
+        """Seen at two checks or more and never changed: a picture on the wall, a print on
+        clothing, the parts of a talkface video that do not move. Not a person."""
+        return self.links > 0 and not self.moved
+
+
+@dataclass
+class _Seen:
+    """A face found at one check."""
+    box: tuple
+    thumb: np.ndarray | None
+    tracked: bool          # the face the landmarks follow
+    chain: _Chain = field(default_factory=_Chain)
+
+    @property
+    def still(self) -> bool:
+        return self.chain.still
+
+
+def _link(prev: list[_Seen], cur: list[_Seen]):
+    """Each face of ``cur`` continues the chain of the face of ``prev`` (the check a second
+    earlier) its box overlaps most (IoU 0.5 or more), each chain at most once; a chain
+    moves when the face's grey thumbnail changed by STILL_LEVEL or more."""
+    taken: set[int] = set()
+    for f in cur:
+        best = max(((box_iou(f.box, g.box), k) for k, g in enumerate(prev) if k not in taken), default=(0.0, -1))
+        if best[0] < 0.5:
+            continue
+        g = prev[best[1]]
+        taken.add(best[1])
+        f.chain = g.chain
+        f.chain.links += 1
+        if f.thumb is None or g.thumb is None or float(np.abs(f.thumb - g.thumb).mean()) >= STILL_LEVEL:
+            f.chain.moved = True
+
+
+def _people(seen: list[_Seen]) -> int:
+    """Faces of a person's size at one check: the tracked one and every other face that
+    is not still (see :class:`_Chain`), at least SECOND_FACE of the largest one's width.
+    Known once the track is done: a picture's first check counts it still too."""
+    alive = [f for f in seen if f.tracked or not f.still]
+    if not alive:
+        return 0
+    widest = max(f.box[2] for f in alive)
+    return sum(1 for f in alive if f.box[2] >= SECOND_FACE * widest)
+
+
+def _first_pick(faces):
+    """The face to follow when nothing is followed yet: the largest; among faces nearly
+    as large (80 % of its width), the one dlib is surest of."""
+    near = [f for f in faces if f.box[2] >= 0.8 * faces[0].box[2]]
+    return max(near, key=lambda f: f.score)
+
+
 def _plausible(p: np.ndarray, prev: np.ndarray | None, shape) -> bool:
     """Points inside the frame that moved like a face from the previous frame's."""
     h, w = shape[:2]
@@ -140,7 +224,8 @@ def _plausible(p: np.ndarray, prev: np.ndarray | None, shape) -> bool:
 def track(paths: list[Path], progress: Progress | None = None, max_seconds: float = MAX_SECONDS) -> Track:
     """The tracking pass (stage 1) over ``paths``."""
     budget = int(max_seconds * FPS)
-    pts, ok, checks, bounds = [], [], [], []
+    pts, ok, bounds = [], [], []
+    seen: list[tuple[int, list[_Seen]]] = []  # per check: its frame, the faces found
     done, cut = 0, False
     for k, path in enumerate(paths):
         if done >= budget:  # sources left over
@@ -150,19 +235,25 @@ def track(paths: list[Path], progress: Progress | None = None, max_seconds: floa
         est = max(1, int(v.seconds * FPS))
         first = done
         tracker, prev = None, None
+        prev_seen: list[_Seen] = []
         for i, frame in enumerate(v.frames(limit=budget - done)):
             if i % CHECK_EVERY == 0:
                 faces = _detect(frame)
-                big = [f for f in faces if f.box[2] >= SECOND_FACE * faces[0].box[2]] if faces else []
-                checks.append((done, len(faces), len(big)))
+                pick = None
                 if not faces:
                     tracker = None
                 else:
-                    pick = faces[0]
+                    pick = _first_pick(faces)
                     if tracker is not None:  # the face it was following
                         last = tracker.box
                         pick = max(faces, key=lambda f: box_iou(f.box, last))
                     tracker = LandmarkTracker(pick.box)
+                cur = [_Seen(f.box, _thumb(frame, f.box), f is pick) for f in faces]
+                _link(prev_seen, cur)
+                for g in prev_seen:
+                    g.thumb = None
+                prev_seen = cur
+                seen.append((done, cur))
             if tracker is None:
                 p = np.full((68, 2), np.nan, np.float32)
                 good = False
@@ -181,6 +272,7 @@ def track(paths: list[Path], progress: Progress | None = None, max_seconds: floa
             cut = True
     if progress:
         progress("track", 1.0, f"{done / FPS:.0f} s read")
+    checks = [(f, len(faces), _people(faces)) for f, faces in seen]
     return Track(np.asarray(pts, np.float32).reshape(-1, 68, 2), np.asarray(ok, bool),
                  np.asarray(checks, np.int64).reshape(-1, 3), bounds, cut)
 
