@@ -19,11 +19,11 @@ Modules: ``manifest`` (rows -> items, shards), ``mp4`` (is a finished video ther
 from __future__ import annotations
 
 from .items import Common, Models, describe, precheck, run_item
-from .manifest import COLUMNS, MANIFEST_EXTS, OPTIONS, REQUIRED, Item, in_shard, parse_shard, read_manifest
+from .manifest import COLUMNS, MANIFEST_EXTS, OPTIONS, REQUIRED, Item, file_keys, in_shard, parse_shard, read_manifest
 from .mp4 import isobmff_complete, valid_video
 from .pool import run_pool
 from .printer import Printer
-from .report import REPORT_EXTS, REPORT_FIELDS, STATUSES, check_report_path, result, write_report
+from .report import REPORT_EXTS, REPORT_FIELDS, STATUSES, check_report_clash, check_report_path, result, write_report
 from .runner import run_batch
 
 _isobmff_complete = isobmff_complete  # the names of the one-module batch.py (tests use them)
@@ -31,6 +31,6 @@ _result = result
 _run_pool = run_pool
 
 __all__ = ["COLUMNS", "Common", "Item", "MANIFEST_EXTS", "Models", "OPTIONS", "Printer", "REPORT_EXTS",
-           "REPORT_FIELDS", "REQUIRED", "STATUSES", "check_report_path", "describe", "in_shard", "isobmff_complete",
-           "parse_shard", "precheck", "read_manifest", "result", "run_batch", "run_item", "run_pool", "valid_video",
-           "write_report"]
+           "REPORT_FIELDS", "REQUIRED", "STATUSES", "check_report_clash", "check_report_path", "describe", "file_keys",
+           "in_shard", "isobmff_complete", "parse_shard", "precheck", "read_manifest", "result", "run_batch",
+           "run_item", "run_pool", "valid_video", "write_report"]

@@ -113,20 +113,39 @@ def read_manifest(path) -> list[Item]:
     rows = _read_jsonl(p, text) if kind == "jsonl" else _read_csv(p, text, "\t" if kind == "tsv" else ",")
     if not rows:
         raise InputError(f"{p}: manifest has no items; add one row per video")
-    items, seen = [], {}
+    items, seen = [], {}  # what identifies each output so far -> (line, output)
     for i, (line, row, err) in enumerate(rows, 1):
         it = Item(i, line, error=err)
         if err is None:
             _fill(it, row, p, base)
         if it.error is None:
-            key = os.path.normcase(os.path.abspath(it.output))
-            if key in seen:
-                it.error = (f"{p} line {line}: output {it.output} is also the output of line {seen[key]}; "
+            keys = file_keys(it.output)
+            hit = next((seen[k] for k in keys if k in seen), None)
+            if hit is not None:
+                also = "" if hit[1] == it.output else f" ({hit[1]}, the same file)"
+                it.error = (f"{p} line {line}: output {it.output} is also the output of line {hit[0]}{also}; "
                             "give every row its own output")
             else:
-                seen[key] = line
+                seen.update(dict.fromkeys(keys, (line, it.output)))
         items.append(it)
     return items
+
+
+def file_keys(path) -> set:
+    """What identifies the file ``path`` names, existing or not: its real path (symbolic
+    links resolved before ``..``, so ``l/o.mp4`` with ``l -> real`` is ``real/o.mp4``, and
+    ``l/../o.mp4`` is beside ``real``) and, when it exists, its device and inode (a hard
+    link). Two paths name one file when their keys meet."""
+    try:
+        keys: set = {os.path.normcase(os.path.realpath(path))}
+    except (OSError, ValueError):  # a NUL in the name: nothing on disk can match it but the same text
+        return {os.path.normcase(os.path.abspath(path))}
+    try:
+        st = os.stat(path)
+        keys.add((st.st_dev, st.st_ino))
+    except (OSError, ValueError):
+        pass
+    return keys
 
 
 def _read_csv(p: Path, text: str, delimiter: str):

@@ -55,6 +55,43 @@ def check_report_path(report) -> Path | None:
     return check_target(Path(report), REPORT_EXTS, "report must be .json or .csv", "report")
 
 
+def check_report_clash(report: Path | None, manifest, items: list[Item]):
+    """Refuse (exit 2) a ``--report`` that is the manifest, an input (portrait, audio,
+    landmarks) or the output of any row, or a weights manifest: the same file by its real
+    path (symbolic links count) or inode (hard links). Every row counts, not only this shard's."""
+    if report is None:
+        return
+    from ..errors import InputError
+    from .manifest import file_keys
+
+    keys = file_keys(report)
+
+    def same(path) -> bool:
+        return path is not None and not keys.isdisjoint(file_keys(path))
+
+    def refuse(what: str, path, harm: str = "writing the report there would destroy it"):
+        raise InputError(f"{report}: is {what} ({path}); {harm}, give --report another file name")
+
+    if same(manifest):
+        refuse("the manifest", manifest)
+    for it in items:
+        for name, path in (("portrait", it.portrait), ("audio", it.audio), ("landmarks", it.options.get("landmarks"))):
+            if same(path):
+                refuse(f"the {name} of {manifest} line {it.line}", path)
+        if same(it.output):
+            refuse(f"the output of {manifest} line {it.line}", it.output,
+                   "the video and the report would overwrite each other")
+    try:
+        from .. import weights as W
+
+        manifests = [f.path / W.MANIFEST for f in W.folders()]
+    except Exception:  # noqa: BLE001 - no weights folder to protect
+        manifests = []
+    for path in manifests:
+        if same(path):
+            refuse("a weights manifest", path, "writing the report there would destroy those weights")
+
+
 def write_report(path: Path, summary: dict):
     """JSON (the ``--json`` object) or CSV (one row per item), written atomically."""
     from ..outputs import write_atomic

@@ -11,7 +11,7 @@ from .items import Common, Models, precheck, run_item
 from .manifest import in_shard, parse_shard, read_manifest
 from .mp4 import valid_video
 from .pool import run_pool
-from .report import check_report_path, count, result, write_report
+from .report import check_report_clash, check_report_path, count, result, write_report
 from .report import summary as make_summary
 
 
@@ -35,6 +35,7 @@ def run_batch(manifest, *, jobs: int = 1, shard: str | None = None, report=None,
     sh = parse_shard(shard)
     rep = check_report_path(report)
     items = read_manifest(manifest)
+    check_report_clash(rep, manifest, items)  # the manifest, an input or output of any row
     todo = [it for it in items if in_shard(it, sh)]
     common = Common(resolve_device(device), weights, options or GenerateOptions())
     if any(it.error is None and "weights" not in it.options for it in todo):
