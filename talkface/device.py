@@ -18,14 +18,17 @@ def wants_gpu(device: str | None) -> bool:
 def resolve_device(device: str | None = "auto") -> str:
     """``cpu`` or ``cuda:N`` for ``device`` (``auto``: the first GPU when there is one);
     InputError (exit 2) for a GPU this machine lacks or an unknown name. Imports torch,
-    except for ``cpu``."""
+    except for ``cpu``; ``auto`` is ``cpu`` where torch is not installed, and a GPU by name
+    says that it needs PyTorch (:mod:`talkface.torch_needed`)."""
+    from .torch_needed import optional_torch, require_torch
+
     gpu = wants_gpu(device)  # an unknown name fails before torch is imported
     if device == "cpu":
         return "cpu"
-    import torch
-
     if not gpu:  # auto
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        torch = optional_torch()
+        return "cuda" if torch is not None and torch.cuda.is_available() else "cpu"
+    torch = require_torch(f"--device {device}")
     if not torch.cuda.is_available():
         raise InputError(f"--device {device}: CUDA is not available on this machine; use --device cpu or auto")
     idx = device.split(":", 1)[1] if ":" in device else "0"

@@ -8,6 +8,7 @@ when the object is made, naming the option and what it takes.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,21 @@ from typing import Any
 from .constants import DEFAULT_MAX_SECONDS
 from .errors import InputError
 from .render.choose import RENDERERS
+
+MAX_SECONDS_LIMIT = 1e9  # the largest --max-seconds (ffmpeg takes durations up to about 9e12 s)
+
+
+def _seconds_problem(v) -> str | None:
+    """What is wrong with ``v`` as --max-seconds (None: nothing)."""
+    try:
+        if not v > 0:  # NaN too
+            return "must be a positive number of seconds"
+        if not (math.isfinite(v) and v <= MAX_SECONDS_LIMIT):
+            return (f"must be a finite number of seconds, at most {MAX_SECONDS_LIMIT:.0f} "
+                    "(for long audio give a large one, e.g. 7200)")
+    except TypeError:
+        return "must be a positive number of seconds"
+    return None
 
 
 @dataclass(frozen=True)
@@ -44,8 +60,9 @@ class GenerateOptions:
             raise InputError(f"--max-size {self.max_size}: must be at least 64")
         if not 0 <= self.crf <= 51:
             raise InputError(f"--crf {self.crf}: must be between 0 (lossless) and 51 (18-23 look good)")
-        if self.max_seconds is not None and not self.max_seconds > 0:
-            raise InputError(f"--max-seconds {self.max_seconds}: must be a positive number of seconds")
+        problem = None if self.max_seconds is None else _seconds_problem(self.max_seconds)
+        if problem:
+            raise InputError(f"--max-seconds {self.max_seconds}: {problem}")
 
     def replace(self, **changes: Any) -> GenerateOptions:
         """A copy with ``changes`` (checked like a new one)."""

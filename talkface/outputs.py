@@ -1,12 +1,18 @@
 """Files talkface writes: refused before any work when they cannot or may not be written,
 then written to a temp file beside the target and renamed into place only when complete.
 
-The temp file is ``.NAME.HOST-PID.RANDOM.EXT.part``, recorded in :mod:`talkface.signals`
-until its commit, so an interrupt at any moment leaves nothing; one left by a killed run
-is removed by the next write to the same target.
+The temp file is ``.NAME.HOST-PID.RANDOM.EXT.part`` (``.HASH.HOST-PID.RANDOM.EXT.part``
+when that would be longer than the file system allows, so that every output name that
+fits has a temp name that fits), recorded in :mod:`talkface.signals` until its commit, so
+an interrupt at any moment leaves nothing; one left by a killed run is removed by the next
+write to the same target.
+
+What is at the output path counts as there, also a symbolic link to a missing file: it is
+refused without ``--force`` and replaced (the link itself, never what it points to) with it.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -15,6 +21,22 @@ from . import signals
 from .errors import InputError
 
 VIDEO_EXTS = {".mp4", ".m4v", ".mov", ".mkv"}
+NAME_MAX = 255  # bytes in one file name, where the file system does not say
+_PID_DIGITS = 10  # room kept for the process id in a temp name, whatever this one's
+_RANDOM = 8  # characters tempfile.mkstemp adds
+
+
+def name_max(folder: Path) -> int:
+    """The longest file name (bytes) the file system of ``folder`` takes (255 if it does not say)."""
+    try:
+        n = os.pathconf(str(folder), "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        return NAME_MAX
+    return n if n and n > 0 else NAME_MAX
+
+
+def _nbytes(name: str) -> int:
+    return len(os.fsencode(name))
 
 
 def check_target(path: Path, exts, must_be: str, what: str = "output") -> Path:
@@ -23,6 +45,10 @@ def check_target(path: Path, exts, must_be: str, what: str = "output") -> Path:
     p = Path(path)
     if p.suffix.lower() not in exts:
         raise InputError(f"{p}: {must_be}; change the extension")
+    limit = name_max(p.parent)
+    if _nbytes(p.name) > limit:
+        raise InputError(f"{p}: file name is {_nbytes(p.name)} bytes, longer than the {limit} this file system "
+                         f"allows; choose a shorter {what} name")
     if p.is_dir():
         raise InputError(f"{p}: is a directory; give the {what} a file name")
     if not p.parent.exists():
@@ -48,13 +74,31 @@ def refuse_same_file(out: Path, inputs=(), what: str = "output"):
                              f"choose another {what} name")
 
 
+def dangling_link(p: Path) -> str | None:
+    """Where ``p`` points when it is a symbolic link to nothing (else None)."""
+    p = Path(p)
+    if p.is_symlink() and not p.exists():
+        try:
+            return os.readlink(p)
+        except OSError:
+            return "?"
+    return None
+
+
 def check_output_path(out: Path, force: bool = False, exts=VIDEO_EXTS, inputs=()) -> Path:
     """Refuse (exit 2) an output that cannot or may not be written: see :func:`check_target`,
-    an existing file without ``force``, and the same file as one of ``inputs`` even with it."""
+    an existing file without ``force`` (a symbolic link to a missing file too: with ``force``
+    the link is replaced, never written through), and the same file as one of ``inputs``
+    even with it."""
     out = check_target(out, exts, f"output must be a video file ({', '.join(sorted(exts))})")
     refuse_same_file(out, inputs)
-    if out.exists() and not force:
-        raise InputError(f"{out}: already exists; pass --force to overwrite it or choose another name")
+    if not force:
+        to = dangling_link(out)
+        if to is not None:
+            raise InputError(f"{out}: already exists, as a symbolic link to {to} (which does not exist); pass "
+                             "--force to replace the link or choose another name")
+        if os.path.lexists(out):
+            raise InputError(f"{out}: already exists; pass --force to overwrite it or choose another name")
     return out
 
 
@@ -77,18 +121,43 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temps(target: Path) -> list[Path]:
-    """Delete temp files of ``target`` (``.NAME.HOST-PID.*.part``) left by a killed run: only
-    those made on this host by a process that no longer exists."""
+def _short_key(name: str) -> str:
+    """The stand-in for a target's name in its temp names when the name itself is too long."""
+    return "tf-" + hashlib.sha256(os.fsencode(name)).hexdigest()[:20]
+
+
+def temp_affixes(target: Path, suffix: str | None = None) -> tuple[str, str]:
+    """(prefix, suffix) of ``target``'s temp names for ``tempfile.mkstemp``:
+    ``.NAME.HOST-PID.`` and ``EXT.part``; when such a name could be longer than the file
+    system allows (NAME_MAX), ``.HASH.HOST-PID.`` (and ``.part`` alone if EXT is long too),
+    so a temp name fits whenever the target's own name does."""
     target = Path(target)
-    prefix = f".{target.name}.{_host()}-"
+    ext = (suffix if suffix is not None else target.suffix) + ".part"
+    host = _host()
+    limit = name_max(target.parent)
+
+    def fits(key: str, end: str) -> bool:
+        return _nbytes(f".{key}.{host}-") + _PID_DIGITS + 1 + _RANDOM + _nbytes(end) <= limit
+
+    key = target.name if fits(target.name, ext) else _short_key(target.name)
+    if not fits(key, ext):
+        ext = ".part"
+    return f".{key}.{host}-{os.getpid()}.", ext
+
+
+def remove_stale_temps(target: Path) -> list[Path]:
+    """Delete temp files of ``target`` (``.NAME.HOST-PID.*.part`` or ``.HASH.HOST-PID.*.part``)
+    left by a killed run: only those made on this host by a process that no longer exists."""
+    target = Path(target)
+    prefixes = [f".{key}.{_host()}-" for key in (target.name, _short_key(target.name))]
     gone = []
     try:
         entries = list(target.parent.iterdir())
     except OSError:
         return gone
     for p in entries:
-        if not (p.name.startswith(prefix) and p.name.endswith(".part")):
+        prefix = next((x for x in prefixes if p.name.startswith(x)), None)
+        if prefix is None or not p.name.endswith(".part"):
             continue
         pid = p.name[len(prefix):].split(".", 1)[0]
         if pid.isdigit() and not _pid_alive(int(pid)):
@@ -118,7 +187,8 @@ def write_error(target: Path, e: OSError, creating: bool = False) -> Exception:
 class AtomicFile:
     """A temporary path beside ``target``, renamed onto it by ``commit()``.
 
-    The temp file is ``.NAME.HOST-PID.RANDOM.EXT.part``; one left behind by a killed run
+    The temp file is ``.NAME.HOST-PID.RANDOM.EXT.part`` (NAME replaced by a hash of it when
+    the temp name would be too long, see :func:`temp_affixes`); one left behind by a killed run
     (kill -9, power loss) is removed by the next write to the same target on that host.
     Until ``commit()`` or ``discard()`` it is recorded in :mod:`talkface.signals`, so an
     interrupt at any moment (even before this constructor returns) removes it. The rename
@@ -132,9 +202,8 @@ class AtomicFile:
         remove_stale_temps(self.target)
         with signals.held():  # created and recorded together: no window where it is neither
             try:
-                fd, tmp = tempfile.mkstemp(prefix=f".{self.target.name}.{_host()}-{os.getpid()}.",
-                                           suffix=(suffix or self.target.suffix) + ".part",
-                                           dir=str(self.target.parent))
+                prefix, end = temp_affixes(self.target, suffix or None)
+                fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=end, dir=str(self.target.parent))
             except OSError as e:
                 raise write_error(self.target, e, creating=True) from None
             os.close(fd)
@@ -182,7 +251,7 @@ class AtomicFile:
             raise InputError(f"{self.target}: was created by something else in the meantime; "
                              "nothing was overwritten (use --force to replace it)") from None
         except OSError:  # no hard links here (FAT, some network disks): check, then rename
-            if self.target.exists():
+            if os.path.lexists(self.target):
                 self.discard()
                 raise InputError(f"{self.target}: was created by something else in the meantime; "
                                  "nothing was overwritten (use --force to replace it)") from None

@@ -41,6 +41,7 @@ from .memory import fixed_mmap_threshold
 from .predict import audio_features, predict_chunks, predict_sequence, speech_input
 from .prefetch import Prefetch
 from .progress import Reporter
+from .torch_needed import require_torch
 
 if TYPE_CHECKING:
     from .api import TalkingFace
@@ -112,6 +113,8 @@ def _inputs(tf: TalkingFace, portrait, audio, o: GenerateOptions, rep: Reporter)
         img, scale = fit_image(full, o.max_size), fit_scale(full.shape, o.max_size)
         del full
     speech = tf.speech  # which audio features the weights read
+    if o.renderer == "neural" and tf.needs_torch(o):  # say so before any work
+        require_torch("the neural renderer (VG-net, --renderer neural)")
     with Prefetch(img, portrait, o.detector, o.landmarks, audio, o.max_seconds, scale, speech) as search:
         if tf.needs_torch(o) or fan_may_run(o.detector, o.landmarks):
             with rep.stage("setup", "starting torch" if "torch" not in sys.modules else "setup"):

@@ -9,7 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
-import torch
+
+from ..torch_needed import require_torch
+
+require_torch("the neural renderer (VG-net, --renderer neural)")  # one line, not an ImportError, without it
+import torch  # noqa: E402
 
 
 def to_tensor(img_rgb: np.ndarray, device, dtype=torch.float32) -> torch.Tensor:

@@ -34,6 +34,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import WeightsError
+from ..torch_needed import require_torch
 from .files import load_tensors, save_tensors, sha256, verify_entry, verify_file
 from .manifests import (
     ENV_DIR,
@@ -97,6 +98,7 @@ class LoadedWeights:
         """VG-net in eval mode on ``device``, loaded on first use (imports torch); None when
         the set has none."""
         if self._vgnet is None and self.has_vgnet and self.folder is not None:
+            require_torch("the neural renderer (VG-net, --renderer neural)")
             spec = self.entry["files"]["vgnet"]
             vsd, _ = load_tensors(self.folder, spec)
             vg = _load_vgnet(vsd, spec, self.folder)
@@ -117,6 +119,7 @@ def load(name: str = "default", device="cpu", need_vgnet: bool = False, d: Path 
         sd, _ = load_tensors(d, files["atnet"], numpy=True)
         atnet, pca = _load_mouthnet(sd, files["atnet"], d), None
     else:
+        require_torch(f"the weights {e['name']!r} (the authors' AT-net layout)")
         sd, _ = load_tensors(d, files["atnet"])
         atnet, pca = _load_atnet(sd, files["atnet"], e, d)
         atnet.to(device).eval()

@@ -69,7 +69,54 @@ def _read(d: Path) -> dict:
         raise WeightsError(f"{p}: manifest is not a JSON object; restore it or re-export the weights")
     m.setdefault("weights", [])
     m.setdefault("default", None)
+    problem = _schema_problem(m)
+    if problem:
+        raise WeightsError(f"{p}: {problem}; fix the manifest (reinstall talkface for the shipped one) or "
+                           "re-export the weights")
     return m
+
+
+def _kind(v) -> str:
+    """How a JSON value is described in a manifest error."""
+    return {str: "a string", bool: "true/false", int: "a number", float: "a number", list: "a list",
+            dict: "an object", type(None): "null"}.get(type(v), type(v).__name__)
+
+
+def _schema_problem(m: dict) -> str | None:
+    """What makes manifest ``m`` unusable (None: nothing): the keys talkface reads, with
+    the types it reads them as."""
+    if m["default"] is not None and not isinstance(m["default"], str):
+        return f'"default" is {_kind(m["default"])}, not a weights name (a string) or null'
+    if not isinstance(m["weights"], list):
+        return f'"weights" is {_kind(m["weights"])}, not a list of entries'
+    for i, e in enumerate(m["weights"], 1):
+        where = f'"weights" entry {i}'
+        if not isinstance(e, dict):
+            return f"{where} is {_kind(e)}, not an object"
+        name = e.get("name")
+        if name is None:
+            return f'{where} has no "name"'
+        if not isinstance(name, str) or not name.strip():
+            return f'{where} has "name" {json.dumps(name)}, not a weights name'
+        where = f"{where} ({json.dumps(name)})"
+        for key, types, what in (("files", dict, "an object"), ("pipeline", dict, "an object"),
+                                 ("card", (str, type(None)), "a file name or null"),
+                                 ("kind", str, "a string"), ("description", str, "a string")):
+            if key in e and not isinstance(e[key], types):
+                return f'{where}: "{key}" is {_kind(e[key])}, not {what}'
+        if "files" not in e:
+            return f'{where} has no "files"'
+        for part, spec in e["files"].items():
+            if not isinstance(spec, dict):
+                return f'{where}: "files" "{part}" is {_kind(spec)}, not an object'
+            for key in ("file", "sha256"):
+                if key not in spec:
+                    return f'{where}: "files" "{part}" has no "{key}"'
+                if not isinstance(spec[key], str) or not spec[key]:
+                    return f'{where}: "files" "{part}" has "{key}" {json.dumps(spec[key])}, not a non-empty string'
+            if "config" in spec and not isinstance(spec["config"], dict):
+                return f'{where}: "files" "{part}": "config" is {_kind(spec["config"])}, not an object'
+    return None
 
 
 @dataclass
@@ -98,8 +145,18 @@ class Registry:
         return [x for x in self.listed if not x.hidden]
 
 
+def _check_custom():
+    """``TALKFACE_WEIGHTS`` names a folder that is there (WeightsError, exit 4, naming it if not)."""
+    env = os.environ.get(ENV_DIR)
+    if env and not Path(env).is_dir():
+        what = "is not a folder" if Path(env).exists() else "does not exist"
+        raise WeightsError(f"{ENV_DIR}={env}: {what}; point it at a weights folder (one with a manifest.json) "
+                           f"or unset it to use the shipped weights and yours")
+
+
 def registry() -> Registry:
     """Every entry of every folder; the default from the last folder that names one."""
+    _check_custom()
     listed: list[Listed] = []
     default, default_from = None, folders()[-1].path / MANIFEST
     taken: set[str] = set()
@@ -199,8 +256,16 @@ def _warn_hidden(r: Registry, name: str):
                   "not used; rename them there (name and default) to use them", file=sys.stderr)
 
 
+def _check_name(name):
+    """Refuse (InputError, exit 2) an empty ``--weights`` name: not the default, not a name."""
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise InputError(f"--weights {name!r}: empty; give a name from talkface weights list, or leave --weights "
+                         "out for the default")
+
+
 def locate(name: str = "default") -> Listed:
     """The entry ``--weights name`` means (``default``: the default), and its folder."""
+    _check_name(name)
     r = registry()
     want = r.default if name in (None, "default") else name
     if not want:
@@ -228,6 +293,7 @@ def find_entry(name: str = "default", d: Path | None = None) -> dict:
     """The manifest entry ``name`` means: in folder ``d``, or in every folder."""
     if d is None:
         return locate(name).entry
+    _check_name(name)
     d = Path(d)
     m = _read(d)
     want = m.get("default") if name in (None, "default") else name
