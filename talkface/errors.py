@@ -55,6 +55,10 @@ def describe(e: BaseException, out_of_memory: str = "try a smaller --max-size or
         return e.exit_code, e.message
     if isinstance(e, MemoryError):
         return EXIT_UNEXPECTED, f"out of memory; {out_of_memory}"
+    from .torch_needed import is_missing_torch, missing
+
+    if is_missing_torch(e):  # a path without its own require_torch: still one line
+        return describe(missing("this"))
     if isinstance(e, OSError):
         where = f"{e.filename}: " if getattr(e, "filename", None) else ""
         if e.errno == 28:

@@ -4,6 +4,8 @@ predicted from audio."""
 from __future__ import annotations
 
 import json
+import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -11,31 +13,81 @@ import numpy as np
 from .constants import FPS
 from .errors import InputError, NoFaceError
 from .face.detect import Face
-from .outputs import write_atomic
+from .outputs import AtomicFile, write_error
 
 AUDIO_EXTS = {".wav", ".mp3", ".flac", ".m4a", ".ogg", ".aac", ".opus", ".wma", ".aiff", ".aif"}
 
 
 def _check_out(p: Path | None, exts: set, force: bool, inputs=()):
-    from .outputs import refuse_same_file
+    from .outputs import check_target, refuse_same_file
 
     if p is None:
         return
-    p = Path(p)
-    if p.suffix.lower() not in exts:
-        raise InputError(f"{p}: output must end in {' or '.join(sorted(exts))}; change the extension")
-    if not p.parent.exists():
-        raise InputError(f"{p}: folder {p.parent} does not exist; create it first")
+    p = check_target(Path(p), exts, f"output must end in {' or '.join(sorted(exts))}")
     refuse_same_file(p, inputs)
-    if p.exists() and not force:
+    if os.path.lexists(p) and not force:
         raise InputError(f"{p}: already exists; pass --force to overwrite it")
 
 
-def _write_png(path: Path, rgb: np.ndarray):
+def _png(rgb: np.ndarray) -> bytes:
     import cv2
 
     ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    write_atomic(path, buf.tobytes())
+    if not ok:
+        raise InputError("could not encode the overlay as PNG")
+    return buf.tobytes()
+
+
+class Outputs:
+    """A command's output files, all or nothing: each is written to its temp file (and
+    synced) by :meth:`prepare`; :meth:`commit` renames them all into place. Where writing
+    one fails (a full disk), none is placed and every temp file is removed, and the error
+    names the file that failed. A signal before the first rename stops before any (the
+    renames after it are quick and go ahead)."""
+
+    def __init__(self):
+        self._files: list[tuple[AtomicFile, bool]] = []  # (temp file, its target existed before)
+
+    def prepare(self, path, data: bytes):
+        path = Path(path)
+        existed = os.path.lexists(path)
+        a = AtomicFile(path)
+        self._files.append((a, existed))
+        try:
+            a.tmp.write_bytes(data)
+            with open(a.tmp, "rb+") as f:  # on disks that allocate late, a full disk shows here
+                os.fsync(f.fileno())
+        except OSError as e:
+            raise write_error(path, e) from None
+
+    def commit(self):
+        placed = []
+        try:
+            for i, (a, existed) in enumerate(self._files):
+                a.commit(stop_on_signal=i == 0)
+                placed.append((a, existed))
+        except BaseException:
+            for a, existed in placed:  # a later one failed: take back the new files placed before it
+                if not existed:
+                    try:
+                        a.target.unlink()
+                    except OSError:
+                        pass
+            self.discard()
+            raise
+        self._files = []
+
+    def discard(self):
+        for a, _ in self._files:
+            a.discard()
+        self._files = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.discard()  # nothing to do after commit()
+        return False
 
 
 def template_face(box) -> Face:
@@ -49,15 +101,31 @@ def template_face(box) -> Face:
     return Face((x, y, w, h), 0.0, pts.astype(np.float32), "template", "template")
 
 
-def parse_box(box: str | None):
+MIN_BOX = 8  # px: the smallest --box side (68 points in less are a smudge)
+MIN_BOX_INSIDE = 0.5  # of the --box's area that must lie on the image
+
+
+def parse_box(box: str | None, width: int | None = None, height: int | None = None) -> list[float]:
+    """``--box x,y,w,h``: four finite numbers, ``w`` and ``h`` at least MIN_BOX px and, for a
+    ``width`` x ``height`` image, at least half the box on it; InputError (exit 2) otherwise."""
     if not box:
         raise InputError("--template needs --box x,y,w,h (the face's box in image pixels)")
+    on = f" on the {width}x{height} image" if width and height else ""
     try:
         v = [float(s) for s in box.split(",")]
-        if len(v) != 4 or v[2] <= 0 or v[3] <= 0:
-            raise ValueError
     except ValueError:
-        raise InputError(f"--box {box}: give four numbers x,y,w,h with positive w and h")
+        v = []
+    if len(v) != 4 or not all(math.isfinite(x) for x in v):
+        raise InputError(f"--box {box}: give four finite numbers x,y,w,h (the face's box in pixels{on})")
+    x, y, w, h = v
+    if w < MIN_BOX or h < MIN_BOX:
+        raise InputError(f"--box {box}: w and h must be at least {MIN_BOX} pixels (the face's box{on})")
+    if width and height:
+        iw = max(0.0, min(x + w, width) - max(x, 0.0))
+        ih = max(0.0, min(y + h, height) - max(y, 0.0))
+        if iw * ih < MIN_BOX_INSIDE * w * h:
+            raise InputError(f"--box {box}: the box must lie (mostly) on the {width}x{height} image "
+                             f"({iw * ih / (w * h):.0%} of it does); give the face's box in image pixels")
     return v
 
 
@@ -78,17 +146,20 @@ def draw_overlay(image: np.ndarray, faces: list[Face]) -> np.ndarray:
     return out
 
 
-def _faces(source: Path, img: np.ndarray, landmarks, template, box, device, detector) -> tuple[list[Face], str]:
-    """The faces to start from and where they came from: a ``--landmarks`` file ("file"),
+def _faces(source: Path, img: np.ndarray, landmarks, template, box, device, detector,
+           check: str = "refuse") -> tuple[list[Face], str]:
+    """The faces to start from and where they came from: a ``--landmarks`` file ("file";
+    ``check``: what a file made for another image gets, see ``read_landmarks_json``),
     ``--template --box`` ("template") or the detector chain (the detector's name; "none")."""
     if landmarks is not None and template:
         raise InputError("--landmarks and --template both give the points; use one of them")
+    h, w = img.shape[:2]
     if landmarks is not None:
         from .face.landmarks_file import read_landmarks_json
 
-        return read_landmarks_json(landmarks), "file"
+        return read_landmarks_json(landmarks, source, (w, h), check=check), "file"
     if template:
-        return [template_face(parse_box(box))], "template"
+        return [template_face(parse_box(box, w, h))], "template"
     from .device import detector_device
     from .face.detect import detect_faces
 
@@ -106,6 +177,9 @@ def run(source, output, overlay, portrait, video, template, box, weights, device
         if landmarks is not None:
             raise InputError(f"--landmarks {landmarks}: gives the points of an image, not of audio; drop it")
         return _audio(source, output, portrait, video, weights, device, detector, face_index, force)
+    if video is not None:
+        raise InputError(f"--video {video}: draws the landmarks predicted from audio (talkface landmarks SPEECH "
+                         "--portrait IMAGE --video FILE.mp4); for an image's points use --overlay FILE.png")
     _check_out(output, {".json"}, force, (source,))
     _check_out(overlay, {".png"}, force, (source,))
     img = load_image(source)
@@ -122,19 +196,17 @@ def run(source, output, overlay, portrait, video, template, box, weights, device
     if start not in ("template", "file"):
         res["detector"] = faces[0].detector
         res["attempt"] = faces[0].attempt
+    with Outputs() as outs:  # both or neither
+        if output:
+            outs.prepare(output, (json.dumps(res, indent=1) + "\n").encode())
+        if overlay:
+            outs.prepare(overlay, _png(draw_overlay(img, faces)))
+        outs.commit()
     if output:
-        write_atomic(Path(output), (json.dumps(res, indent=1) + "\n").encode())
+        res["output"] = str(output)
     if overlay:
-        _write_png(Path(overlay), draw_overlay(img, faces))
+        res["overlay"] = str(overlay)
     return res
-
-
-def _recorded_size(path) -> tuple[int, int] | None:
-    try:
-        d = json.loads(Path(path).read_text())
-        return int(d["width"]), int(d["height"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
 
 
 def edit(source, output, landmarks, template, box, device, detector, face_index, force, port=0,
@@ -156,12 +228,8 @@ def edit(source, output, landmarks, template, box, device, detector, face_index,
         raise InputError("--edit needs -o FILE.json: where the edited points are saved")
     _check_out(output, {".json"}, force, (source,))
     img = load_image(source)
-    faces, start = _faces(source, img, landmarks, template, box, device, detector)
+    faces, start = _faces(source, img, landmarks, template, box, device, detector, check="warn")  # fixed here
     h, w = img.shape[:2]
-    if landmarks is not None and _recorded_size(landmarks) not in (None, (w, h)):
-        rw, rh = _recorded_size(landmarks) or (0, 0)
-        logger.warning(f"{landmarks}: was written for a {rw}x{rh} image but {source} is {w}x{h}; "
-                       "the points may be off (drag the whole face with Alt)")
     if faces:
         from .face.find import choose_face
 
@@ -194,7 +262,6 @@ def edit(source, output, landmarks, template, box, device, detector, face_index,
 def _audio(audio, output, portrait, video, weights, device, detector, face_index, force):
     from .outputs import check_output_path
     from .pipeline import audio_landmarks
-    from .video import VideoWriter
 
     if portrait is None:
         raise InputError(f"{audio}: landmarks from audio need --portrait IMAGE")
@@ -205,30 +272,67 @@ def _audio(audio, output, portrait, video, weights, device, detector, face_index
                                      face_index=face_index)
     res = {"audio": str(audio), "portrait": str(portrait), "frames": int(len(pts)), "fps": FPS,
            "width": int(img.shape[1]), "height": int(img.shape[0]), "shape": [int(len(pts)), 68, 2]}
-    if output:
-        out = Path(output)
-        if out.suffix.lower() == ".npz":
-            import io
+    with Outputs() as outs:  # -o and --video: both or neither
+        if output:
+            out = Path(output)
+            if out.suffix.lower() == ".npz":
+                import io
 
-            buf = io.BytesIO()
-            np.savez_compressed(buf, points=pts, fps=np.int32(FPS), width=img.shape[1], height=img.shape[0])
-            write_atomic(out, buf.getvalue())
+                buf = io.BytesIO()
+                np.savez_compressed(buf, points=pts, fps=np.int32(FPS), width=img.shape[1], height=img.shape[0])
+                outs.prepare(out, buf.getvalue())
+            else:
+                outs.prepare(out, json.dumps(dict(res, points=np.round(pts, 2).tolist())).encode())
+        if video:
+            video_existed = os.path.lexists(video)
+            _landmarks_video(Path(video), img, pts, audio)  # placed when complete
+            try:
+                outs.commit()
+            except BaseException:
+                if not video_existed:
+                    Path(video).unlink(missing_ok=True)
+                raise
         else:
-            d = dict(res, points=np.round(pts, 2).tolist())
-            write_atomic(out, json.dumps(d).encode())
-        res["output"] = str(out)
+            outs.commit()
+    if output:
+        res["output"] = str(output)
     if video:
-        import cv2
-
-        h, w = img.shape[:2]
-        s = min(1.0, 512 / max(h, w))
-        vw_, vh_ = int(w * s) // 2 * 2, int(h * s) // 2 * 2
-        bg = (cv2.resize(img, (vw_, vh_), interpolation=cv2.INTER_AREA) * 0.35).astype(np.uint8)
-        with VideoWriter(Path(video), vw_, vh_, audio=audio, audio_seconds=len(pts) / FPS) as vw:
-            for p in pts:
-                f = bg.copy()
-                for x, y in p * s:
-                    cv2.circle(f, (int(round(x)), int(round(y))), 2, (0, 255, 0), -1, cv2.LINE_AA)
-                vw.write(f)
         res["video"] = str(video)
     return res
+
+
+def wrote_lines(res: dict) -> list[str]:
+    """The "wrote FILE (...)" lines of a :func:`run` result, one per file written (as generate's)."""
+    lines = []
+    if "frames" in res:  # from audio
+        secs = res["frames"] / res["fps"]
+        if "output" in res:
+            lines.append(f"wrote {res['output']} ({res['frames']} frames of 68 points, {secs:.2f} s)")
+        if "video" in res:
+            lines.append(f"wrote {res['video']} ({res['frames']} frames, {secs:.2f} s)")
+        return lines
+    n = len(res.get("faces", []))
+    found = f", found by {res['detector']}" if "detector" in res else ""
+    if "output" in res:
+        lines.append(f"wrote {res['output']} ({n} face{'s' if n != 1 else ''} of 68 points{found})")
+    if "overlay" in res:
+        lines.append(f"wrote {res['overlay']} ({res['width']}x{res['height']} overlay)")
+    return lines
+
+
+def _landmarks_video(path: Path, img: np.ndarray, pts: np.ndarray, audio):
+    """The predicted points drawn on the dimmed portrait (at most 512 px a side), with the audio."""
+    import cv2
+
+    from .video import VideoWriter
+
+    h, w = img.shape[:2]
+    s = min(1.0, 512 / max(h, w))
+    vw_, vh_ = int(w * s) // 2 * 2, int(h * s) // 2 * 2
+    bg = (cv2.resize(img, (vw_, vh_), interpolation=cv2.INTER_AREA) * 0.35).astype(np.uint8)
+    with VideoWriter(path, vw_, vh_, audio=audio, audio_seconds=len(pts) / FPS) as vw:
+        for p in pts:
+            f = bg.copy()
+            for x, y in p * s:
+                cv2.circle(f, (int(round(x)), int(round(y))), 2, (0, 255, 0), -1, cv2.LINE_AA)
+            vw.write(f)

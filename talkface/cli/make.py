@@ -117,6 +117,7 @@ def landmarks(
     weights: str = P.WEIGHTS, device: str = P.DEVICE,
     detector: str = P.DETECTOR, face_index: Optional[int] = P.FACE_INDEX,
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No 'wrote FILE' lines."),
     as_json: bool = typer.Option(False, "--json", help="Print the result JSON on stdout."),
 ):
     """68 landmarks of an image (--edit: fixed by hand in a local page), or the landmark sequence predicted
@@ -140,10 +141,13 @@ def landmarks(
                                              on_ready=show))
         if as_json:
             print_json(res)
-        else:
+        elif not quiet:
             typer.echo(f"wrote {res['output']} ({res['moved']} of 68 points moved)", err=True)
         return
     res = run(lambda: landmarks_cmd.run(source, output, overlay, portrait, video, template, box, weights, device,
                                         detector, face_index, force, landmarks=landmarks_file))
     if as_json or output is None:
         print_json(res)
+    if not (quiet or as_json):
+        for line in landmarks_cmd.wrote_lines(res):
+            typer.echo(line, err=True)

@@ -8,6 +8,7 @@ from typing import List, Optional
 import typer
 
 from ..errors import InputError, TalkfaceError
+from ..torch_needed import require_torch
 from .app import data_app, fail, print_json, run, train_app
 
 
@@ -45,6 +46,7 @@ def data_prepare(src: Path = typer.Argument(..., help="Folder of clips with audi
 def _train_common(kind, data_dir, run_dir, config, steps, batch, device, resume, val, holdout, quiet, **more):
     if not Path(data_dir).is_dir():
         fail(InputError(f"{data_dir}: not a folder; run talkface data prepare first"))
+    run(lambda: require_torch("talkface train"))
     echo = None if quiet else (lambda s: print(s, file=sys.stderr, flush=True))
     if kind == "atnet" and config == "mouthnet":  # talkface's speaker-independent AT-net
         from ..train.mouthnet import train as train_mouth
@@ -259,6 +261,7 @@ class _Bars:
 
 def _train_person(video, name, out, minutes, steps, batch, recipe, base, min_seconds, gain, default, force, device,
                   resume, as_json, quiet):
+    run(lambda: require_torch("talkface train vgnet --video"))
     from .. import signals
     from ..train.person import train_person
 
@@ -288,6 +291,8 @@ def train_export(atnet_run: Path = typer.Argument(..., help="AT-net run folder."
                                                     help="Model card file name in the weights folder.")):
     """Write safetensors + a manifest entry (sha256, config, PCA) into your weights folder (TALKFACE_HOME)."""
     from .. import weights as W
+
+    run(lambda: require_torch("talkface train export"))
     from ..train.export import export
 
     e = run(lambda: export(atnet_run, vgnet_run, name, make_default=default, card=card))

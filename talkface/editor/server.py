@@ -9,7 +9,9 @@ page can read or save points):
   GET  /?t=KEY        the page (``page.html``, package data: no network needed)
   GET  /image?t=KEY   the image as loaded (EXIF orientation applied), PNG
   GET  /points        current and starting points, the parts (face/groups.py), the outline lines
-  POST /save          {"points": [[x, y] * 68], "finish": bool}: write the landmarks JSON
+  POST /save          {"points": [[x, y] * 68], "finish": bool}: write the landmarks JSON (400 with
+                      the reason for anything else: finish not a JSON boolean, points not numbers or
+                      off the image)
 
 The HTTP requests are answered on server threads; the file is written by the thread that
 called :meth:`LandmarkEditor.serve` (the main thread on the command line), through the
@@ -35,6 +37,7 @@ from .. import signals
 from ..errors import InputError, describe
 from ..face import groups as G
 from ..face.detect import Face
+from ..face.landmarks_file import check_points_on_image, image_record, parse_points
 from ..outputs import write_atomic
 
 HOST = "127.0.0.1"  # never another interface: the page writes files on this machine
@@ -89,6 +92,7 @@ class LandmarkEditor:
             raise InputError(f"{image_path}: the editor needs {G.N_POINTS} finite [x, y] points, got {pts.shape}")
         self.image_path, self.output = Path(image_path), Path(output)
         self.height, self.width = (int(v) for v in image.shape[:2])
+        self._record = image_record(self.image_path, image)  # what the saved file says of its image
         self.start, self.score, self.force = start, float(score), force
         self.start_points = pts.copy()
         self.points = pts.copy()  # replaced (never changed in place) at each save
@@ -167,8 +171,7 @@ class LandmarkEditor:
         face = Face((float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1])), self.score, pts,
                     "file", "edited")
         moved = int((np.abs(pts - self.start_points).max(1) >= 0.005).sum())
-        d = {"image": str(self.image_path), "width": self.width, "height": self.height,
-             "faces": [face.to_json()], "edited": True, "start": self.start}
+        d = {**self._record, "faces": [face.to_json()], "edited": True, "start": self.start}
         # after our own first save the file is ours to replace
         write_atomic(out, json.dumps(d, indent=1) + "\n", overwrite=self.force or not first)
         self.points = pts
@@ -179,6 +182,30 @@ class LandmarkEditor:
         return {"output": str(out), "moved": moved, "finished": finish}
 
     # -- what the server threads read -------------------------------------------------------
+    def parse_save(self, body: bytes) -> tuple[np.ndarray, bool]:
+        """(points, finish) of a save request's JSON body, checked strictly: ``points`` 68
+        pairs of finite JSON numbers on the image (or past its edges by at most half its
+        size, as ``--landmarks`` files), ``finish`` absent or a JSON boolean; ValueError
+        with the one line for the page otherwise."""
+        form = f'send {{"points": [[x, y] * {G.N_POINTS}], "finish": true or false}}'
+        try:
+            d = json.loads(body)
+        except (ValueError, RecursionError):
+            raise ValueError(f"not JSON; {form}") from None
+        if not isinstance(d, dict):
+            raise ValueError(form)
+        pts = parse_points(d.get("points"))
+        if pts is None:
+            raise ValueError(f"points must be {G.N_POINTS} [x, y] pairs of numbers; {form}")
+        finish = d.get("finish", False)
+        if not isinstance(finish, bool):
+            raise ValueError(f"finish must be true or false (a JSON boolean), not {json.dumps(finish)}; {form}")
+        why = check_points_on_image(pts, self.width, self.height)
+        if why is not None:
+            raise ValueError(f"{why}; nothing was saved (drag the point back onto the image)")
+        return pts, finish
+
+
     def state(self) -> dict:
         return {"image": self.image_path.name, "output": str(self.output), "width": self.width,
                 "height": self.height, "start": self.start, "saved": self.saves > 0,
@@ -266,15 +293,12 @@ class _Handler(BaseHTTPRequestHandler):
             n = -1
         if not 0 < n <= MAX_BODY:
             return self._json(400, {"error": "send the points as a JSON body under 1 MB"})
+        ed = self.server.editor
         try:
-            body = json.loads(self.rfile.read(n))
-            pts = np.asarray(body["points"], np.float64)
-            finish = bool(body.get("finish", False))
-            if pts.shape != (G.N_POINTS, 2) or not np.isfinite(pts).all():
-                raise ValueError
-        except (ValueError, KeyError, TypeError, AttributeError):
-            return self._json(400, {"error": f'send {{"points": [[x, y] * {G.N_POINTS}], "finish": bool}}'})
-        job = self.server.editor.submit(pts.astype(np.float32), finish)
+            pts, finish = ed.parse_save(self.rfile.read(n))
+        except ValueError as e:
+            return self._json(400, {"error": str(e)})
+        job = ed.submit(pts, finish)
         try:
             if job.error is not None:
                 self._json(409, {"error": job.error})

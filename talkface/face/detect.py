@@ -210,16 +210,37 @@ def _detect_fan(image: np.ndarray, device: str = "cpu") -> list[Face]:
 
 
 # ----------------------------------------------------------------------------- mesh
-def _detect_mesh(image: np.ndarray) -> list[Face]:
-    from .mesh import mesh_points, to_68
+def _points_face(pts: np.ndarray, score: float, attempt: str = "original") -> Face:
+    """A Face Mesh face from its 68 points (the box is their extent)."""
+    pts = np.asarray(pts, np.float32)
+    x0, y0 = pts.min(0)
+    x1, y1 = pts.max(0)
+    return Face((float(x0), float(y0), float(x1 - x0), float(y1 - y0)), float(score), pts, "mesh", attempt)
 
-    faces = []
-    for m in mesh_points(image):
-        pts = to_68(m).astype(np.float32)
-        x0, y0 = pts.min(0)
-        x1, y1 = pts.max(0)
-        faces.append(Face((float(x0), float(y0), float(x1 - x0), float(y1 - y0)), 1.0, pts, "mesh"))
+
+def _detect_mesh(image: np.ndarray) -> list[Face]:
+    """Face Mesh's faces. Its own detector is short-range: beside a face it finds, a face
+    that is small in the picture goes unseen. So where it finds any, mediapipe's full-range
+    detector looks too, and each face it finds that none of Face Mesh's covers is looked at
+    by Face Mesh in a crop around it (:func:`_mesh_in_crop`); counted when Face Mesh confirms it."""
+    from .mesh import face_boxes, mesh_points, to_68
+
+    faces = [_points_face(to_68(m), 1.0) for m in mesh_points(image)]
+    if not faces:
+        return faces
+    for box, score in face_boxes(image):
+        if any(_inside(f.points.mean(0), box) for f in faces):
+            continue
+        pts = _mesh_in_crop(image, box)
+        if pts is not None and not any(_inside(pts.mean(0), f.box) for f in faces):
+            faces.append(_points_face(pts, score))
     return faces
+
+
+def _inside(p, box, margin: float = 0.0) -> bool:
+    """Whether point ``p`` lies in the (x, y, w, h) ``box`` grown by ``margin`` of its size."""
+    x, y, w, h = box
+    return x - margin * w <= p[0] <= x + (1 + margin) * w and y - margin * h <= p[1] <= y + (1 + margin) * h
 
 
 # ----------------------------------------------------------------------------- cartoon
@@ -411,6 +432,9 @@ def detect_faces(image: np.ndarray, detector: str = "auto", device: str = "cpu",
         chain = usable or ["dlib"]
     else:
         if detector == "fan" and "fan" not in usable:
+            from ..torch_needed import require_torch
+
+            require_torch("--detector fan (face-alignment)")
             raise InputError("detector 'fan' needs face-alignment 1.5.0 and its weights in the torch hub "
                              "cache; use --detector dlib")
         if detector == "mesh" and not ("mesh" in usable and _mesh_loads()):
@@ -437,7 +461,7 @@ def detect_faces(image: np.ndarray, detector: str = "auto", device: str = "cpu",
         if retries and "cartoon" in chain and (det == "mesh" or (det == "dlib" and faces[0].score < 0)):
             faces = _check_weak(image, faces)
         if retries and detector == "auto" and "mesh" in usable and faces[0].detector != "mesh":
-            faces = [_mesh_in_box(image, f) for f in faces]
+            faces = _rank([_mesh_in_box(image, f) for f in faces])  # largest first by the new boxes
         return faces
     return []
 
@@ -453,35 +477,40 @@ def _mesh_in_box(image: np.ndarray, face: Face) -> Face:
     """``face`` with Face Mesh's points when Face Mesh, run on a crop around the face's
     box, finds a face there whose eyes and mouth lie within the box (it is then the same
     face); else ``face`` unchanged."""
+    if not _mesh_loads():
+        return face
+    pts = _mesh_in_crop(image, face.box, face.points.mean(0))
+    if pts is None:
+        return face
+    return _points_face(pts, face.score, f"{face.detector} box")
+
+
+def _mesh_in_crop(image: np.ndarray, box, near=None) -> np.ndarray | None:
+    """The 68 points (image pixels) of the face Face Mesh finds in a crop around the
+    (x, y, w, h) ``box`` whose eyes and mouth lie within the box (the one nearest ``near``,
+    default the box's centre, when there are several); None where there is none."""
     import cv2
 
     from .mesh import mesh_points, to_68
 
-    if not _mesh_loads():
-        return face
-    x, y, w, h = face.box
+    x, y, w, h = box
     side = 2.0 * max(w, h)
     size = 384
     s = size / side
     cx, cy = x + w / 2, y + h / 2
-    m = np.float32([[s, 0, size / 2 - s * cx], [0, s, size / 2 - s * cy]])
+    near = np.array([cx, cy]) if near is None else np.asarray(near, np.float64)
+    m = np.array([[s, 0, size / 2 - s * cx], [0, s, size / 2 - s * cy]], np.float32)
     crop = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
     best = None
     for mesh in mesh_points(crop):
         pts = (to_68(mesh) - m[:, 2]) / s
         parts = [pts[EYE_R].mean(0), pts[EYE_L].mean(0), pts[MOUTH].mean(0)]
-        if all(x - 0.1 * w <= px <= x + 1.1 * w and y - 0.1 * h <= py <= y + 1.1 * h for px, py in parts):
-            d = float(np.linalg.norm(pts.mean(0) - face.points.mean(0)))
+        if all(_inside(p, box, 0.1) for p in parts):
+            d = float(np.linalg.norm(pts.mean(0) - near))
             if best is None or d < best[0]:
                 best = (d, pts)
-    if best is None:
-        return face
-    pts = best[1].astype(np.float32)
-    x0, y0 = pts.min(0)
-    x1, y1 = pts.max(0)
-    return Face((float(x0), float(y0), float(x1 - x0), float(y1 - y0)), face.score, pts, "mesh",
-                f"{face.detector} box")
+    return None if best is None else best[1].astype(np.float32)
 
 
 def _check_weak(image: np.ndarray, faces: list[Face]) -> list[Face]:

@@ -13,9 +13,10 @@ def candidate_faces(image: np.ndarray, image_path, detector="auto", landmarks=No
                     scale: tuple[float, float] = (1.0, 1.0)) -> list[Face]:
     """Every face of the portrait, best first: from the ``--landmarks`` file (points in the
     portrait's own pixels, multiplied by ``scale`` when the portrait was shrunk to
-    ``--max-size``) or the detector chain."""
+    ``--max-size``; a file made for another image is refused, see
+    :func:`~talkface.face.landmarks_file.read_landmarks_json`) or the detector chain."""
     if landmarks:
-        faces = read_landmarks_json(landmarks)
+        faces = read_landmarks_json(landmarks, image_path)  # made for another image: refused
         if scale != (1.0, 1.0):
             kx, ky = float(scale[0]), float(scale[1])
             faces = [Face((f.box[0] * kx, f.box[1] * ky, f.box[2] * kx, f.box[3] * ky), f.score,

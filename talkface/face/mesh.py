@@ -195,9 +195,41 @@ def _mesh_model():
         return model
 
 
+@functools.lru_cache(maxsize=1)
+def _detector_model():
+    """mediapipe's full-range face detector (BlazeFace, faces up to ~5 m away; its model is in
+    the wheel too): Face Mesh's own detector is the short-range one, which misses a face
+    that is small in the picture beside a large one."""
+    with _quiet():
+        with _lazy_pyplot():
+            from mediapipe.python.solutions import face_detection
+
+        model = face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5)
+        model.process(np.zeros((32, 32, 3), np.uint8))  # as in _mesh_model: the graph starts here
+        return model
+
+
+def face_boxes(image: np.ndarray) -> list[tuple[tuple[float, float, float, float], float]]:
+    """Every face mediapipe's full-range detector finds: ((x, y, w, h) in image pixels, score)."""
+    img = _rgb(image)
+    model = _detector_model()
+    with _quiet():
+        res = model.process(img)
+    h, w = img.shape[:2]
+    out = []
+    for d in res.detections or []:
+        b = d.location_data.relative_bounding_box
+        out.append(((b.xmin * w, b.ymin * h, b.width * w, b.height * h), float(d.score[0]) if d.score else 0.0))
+    return out
+
+
+def _rgb(image: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(image[:, :, :3] if image.ndim == 3 else np.repeat(image[:, :, None], 3, 2))
+
+
 def mesh_points(image: np.ndarray) -> list[np.ndarray]:
     """Every face's 468 mesh vertices (x, y in image pixels), as mediapipe finds them."""
-    img = np.ascontiguousarray(image[:, :, :3] if image.ndim == 3 else np.repeat(image[:, :, None], 3, 2))
+    img = _rgb(image)
     model = _mesh_model()
     with _quiet():
         res = model.process(img)

@@ -119,7 +119,7 @@ def load(name: str = "default", device="cpu", need_vgnet: bool = False, d: Path 
         sd, _ = load_tensors(d, files["atnet"], numpy=True)
         atnet, pca = _load_mouthnet(sd, files["atnet"], d), None
     else:
-        require_torch(f"the weights {e['name']!r} (the authors' AT-net layout)")
+        require_torch(f"the authors' AT-net layout of weights {e['name']!r}")
         sd, _ = load_tensors(d, files["atnet"])
         atnet, pca = _load_atnet(sd, files["atnet"], e, d)
         atnet.to(device).eval()
