@@ -5,6 +5,9 @@
 * correlation of two openings at the best lag within +-2 frames (a constant audio/video
   offset of up to 80 ms is not counted against the mouth);
 * amplitude ratio std(generated) / std(real);
+* mouth width per frame: the distance of the mouth corners 48-54 over the inter-ocular
+  distance, which rounding (/u/, /o/, /w/) narrows and spreading (/i/, smiles) widens; its
+  correlation and spread ratio the same way as the opening's;
 * the loudness envelope (RMS per 40 ms frame, in dB) as the baseline any mouth model must
   beat: its best-lag correlation with the real opening;
 * the clip's apparent audio/video offset: the lag within +-1 s at which the generated
@@ -33,6 +36,16 @@ def inner_lip_opening(points: np.ndarray) -> np.ndarray:
     gap = np.mean([np.linalg.norm(p[:, a] - p[:, b], axis=-1) for a, b in INNER_PAIRS], 0)
     iod = np.maximum(np.linalg.norm(p[:, 36] - p[:, 45], axis=-1), 1e-6)
     out = gap / iod
+    return out[0] if single else out
+
+
+def mouth_width(points: np.ndarray) -> np.ndarray:
+    """(T,) width of the mouth, corners 48-54, of (T, 68, 2) points (or (68, 2) -> scalar)
+    in inter-ocular distances."""
+    p = np.asarray(points, np.float64)
+    single = p.ndim == 2
+    p = p.reshape(-1, 68, 2)
+    out = np.linalg.norm(p[:, 48] - p[:, 54], axis=-1) / np.maximum(np.linalg.norm(p[:, 36] - p[:, 45], axis=-1), 1e-6)
     return out[0] if single else out
 
 
@@ -75,13 +88,17 @@ def loudness_envelope(wav: np.ndarray, n_frames: int, sr: int = SAMPLE_RATE) -> 
     return np.maximum(db, db.max() - 60.0)
 
 
-def articulation(gen_opening, real_opening, loud=None) -> dict:
-    """The figures for one clip: ``open_corr``, ``open_ratio``, ``loud_corr``, and the
-    apparent audio/video offset ``av_offset`` (frames; positive: the sound comes later than
-    the picture) with the correlation there, ``offset_corr``."""
+def articulation(gen_opening, real_opening, loud=None, gen_width=None, real_width=None) -> dict:
+    """The figures for one clip: ``open_corr``, ``open_ratio``, ``loud_corr``, the mouth
+    width's ``width_corr`` and ``width_ratio`` (when the widths are given), and the apparent
+    audio/video offset ``av_offset`` (frames; positive: the sound comes later than the
+    picture) with the correlation there, ``offset_corr``."""
     off = best_lag(gen_opening, real_opening, SYNC_SEARCH)
+    width = gen_width is not None and real_width is not None
     return {"open_corr": lag_correlation(gen_opening, real_opening),
             "open_ratio": amplitude_ratio(gen_opening, real_opening),
+            "width_corr": lag_correlation(gen_width, real_width) if width else None,
+            "width_ratio": amplitude_ratio(gen_width, real_width) if width else None,
             "loud_corr": None if loud is None else lag_correlation(loud, real_opening),
             "av_offset": None if off is None else off[0], "offset_corr": None if off is None else off[1]}
 

@@ -23,8 +23,10 @@ the training clips by the ``train atnet`` command and stored with the weights).
 And articulation, on the rendered video itself (``talkface.articulation``): dlib's 68 points
 are tracked on every real and every generated frame, and the inner-lip opening (over the
 inter-ocular distance) of the two is compared: correlation at the best lag within +-2
-frames (``open_corr``), spread ratio std(generated)/std(real) (``open_ratio``), and the
-loudness envelope's correlation with the real opening as the baseline (``loud_corr``);
+frames (``open_corr``), spread ratio std(generated)/std(real) (``open_ratio``), the same
+two for the mouth's width, corners 48-54 (``width_corr``, ``width_ratio``: rounding and
+spreading), and the loudness envelope's correlation with the real opening as the baseline
+(``loud_corr``);
 and the clip's apparent audio/video offset (``av_offset``, frames, searched within +-1 s,
 with ``offset_corr``): a clip whose sound is out of step with its picture is flagged under
 the table, its ``open_corr`` being no lip-sync figure; the mean row's ``open_corr_in_sync``
@@ -51,7 +53,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import audio as A
-from .articulation import OFFSET_WARN, articulation, inner_lip_opening, loudness_envelope, out_of_sync
+from .articulation import OFFSET_WARN, articulation, inner_lip_opening, loudness_envelope, mouth_width, out_of_sync
 from .constants import FPS
 from .errors import InputError, NoFaceError, TalkfaceError
 from .options import GenerateOptions
@@ -64,7 +66,9 @@ EVAL_SIZE = 128        # the paper's aligned crop
 EVAL_ZOOM = 1.0        # the paper's template, unzoomed
 METRIC_SIZE = 256      # SSIM / PSNR after resizing both crops (docs/paper_facts.md#evaluation)
 KEYS = ("frames", "psnr", "psnr_rgb", "ssim", "lmd", "still_psnr", "still_lmd", "sync_error", "baseline_static",
-        "baseline_loudness", "open_corr", "open_ratio", "loud_corr", "av_offset", "offset_corr")
+        "baseline_loudness", "open_corr", "open_ratio", "width_corr", "width_ratio", "loud_corr", "av_offset",
+        "offset_corr")
+SIGNED = ("open_corr", "loud_corr", "width_corr")  # correlations: shown with their sign
 PER_CLIP = ("av_offset", "offset_corr")  # no mean: offsets of different clips do not add up
 
 
@@ -216,7 +220,7 @@ def evaluate_clip(path: Path, video_out: Path, tf: TalkingFace, options: Generat
 
     track, track_gen = LandmarkTracker(face.box), LandmarkTracker(face.box)
     ref_pts = None
-    open_real, open_gen = [], []
+    open_real, open_gen, width_real, width_gen = [], [], [], []
     img, lmd, sync = [], [], {"sync_error": [], "baseline_static": [], "baseline_loudness": []}
     # the still-frame baseline: the reference frame itself shown for every frame
     still = al.warp(first)  # _first_frame has fitted it to max_size already
@@ -234,8 +238,11 @@ def evaluate_clip(path: Path, video_out: Path, tf: TalkingFace, options: Generat
             if fake.shape != real.shape:
                 fake = cv2.resize(fake, (real.shape[1], real.shape[0]), interpolation=cv2.INTER_AREA)
             frames += 1
+            gen_pts = track_gen(fake)
             open_real.append(inner_lip_opening(pts))
-            open_gen.append(inner_lip_opening(track_gen(fake)))
+            open_gen.append(inner_lip_opening(gen_pts))
+            width_real.append(mouth_width(pts))
+            width_gen.append(mouth_width(gen_pts))
             rc, fc = al.warp(real), al.warp(fake)
             r = _resized(rc)
             r_grey = _grey(r)
@@ -260,7 +267,7 @@ def evaluate_clip(path: Path, video_out: Path, tf: TalkingFace, options: Generat
     return {"frames": frames, "psnr": float(a[:, 0].mean()), "psnr_rgb": float(a[:, 1].mean()),
             "ssim": float(a[:, 2].mean()), "lmd": mean(lmd), "still_psnr": mean(still_psnr),
             "still_lmd": mean(still_lmd), **{k: mean(v) for k, v in sync.items()},
-            **articulation(open_gen, open_real, envelope)}
+            **articulation(open_gen, open_real, envelope, width_gen, width_real)}
 
 
 def _video_names(clips: list[str]) -> dict[str, str]:
@@ -360,12 +367,12 @@ def print_table(res: dict, title: str = "", console=None):
              ("lmd", "LMD"), ("still_psnr", "still PSNR"), ("still_lmd", "still LMD"),
              ("sync_error", "AT-net sync"), ("baseline_static", "static"),
              ("baseline_loudness", "loudness"), ("open_corr", "open r"), ("open_ratio", "open amp"),
-             ("loud_corr", "loud r"), ("av_offset", "A/V lag")]
+             ("width_corr", "width r"), ("loud_corr", "loud r"), ("av_offset", "A/V lag")]
     for _, h in heads:
         t.add_column(h, justify="left" if h == "clip" else "right")
     fmt = lambda k, v: "-" if v is None else (f"{v:.0f}" if k == "frames" else f"{int(v):+d}" if k == "av_offset"
                                                else f"{v:.4f}" if k == "ssim"
-                                               else f"{v:+.2f}" if k in ("open_corr", "loud_corr") else f"{v:.2f}")
+                                               else f"{v:+.2f}" if k in SIGNED else f"{v:.2f}")
     for r in res["clips"]:
         t.add_row(*[Text(r["clip"])] + [fmt(k, r[k]) for k, _ in heads[1:]])
     if res["clips"]:
@@ -377,7 +384,9 @@ def print_table(res: dict, title: str = "", console=None):
               "in pixels of the 128 px crop (lower is better); still = the first frame shown throughout (grey PSNR, "
               "LMD), the baseline a renderer must beat. Articulation: open r = correlation of the generated "
               "inner-lip opening with the real one (best lag within +-2 frames), open amp = its spread over the real "
-              "one's (1 is right), loud r = the same correlation for the loudness envelope, the baseline to beat; "
+              "one's (1 is right), width r = the same correlation for the mouth's width (corners 48-54: "
+              "rounding and spreading), loud r = the opening's correlation with the loudness envelope, the "
+              "baseline to beat; "
               "A/V lag = frames by which the clip's sound seems to come after its picture (searched within +-1 s).")
     flagged = [r for r in res["clips"] if out_of_sync(r)]
     for r in flagged:

@@ -279,6 +279,9 @@ def _occupancy(rows: np.ndarray) -> np.ndarray:
     return one.reshape(rows.size // ROWS_PER_FRAME, ROWS_PER_FRAME, len(PHONES)).mean(1)
 
 
+SILENT_DB = -70.0  # dB (full scale 0): audio whose speech level is below this is silence, not quiet speech
+
+
 def energy_features(wav: np.ndarray, n_frames: int) -> np.ndarray:
     """(n_frames, 2 + N_BANDS): loudness (dB, normalised so the utterance's speech level is 0
     and its spread 1), its slope, and 8 log-mel bands normalised over the utterance."""
@@ -289,7 +292,7 @@ def energy_features(wav: np.ndarray, n_frames: int) -> np.ndarray:
     x = np.concatenate([x, np.zeros(max(0, n_frames * hop - x.size), np.float32)])[: n_frames * hop]
     fr = x.reshape(n_frames, hop)
     db = 10 * np.log10(np.mean(fr.astype(np.float64) ** 2, 1) + 1e-10)
-    hi = np.percentile(db, 90) if n_frames else 0.0
+    hi = max(float(np.percentile(db, 90)), SILENT_DB) if n_frames else 0.0  # digital silence stays silence
     db = np.maximum(db, hi - 50.0)  # digital silence does not stretch the scale
     spread = max(float(np.std(db)), 3.0)
     loud = (db - hi) / spread

@@ -16,7 +16,8 @@ from talkface.cli import app
 
 runner = CliRunner()
 ROW_KEYS = {"clip", "frames", "psnr", "psnr_rgb", "ssim", "lmd", "still_psnr", "still_lmd", "sync_error",
-            "baseline_static", "baseline_loudness", "open_corr", "open_ratio", "loud_corr", "av_offset", "offset_corr"}
+            "baseline_static", "baseline_loudness", "open_corr", "open_ratio", "width_corr", "width_ratio", "loud_corr",
+            "av_offset", "offset_corr"}
 MEAN_KEYS = ROW_KEYS - {"clip"} | {"open_corr_in_sync"}  # offsets are per clip: the mean row has them as None
 
 

@@ -21,7 +21,8 @@ pytestmark = pytest.mark.slow
 runner = CliRunner()
 SHIPPED_MANIFEST = ROOT / "talkface" / "assets" / "weights" / "manifest.json"
 ROW_KEYS = {"clip", "frames", "psnr", "psnr_rgb", "ssim", "lmd", "still_psnr", "still_lmd", "sync_error",
-            "baseline_static", "baseline_loudness", "open_corr", "open_ratio", "loud_corr", "av_offset", "offset_corr"}
+            "baseline_static", "baseline_loudness", "open_corr", "open_ratio", "width_corr", "width_ratio", "loud_corr",
+            "av_offset", "offset_corr"}
 MEAN_KEYS = ROW_KEYS - {"clip"} | {"open_corr_in_sync"}  # offsets are per clip: the mean row has them as None
 
 

@@ -17,10 +17,16 @@ def data_prepare(src: Path = typer.Argument(..., help="Folder of clips with audi
                  out: Path = typer.Argument(..., help="Output folder of training items."),
                  jobs: int = typer.Option(1, "--jobs", "-j", help="Parallel workers."),
                  limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N clips."),
+                 footage: bool = typer.Option(False, "--footage", help="Footage of many speakers (heads that turn, "
+                                              "cuts, sound out of step): head pose removed, bad frames rejected, "
+                                              "each clip's audio/video offset corrected or the clip dropped, "
+                                              "per-speaker norms in OUT/speakers.json. Speakers: SRC/manifest.tsv's "
+                                              "speaker column, else each clip's folder."),
                  quiet: bool = typer.Option(False, "--quiet", "-q")):
     """Landmarks, aligned crops and audio of every clip; resumable, faceless clips reported."""
     from ..progress import Reporter
     from ..train.data import prepare
+    from ..train.speakers import prepare_footage
 
     if not src.is_dir():
         fail(InputError(f"{src}: not a folder; give the folder holding the clips"))
@@ -36,7 +42,8 @@ def data_prepare(src: Path = typer.Argument(..., help="Folder of clips with audi
             if rep.show:
                 print(f"\rprepared {self.done}/{self.n}", end="", file=sys.stderr, flush=True)
 
-    r = run(lambda: prepare(src, out, jobs=jobs, limit=limit, progress=P()))
+    how = prepare_footage if footage else prepare
+    r = run(lambda: how(src, out, jobs=jobs, limit=limit, progress=P()))
     if rep.show:
         print(file=sys.stderr)
     typer.echo(f"{r['prepared']} prepared, {r['already_done']} already done, {len(r['skipped'])} skipped "
@@ -44,7 +51,7 @@ def data_prepare(src: Path = typer.Argument(..., help="Folder of clips with audi
 
 
 def _train_common(kind, data_dir, run_dir, config, steps, batch, device, resume, val, holdout, quiet, **more):
-    if not Path(data_dir).is_dir():
+    if not isinstance(data_dir, list) and not Path(data_dir).is_dir():
         fail(InputError(f"{data_dir}: not a folder; run talkface data prepare first"))
     run(lambda: require_torch("talkface train"))
     echo = None if quiet else (lambda s: print(s, file=sys.stderr, flush=True))
@@ -69,28 +76,42 @@ def _train_common(kind, data_dir, run_dir, config, steps, batch, device, resume,
     typer.echo(f"checkpoints in {run_dir} (best.pt, last.pt); export with talkface train export", err=True)
 
 
-def _train_command(kind: str, default_steps: int, default_batch: int, doc: str, default_config: str = "small",
-                   config_help: str = "small or original."):
-    """Register ``talkface train KIND``: the same options for AT-net and VG-net, with
-    their own default steps and batch size."""
-    def command(data_dir: Path = typer.Argument(...), out: Path = typer.Option(..., "--out", help="Run folder."),
-                config: str = typer.Option(default_config, "--config", help=config_help),
-                steps: int = typer.Option(default_steps, "--steps"),
-                batch: int = typer.Option(default_batch, "--batch"),
+@train_app.command("atnet")
+def train_atnet(data_dirs: List[Path] = typer.Argument(..., help="Prepared data folder(s): GRID-style (talkface "
+                                                                 "data prepare) and footage (--footage) alike."),
+                out: Path = typer.Option(..., "--out", help="Run folder."),
+                config: str = typer.Option("mouthnet", "--config",
+                                           help="mouthnet (default), or small / original (MFCC AT-net)."),
+                steps: int = typer.Option(1500, "--steps"), batch: int = typer.Option(32, "--batch"),
                 device: str = typer.Option("auto", "--device"), resume: bool = typer.Option(False, "--resume"),
                 val: List[Path] = typer.Option([], "--val", help="Extra prepared folder(s) to validate on."),
-                holdout: int = typer.Option(50, "--holdout", help="Training clips kept out for validation."),
+                holdout: int = typer.Option(50, "--holdout", help="Clips of each GRID-style folder kept out for "
+                                                                  "validation."),
+                holdout_speakers: str = typer.Option("", "--holdout-speakers",
+                                                     help="mouthnet: footage speakers (comma-separated) left out "
+                                                          "of training and validated on: a fold by speaker."),
+                tiers: str = typer.Option("", "--tiers", help="mouthnet: only footage clips under these first-level "
+                                                              "folders (comma-separated, e.g. open)."),
+                speaker_norm: bool = typer.Option(True, "--speaker-norm/--no-speaker-norm",
+                                                  help="mouthnet: scale each speaker's motion to a common spread."),
+                gain: Optional[float] = typer.Option(None, "--gain", help="mouthnet: the motion gain to store "
+                                                                          "(default: fitted on held-out speakers)."),
                 quiet: bool = typer.Option(False, "--quiet", "-q")):
-        _train_common(kind, data_dir, out, config, steps, batch, device, resume, val, holdout, quiet)
-
-    command.__doc__ = doc
-    train_app.command(kind)(command)
-
-
-_train_command("atnet", 1500, 32,
-               "Train AT-net (speech -> mouth and jaw motion). The default, mouthnet, reads phones and energy "
-               "(speaker-independent); small/original are the authors' MFCC layout (multi-GPU: torchrun).",
-               default_config="mouthnet", config_help="mouthnet (default), or small / original (MFCC AT-net).")
+    """Train AT-net (speech -> mouth and jaw motion). The default, mouthnet, reads phones and energy
+    (speaker-independent) and samples speakers evenly (docs/lipsync.md); small/original are the
+    authors' MFCC layout (multi-GPU: torchrun)."""
+    for d in data_dirs:
+        if not d.is_dir():
+            fail(InputError(f"{d}: not a folder; run talkface data prepare first"))
+    more = {}
+    if config == "mouthnet":
+        more = {"holdout_speakers": [s for s in holdout_speakers.split(",") if s],
+                "tiers": [t for t in tiers.split(",") if t] or None, "speaker_norm": speaker_norm, "gain": gain}
+    elif holdout_speakers or tiers or gain is not None:
+        fail(InputError("--holdout-speakers, --tiers and --gain are mouthnet's; leave them out with --config "
+                        f"{config}"))
+    data = data_dirs if config == "mouthnet" else data_dirs[0]
+    _train_common("atnet", data, out, config, steps, batch, device, resume, val, holdout, quiet, **more)
 
 
 VGNET_HELP = """Train VG-net: on a prepared data folder, or a renderer for one person from a video.

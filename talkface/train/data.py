@@ -65,10 +65,10 @@ def prepare_clip(clip: Path, out_item: Path, size: int = DATA_SIZE, zoom: float 
 
 
 def write_item(out_item: Path, crops: np.ndarray, crop_pts: np.ndarray, wav: np.ndarray, matrices: np.ndarray,
-               size: int, zoom: float, source: str, static: bool):
+               size: int, zoom: float, source: str, static: bool, extra: dict | None = None):
     """One prepared item, written beside its place and renamed into it when complete:
     ``crops`` (T, S, S, 3) uint8, ``crop_pts`` (T, 68, 2) in crop pixels, ``wav`` int16
-    at 16 kHz, ``matrices`` (T, 2, 3) image -> crop."""
+    at 16 kHz, ``matrices`` (T, 2, 3) image -> crop; ``extra``: more arrays for ``meta.npz``."""
     from ..constants import FPS, SAMPLE_RATE
 
     out_item = Path(out_item)
@@ -78,7 +78,7 @@ def write_item(out_item: Path, crops: np.ndarray, crop_pts: np.ndarray, wav: np.
     np.save(tmp / "frames.npy", crops)
     np.savez(tmp / "meta.npz", points=np.asarray(crop_pts, np.float32), wav=np.asarray(wav, np.int16),
              matrix=np.asarray(matrices, np.float32), size=size, zoom=zoom, fps=FPS, sr=SAMPLE_RATE,
-             source=source, static=static)
+             source=source, static=static, **(extra or {}))
     shutil.rmtree(out_item, ignore_errors=True)
     os.replace(tmp, out_item)
 

@@ -13,6 +13,7 @@ held-out clips so that the predicted opening spreads as much as the real one.
 """
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
@@ -21,12 +22,13 @@ import numpy as np
 import torch
 
 from .. import phones as P
-from ..articulation import amplitude_ratio, inner_lip_opening, lag_correlation
+from ..articulation import amplitude_ratio, inner_lip_opening, lag_correlation, mouth_width
 from ..audio import n_frames_for
 from ..face.shape import stabilise, to_norm
 from ..models.mouthnet import MouthNet, MouthNetConfig, close_mouth, predict_motion
 from .common import Log, load_checkpoint, save_checkpoint
 from .data import heldout, list_items
+from .speakers import fill
 
 MOVING = np.r_[2:15, 48:68]  # jaw and mouth points: the only ones the audio moves
 SEQ = 75
@@ -49,41 +51,102 @@ def clip_speech(item: Path, wav: np.ndarray) -> np.ndarray:
     return P.speech_features(wav, nf, ph)
 
 
-class Item:
-    """One prepared clip: speech features, normalised landmarks, target motion."""
+MIN_NORM_SECONDS = 8.0  # a speaker's spread is trusted for normalisation from this much footage on
 
-    def __init__(self, item: Path):
+
+class Item:
+    """One prepared clip: speech features, normalised landmarks, target motion. ``speaker``:
+    the clip's speaker (``meta.npz``'s when it records one); ``norms``: the data folder's
+    ``speakers.json`` (per-speaker closed mouth); ``scale``: the factor on this speaker's
+    motion (per-speaker range normalisation, :func:`speaker_scales`)."""
+
+    def __init__(self, item: Path, speaker: str = "", norms: dict | None = None):
         m = np.load(item / "meta.npz")
         self.name = item.name
+        self.folder = item.parent.name
+        self.footage = "speaker" in m  # prepared with --footage (talkface.train.speakers)
+        self.speaker = str(m["speaker"]) if self.footage else speaker
         self.size = int(m["size"])
         self.zoom = float(m["zoom"])
         norm = to_norm(stabilise(m["points"]), self.size)
         x = clip_speech(item, m["wav"])
         self.n = n = min(len(norm), len(x))
         self.x = x[:n]
+        self.valid = (m["valid"].astype(bool) if "valid" in m else np.ones(len(norm), bool))[:n]
         # other voices of the same clip (pitch and formant shifts, noise), when prepared:
         # their phones come from the recogniser too, with the confusions unseen voices bring
         self.voices = [self.x] + [np.load(f)[:n] for f in sorted(item.glob("feats_aug*.npy"))]
-        self.norm = norm[:n].astype(np.float32)
+        self.norm = fill(norm[:n], self.valid).astype(np.float32)
         self.opening = inner_lip_opening(self.norm.reshape(-1, 68, 2))
-        closed = self.opening <= np.percentile(self.opening, 10) + 1e-9
-        self.neutral = self.norm[closed].mean(0)
-        y = (self.norm - self.neutral).reshape(n, 68, 2)
+        spk = (norms or {}).get(self.speaker)
+        if spk is not None:  # the speaker's own closed mouth, over all their clips
+            self.neutral = np.asarray(spk["neutral"], np.float32)
+        else:
+            closed = self.opening <= np.percentile(self.opening[self.valid], 10) + 1e-9
+            self.neutral = self.norm[closed & self.valid].mean(0)
+        self.scale = 1.0
+        self._target()
+
+    def _target(self):
+        n = self.n
+        y = (self.norm - self.neutral).reshape(n, 68, 2) * self.scale
         keep = np.zeros(68, bool)
         keep[MOVING] = True
         y[:, ~keep] = 0.0
         self.y = y.reshape(n, 136).astype(np.float32)
 
+    def rescale(self, scale: float):
+        self.scale = float(scale)
+        self._target()
+
 
 def load_items(dirs, echo=print) -> list[Item]:
+    """Every prepared item of ``dirs``; a folder's items without a recorded speaker are its
+    folder name's (GRID: ``s1``)."""
     out = []
     for d in dirs:
+        d = Path(d)
+        sp = d / "speakers.json"
+        norms = json.loads(sp.read_text()) if sp.exists() else None
         for it in list_items(d):
             try:
-                out.append(Item(it))
+                out.append(Item(it, d.name, norms))
             except Exception as e:  # a broken item never stops training
                 echo(f"skipped {it.name}: {e}")
     return out
+
+
+def speaker_scales(items, lo: float = 0.6, hi: float = 1.6) -> dict[str, float]:
+    """Per-speaker range normalisation: each speaker's motion scaled so that the spread of
+    their opening (5th to 95th percentile over valid frames) becomes the median spread of
+    the footage speakers (``--footage`` items), clipped to ``lo``-``hi``. GRID s1, a narrow
+    articulator, is scaled too; speakers with under MIN_NORM_SECONDS keep 1."""
+    by: dict[str, list] = {}
+    for it in items:
+        by.setdefault(it.speaker, []).append(it)
+    spread, footage = {}, set()
+    for spk, its in by.items():
+        if sum(int(i.valid.sum()) for i in its) / 25.0 >= MIN_NORM_SECONDS:
+            op = np.concatenate([i.opening[i.valid] for i in its])
+            spread[spk] = float(np.percentile(op, 95) - np.percentile(op, 5))
+            if any(i.footage for i in its):
+                footage.add(spk)
+    ref = [v for k, v in spread.items() if k in footage and v > 0]
+    if not ref:
+        return {}
+    r = float(np.median(ref))
+    return {k: float(np.clip(r / v, lo, hi)) for k, v in spread.items() if v > 0}
+
+
+def sampling_weights(items) -> np.ndarray:
+    """Speaker-balanced sampling: a speaker is drawn with weight sqrt(their frames), then one
+    of their clips by its length. GRID s1's 50 minutes weigh as much as about 50 seconds of
+    each of 53 others, not as all of them together."""
+    frames: dict[str, int] = {}
+    for it in items:
+        frames[it.speaker] = frames.get(it.speaker, 0) + it.n
+    w = np.array([np.sqrt(frames[it.speaker]) * it.n / frames[it.speaker] for it in items], np.float64)
+    return w / w.sum()
 
 
 def fit_pca(items, k):
@@ -123,7 +186,7 @@ def _batch(items, idx, rng, aug: bool, voices: bool = True):
         xi = it.voices[v][s:s + n].copy()
         if aug:
             xi = _augment(xi, rng)
-        x[j, :n], y[j, :n], mask[j, :n] = xi, it.y[s:s + n], 1.0
+        x[j, :n], y[j, :n], mask[j, :n] = xi, it.y[s:s + n], it.valid[s:s + n]
         neu[j] = it.neutral
     return (torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(neu), torch.from_numpy(mask))
 
@@ -151,25 +214,36 @@ def evaluate_items(model, basis, items, gain=1.0):
     for it in items:
         m = predict_motion(model, basis, it.x, gain)
         pred = close_mouth(it.norm[0], basis) + m  # the first frame as the portrait
-        po = inner_lip_opening(pred.reshape(-1, 68, 2))
-        rows.append({"clip": it.name, "corr": lag_correlation(po, it.opening),
+        pts = pred.reshape(-1, 68, 2)
+        po = inner_lip_opening(pts)
+        rows.append({"clip": it.name, "speaker": it.speaker, "corr": lag_correlation(po, it.opening),
                      "ratio": amplitude_ratio(po, it.opening),
+                     "width": lag_correlation(mouth_width(pts), mouth_width(it.norm.reshape(-1, 68, 2))),
                      "loud": lag_correlation(it.x[:, len(P.PHONES)], it.opening)})
-    mean = {k: float(np.mean([r[k] for r in rows if r[k] is not None])) for k in ("corr", "ratio", "loud")}
+    mean = {k: float(np.mean([r[k] for r in rows if r[k] is not None] or [np.nan]))
+            for k in ("corr", "ratio", "width", "loud")}
     return {"clips": rows, "mean": mean}
 
 
-def split(items, holdout: int = 50):
-    """``holdout`` clips evenly spread over the sorted list are never trained on (with
-    GRID's 1000 clips of a speaker and 50: every 20th, the held-out rule)."""
-    held = set(heldout([i.name for i in items], holdout))
-    return [i for i in items if i.name not in held], [i for i in items if i.name in held]
+def split(items, holdout: int = 50, holdout_speakers=()):
+    """(train, held-out clips, held-out speakers). Of every folder prepared from GRID (items
+    without a recorded speaker) ``holdout`` clips evenly spread over its sorted list are
+    never trained on (GRID's 1000 clips of a speaker with 50: every 20th, the held-out rule);
+    footage speakers named in ``holdout_speakers`` are left out whole (folds by speaker)."""
+    held = set()
+    for folder in {i.folder for i in items if not i.footage}:
+        names = [i.name for i in items if not i.footage and i.folder == folder]
+        held |= {(folder, n) for n in heldout(names, holdout)}
+    out = set(holdout_speakers)
+    tr = [i for i in items if (i.folder, i.name) not in held and i.speaker not in out]
+    return tr, [i for i in items if (i.folder, i.name) in held], [i for i in items if i.speaker in out]
 
 
 def train(data_dirs, run_dir, steps: int = 1500, batch: int = 32, lr: float = 2e-3, val_dirs=(),
           holdout: int = 50, seed: int = 0, echo=print, threads: int | None = None, resume: bool = False,
           ccc_weight: float = 0.5, eval_every: int = 500, voices: bool = True, bands: bool = True,
-          norm: str = "layer"):
+          norm: str = "layer", holdout_speakers=(), speaker_norm: bool = True, gain: float | None = None,
+          tiers=None):
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
@@ -178,10 +252,16 @@ def train(data_dirs, run_dir, steps: int = 1500, batch: int = 32, lr: float = 2e
     log = Log(run, 0, echo)
     t0 = time.time()
     items = load_items([Path(d) for d in ([data_dirs] if isinstance(data_dirs, (str, Path)) else data_dirs)], echo)
-    tr, held = split(items, holdout)
+    if tiers is not None:  # footage of these tiers only (av_train's open/ or research/: the clip's first folder)
+        items = [i for i in items if not i.footage or i.name.split("__")[0] in tiers]
+    tr, held, out = split(items, holdout, holdout_speakers)
     if not tr:
         raise ValueError(f"{data_dirs}: no prepared items; run talkface data prepare first")
-    val = {"heldout": held}
+    scales = speaker_scales(tr) if speaker_norm else {}
+    for it in items:
+        it.rescale(scales.get(it.speaker, 1.0))
+    log(event="speakers", train=len({i.speaker for i in tr}), scales={k: round(v, 3) for k, v in scales.items()})
+    val = {"heldout": held, "speakers_out": out}
     for vd in val_dirs:
         val[Path(vd).name] = load_items([Path(vd)], echo)
     if not bands:  # experiment: phones and loudness only
@@ -208,10 +288,11 @@ def train(data_dirs, run_dir, steps: int = 1500, batch: int = 32, lr: float = 2e
     bt = torch.from_numpy(basis)
     scale = 1.0 / float(np.concatenate([i.y for i in tr]).std())
     rng = np.random.default_rng(seed + step)
+    weights = sampling_weights(tr)
     sched = lambda s: lr * (0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)) * 0.97 + 0.03)
     while step < steps:
         model.train()
-        x, y, neu, mask = _batch(tr, rng.integers(0, len(tr), batch), rng, aug=True, voices=voices)
+        x, y, neu, mask = _batch(tr, rng.choice(len(tr), batch, p=weights), rng, aug=True, voices=voices)
         for g in opt.param_groups:
             g["lr"] = sched(step)
         c = model(x)
@@ -233,7 +314,8 @@ def train(data_dirs, run_dir, steps: int = 1500, batch: int = 32, lr: float = 2e
             log(step=step, event="val", **{f"{k}_{m}": round(v, 4) for k, r in res.items() for m, v in r.items()})
             save_checkpoint(run, {"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
                                   "config": cfg.to_dict(), "basis": basis, "val": res})
-    gain = calibrate_gain(model, basis, held or tr[:50])
+    if gain is None:  # unseen speakers' spread when there are any, else held-out GRID clips
+        gain = calibrate_gain(model, basis, out or held or tr[:50])
     log(event="gain", gain=round(gain, 4))
     res = {k: evaluate_items(model, basis, v, gain)["mean"] for k, v in val.items() if v}
     log(event="final", gain=gain, **{f"{k}_{m}": round(v, 4) for k, r in res.items() for m, v in r.items()})
