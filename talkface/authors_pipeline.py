@@ -19,6 +19,7 @@ reproduce the demo pipeline (docs/paper_facts.md#demo-pipeline) with talkface's 
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,6 +69,18 @@ def strip_state_dict(obj) -> dict:
     return out
 
 
+def _unreadable(e: Exception, what: str) -> str:
+    """Why a file is not ``what``, in a few whole words (the library's own text can run to a
+    paragraph): pickled objects are named as such, else the error's type."""
+    text = str(e).strip()
+    # torch.load(weights_only=True) meeting a class or function; np.load meeting an object array
+    if text.startswith("Weights only load failed") or text.startswith("Object arrays cannot be loaded"):
+        return f"holds pickled data other than arrays, which talkface never unpickles (not {what})"
+    if isinstance(e, TypeError) and text.startswith("expected a state_dict"):  # strip_state_dict's own line
+        return f"not {what}: {text}"
+    return f"not {what} ({type(e).__name__})"
+
+
 def _read_checkpoint(path) -> dict:
     """torch.load (weights only) + strip_state_dict; every failure is a WeightsError."""
     import torch
@@ -76,12 +89,12 @@ def _read_checkpoint(path) -> dict:
     if not path.is_file():
         raise WeightsError(f"{path}: checkpoint not found; {_WHERE}")
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's multi-line notes on odd pickles: the error line says it
+            warnings.simplefilter("ignore")
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
         sd = strip_state_dict(obj)
     except Exception as e:  # unpickling refused, truncated file, not a dict ...
-        msg = str(e).splitlines()[0][:160] if str(e) else ""
-        raise WeightsError(f"{path}: not a readable PyTorch state_dict ({type(e).__name__}: {msg}); "
-                           f"{_WHERE}") from None
+        raise WeightsError(f"{path}: {_unreadable(e, 'a PyTorch state_dict')}; {_WHERE}") from None
     bad = [k for k, v in sd.items() if not isinstance(v, torch.Tensor)]
     if bad:
         raise WeightsError(f"{path}: entries that are not tensors ({', '.join(bad[:3])}); {_WHERE}")
@@ -127,7 +140,8 @@ def _load_into(model, sd: dict, path, what: str):
 
 def load_basics(basics_dir) -> dict:
     """The authors' ``basics/`` arrays as float64 numpy (``base_68`` too), keyed as in
-    ``BASICS``; InputError naming a missing, unreadable or misshapen file."""
+    ``BASICS``; InputError naming a missing file, WeightsError (exit 4, as for a bad
+    checkpoint) an unreadable, pickled or misshapen one."""
     d = Path(basics_dir)
     if not d.is_dir():
         raise InputError(f"{d}: basics folder not found; pass the ATVGnet repository's basics/ folder")
@@ -136,13 +150,13 @@ def load_basics(basics_dir) -> dict:
         p = d / fname
         if not p.is_file():
             raise InputError(f"{p}: missing; it is part of the ATVGnet repository's basics/ folder")
-        try:
+        try:  # an unreadable or pickled file is corrupt weights material, like a bad checkpoint (exit 4)
             a = np.load(p, allow_pickle=False)
         except Exception as e:
-            raise InputError(f"{p}: not a readable .npy file ({type(e).__name__}); restore it from the "
-                             "ATVGnet repository") from None
+            raise WeightsError(f"{p}: {_unreadable(e, 'a .npy array')}; restore it from the ATVGnet "
+                               "repository") from None
         if a.shape != shape:
-            raise InputError(f"{p}: shape {a.shape}, expected {shape}; restore it from the ATVGnet repository")
+            raise WeightsError(f"{p}: shape {a.shape}, expected {shape}; restore it from the ATVGnet repository")
         out[key] = np.asarray(a, np.float64)
     return out
 
@@ -173,8 +187,8 @@ def import_atvgnet(atnet_path, vgnet_path, basics_dir, name: str = "atvgnet-orig
     ``<name>-atnet.safetensors`` and ``<name>-vgnet.safetensors`` plus a manifest entry
     (not made the default). Returns the entry. TorchMissing (exit 2) without PyTorch.
 
-    Raises WeightsError for an unreadable or mismatching checkpoint, InputError for a
-    missing basics file.
+    Raises WeightsError for an unreadable, pickled or mismatching checkpoint or basics
+    file, InputError for a missing basics file.
     """
     from .torch_needed import require_torch
 

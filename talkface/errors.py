@@ -7,6 +7,8 @@ Exit codes (also in the README):
   3  no face found in the portrait (or in the video of train vgnet --video)
   4  weights missing or corrupt
   5  talkface batch: some items failed (the others were written; see the report)
+  6  talkface doctor: a check failed (ffmpeg, face detectors, phone recogniser); the
+     weights' check failing is 4
   130 interrupted: Ctrl-C (SIGINT) or SIGTERM, for every command; the unfinished output
       is removed (see talkface.signals)
 """
@@ -18,6 +20,7 @@ EXIT_INPUT = 2
 EXIT_NO_FACE = 3
 EXIT_WEIGHTS = 4
 EXIT_BATCH_FAILED = 5
+EXIT_CHECK_FAILED = 6  # talkface doctor: a check other than the weights' failed
 EXIT_INTERRUPTED = 130  # SIGINT and SIGTERM alike (not 143 for SIGTERM)
 
 

@@ -23,7 +23,8 @@ from ..errors import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_UNEXPECTED, TalkfaceErro
 from ..log import log_to_stderr
 
 EPILOG = ("Exit codes: 0 ok, 1 unexpected error (run with --debug), 2 bad usage or input, 3 no face found, "
-          "4 weights missing or corrupt, 5 some batch items failed, 130 interrupted (Ctrl-C or SIGTERM).")
+          "4 weights missing or corrupt, 5 some batch items failed, 6 a doctor check failed, "
+          "130 interrupted (Ctrl-C or SIGTERM).")
 
 
 def _signal_name(signum) -> str:

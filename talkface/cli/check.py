@@ -42,12 +42,22 @@ def evaluate(
 
 @app.command()
 def doctor(as_json: bool = typer.Option(False, "--json")):
-    """Versions, ffmpeg binary, torch devices, usable detectors, weights state."""
+    """Versions, ffmpeg binary, torch devices, usable detectors, weights state.
+
+    Exits 4 when a weights set is missing or corrupt, 6 when another check fails (ffmpeg,
+    face detectors, phone recogniser), 0 when all pass; --json lists them under "failed"."""
     from ..doctor import report
+    from ..errors import EXIT_CHECK_FAILED, EXIT_WEIGHTS
 
     r = run(report)
+    failed = r.get("failed", [])
     if as_json:
         print_json(r)
     else:
         for k, v in r.items():
-            typer.echo(f"{k:>14}: {v}")
+            if k != "failed":
+                typer.echo(f"{k:>14}: {v}")
+    if failed:
+        where = "their values in the JSON" if as_json else "their lines above"
+        typer.echo(f"error: failed checks: {', '.join(failed)}; {where} say what to fix", err=True)
+        raise typer.Exit(EXIT_WEIGHTS if "weights" in failed else EXIT_CHECK_FAILED)
