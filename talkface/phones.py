@@ -154,14 +154,16 @@ class SpeechStream:
     def __init__(self, wav: np.ndarray, n_frames: int | None = None):
         pcm = _int16(wav)
         self.n = n_frames_for(pcm.size) if n_frames is None else int(n_frames)
-        self._energy = energy_features(pcm.astype(np.float32) / 32768.0, self.n)
+        self._energy = energy_features(pcm, self.n)
+        self._quiet = frame_db(pcm, self.n) < SILENT_DB
         self._rows = np.zeros(self.n * ROWS_PER_FRAME, np.int64)  # phone index per 10 ms, default silence
         hop = SAMPLE_RATE // 100
         total = pcm.size // hop
         marks = [int(FIRST_PIECE * 100)]
         while marks[-1] + int(1.5 * MIN_PIECE * 100) < total:
             marks.append(marks[-1] + int(MIN_PIECE * 100))
-        cuts = [0] + quiet_cuts_near(pcm, marks) + [pcm.size]
+        marks = [m for m in marks if m < total]  # audio shorter than the first piece: one piece
+        cuts = [0] + (quiet_cuts_near(pcm, marks) if marks else []) + [pcm.size]
         self._pieces = [(a, b) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
         a, b = self._pieces[0]
         self._fill(recognizer().segments(pcm[a:b]), a)
@@ -222,7 +224,7 @@ class SpeechStream:
         b = max(a, b)
         while self.ready() < b:
             self._take_next()
-        ph = _occupancy(self._rows[a * ROWS_PER_FRAME: b * ROWS_PER_FRAME])
+        ph = hush(_occupancy(self._rows[a * ROWS_PER_FRAME: b * ROWS_PER_FRAME]), self._quiet[a:b])
         return np.concatenate([ph, self._energy[a:b]], 1).astype(np.float32)
 
     def close(self):
@@ -282,16 +284,36 @@ def _occupancy(rows: np.ndarray) -> np.ndarray:
 SILENT_DB = -70.0  # dB (full scale 0): audio whose speech level is below this is silence, not quiet speech
 
 
+def _frames(wav: np.ndarray, n_frames: int) -> np.ndarray:
+    """(n_frames, samples per frame) float32 of 16 kHz audio, zero-padded or cut."""
+    x = np.asarray(wav)
+    x = x.astype(np.float32) / 32768.0 if x.dtype == np.int16 else x.astype(np.float32, copy=False)
+    hop = SAMPLE_RATE // FPS
+    x = np.concatenate([x, np.zeros(max(0, n_frames * hop - x.size), np.float32)])[: n_frames * hop]
+    return x.reshape(n_frames, hop)
+
+
+def frame_db(wav: np.ndarray, n_frames: int) -> np.ndarray:
+    """Level per video frame in dB (full scale 0)."""
+    return 10 * np.log10(np.mean(_frames(wav, n_frames).astype(np.float64) ** 2, 1) + 1e-10)
+
+
+def hush(phones: np.ndarray, quiet: np.ndarray) -> np.ndarray:
+    """``phones`` with the ``quiet`` frames (below SILENT_DB) silence: the recogniser hears
+    phones in digital silence (a fricative, for five seconds of zeros)."""
+    if not quiet.any():
+        return phones
+    ph = np.array(phones, np.float32)
+    ph[quiet] = np.eye(len(PHONES), dtype=np.float32)[0]
+    return ph
+
+
 def energy_features(wav: np.ndarray, n_frames: int) -> np.ndarray:
     """(n_frames, 2 + N_BANDS): loudness (dB, normalised so the utterance's speech level is 0
     and its spread 1), its slope, and 8 log-mel bands normalised over the utterance."""
-    x = np.asarray(wav, np.float32)
-    if x.dtype == np.int16:
-        x = x / 32768.0
     hop = SAMPLE_RATE // FPS
-    x = np.concatenate([x, np.zeros(max(0, n_frames * hop - x.size), np.float32)])[: n_frames * hop]
-    fr = x.reshape(n_frames, hop)
-    db = 10 * np.log10(np.mean(fr.astype(np.float64) ** 2, 1) + 1e-10)
+    fr = _frames(wav, n_frames)
+    db = frame_db(wav, n_frames)
     hi = max(float(np.percentile(db, 90)), SILENT_DB) if n_frames else 0.0  # digital silence stays silence
     db = np.maximum(db, hi - 50.0)  # digital silence does not stretch the scale
     spread = max(float(np.std(db)), 3.0)
@@ -313,4 +335,5 @@ def speech_features(wav: np.ndarray, n_frames: int | None = None, phones: np.nda
     ph = recognizer().frames(wav, n) if phones is None else phones[:n]
     if len(ph) < n:
         ph = np.concatenate([ph, np.tile(np.eye(len(PHONES), dtype=np.float32)[:1], (n - len(ph), 1))])
+    ph = hush(ph, frame_db(wav, n) < SILENT_DB)
     return np.concatenate([ph, energy_features(wav, n)], 1).astype(np.float32)

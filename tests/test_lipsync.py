@@ -228,3 +228,20 @@ def test_long_audio_is_decoded_in_pieces_side_by_side():
     a, b = P.phone_frames(one, n).argmax(1), P.phone_frames(par, n).argmax(1)
     assert (a == b).mean() > 0.95
     assert max(e for _, _, e in par) > 0.9 * wav.size / (A.SAMPLE_RATE // 100)  # offsets applied
+
+
+@pytest.mark.parametrize("level", [0.0, 1e-5])
+def test_digital_silence_keeps_the_mouth_closed(level):
+    """Five seconds of digital silence (or dither): the recogniser hears a fricative there, but
+    frames below SILENT_DB are silence, the speech gate shuts and the motion is zero."""
+    from talkface import weights as W
+    from talkface.models.mouthnet import predict_motion, speech_gate
+
+    wav = np.random.default_rng(0).normal(0, level, 80000).astype(np.float32) if level else np.zeros(80000, np.float32)
+    f = P.speech_features(wav)
+    assert (f[:, 0] == 1).all() and f[:, 40].max() < -5  # silence, far below the speech level
+    w = W.load("default")
+    assert speech_gate(f).max() == 0.0
+    assert np.abs(predict_motion(w.atnet, w.atnet.basis, f, w.atnet.gain)).max() == 0.0
+    stream = P.SpeechStream(wav)
+    np.testing.assert_array_equal(stream[0:len(stream)][:, 0], 1.0)
