@@ -253,3 +253,12 @@ def test_doctor_exits_0_when_all_pass(random_weights):
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["failed"] == []
     assert not r.stderr.strip()
+
+
+def test_weights_name_whose_files_would_not_fit_is_refused(tmp_path):
+    """A set NAME is written as NAME-vgnet.safetensors(.tmp): a name that leaves no room is refused first."""
+    from talkface.errors import InputError
+
+    assert W.target_dir("a" * 200, tmp_path) == tmp_path
+    with pytest.raises(InputError, match="choose a shorter --name"):
+        W.target_dir("a" * 240, tmp_path)

@@ -15,6 +15,7 @@ from .files import verify_entry
 MANIFEST = "manifest.json"
 ENV_HOME = "TALKFACE_HOME"
 ENV_DIR = "TALKFACE_WEIGHTS"
+MAX_NAME_BYTES = 200  # a set's files are NAME-PART.safetensors(.tmp): they must fit in NAME_MAX (255)
 
 
 def shipped_dir() -> Path:
@@ -229,6 +230,9 @@ def target_dir(name: str, out_dir: Path | None = None) -> Path:
     if not name or name == "default" or name.startswith(".") or any(c in name for c in "/\\:") \
             or name != name.strip():
         raise InputError(f"--name {name!r}: not usable as a weights name; use letters, digits, - and _")
+    if len(os.fsencode(name)) > MAX_NAME_BYTES:  # its files are NAME-atnet.safetensors (+ .tmp while written)
+        raise InputError(f"--name {name[:40]}...: {len(os.fsencode(name))} bytes, longer than the {MAX_NAME_BYTES} "
+                         "a weights name may have (its file names must fit); choose a shorter --name")
     d = Path(out_dir) if out_dir is not None else weights_dir()
     if os.environ.get(ENV_DIR) is None and _same(d, user_dir()):
         shipped = {e["name"] for e in _read(shipped_dir())["weights"]}
