@@ -1,7 +1,11 @@
 """``--jobs N``: items in N spawned worker processes, each loading the models once.
 
 A worker that dies fails only its own item; Ctrl-C / SIGTERM stop the pool without a hang
-and without leftovers (see :func:`run_pool` and :func:`_close_pool`).
+and without leftovers (see :func:`run_pool` and :func:`_close_pool`). A worker is killed
+when the batch process ends in any way (Linux's parent-death signal, as for forked jobs),
+kill -9 included; multiprocessing's resource tracker then sees its last user gone and ends
+too. The pool's queues unlink their named semaphores when the pool closes, not at exit
+(the CLI leaves with ``os._exit``, which would leave them to the tracker, reported as leaked).
 """
 from __future__ import annotations
 
@@ -27,7 +31,10 @@ def _worker_term(signum, frame):
     signals.handler(signum, frame)
 
 
-def _worker_init(threads: int, debug: bool):
+def _worker_init(parent: int, threads: int, debug: bool):
+    from ..forked import _die_with
+
+    _die_with(parent)  # killed when the batch process ends, however it ends (kill -9 too)
     # SIGINT ignored: the parent decides, and stops us with SIGTERM
     signals.install_for_worker(_worker_term)
     try:
@@ -76,7 +83,7 @@ def run_pool(todo: list[Item], common: Common, jobs: int, resume: bool, force: b
     with signals.held():
         while queue or suspects:
             ex = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
-                                     initargs=(threads, debug))
+                                     initargs=(os.getpid(), threads, debug))
             running = {}
             broken = False
             try:
@@ -130,6 +137,7 @@ def _close_pool(ex, stop: bool, items=()):
     from ..outputs import remove_stale_temps
 
     procs = list((getattr(ex, "_processes", None) or {}).values())
+    queues = [getattr(ex, "_call_queue", None), getattr(ex, "_result_queue", None)]  # shutdown() drops them
     if stop:
         signals.terminate(procs)
     ex.shutdown(wait=False, cancel_futures=True)
@@ -144,6 +152,27 @@ def _close_pool(ex, stop: bool, items=()):
     manager = getattr(ex, "_executor_manager_thread", None)
     if manager is not None:
         manager.join(5.0)
+    _release_semaphores(queues)
     for it in items:
         if it.output:
             remove_stale_temps(Path(it.output))
+
+
+def _release_semaphores(queues):
+    """Unlink the named semaphores of a closed pool's queues now (its workers are gone).
+    multiprocessing unlinks one when it is garbage collected or at exit; a pool's queues
+    sit in reference cycles, and the CLI leaves with ``os._exit`` (after torch), so whether
+    they were collected was chance, and the resource tracker reported the others as leaked.
+    Running each one's finaliser unlinks it and tells the tracker, once."""
+    from multiprocessing import util
+
+    locks = {id(lock) for q in queues if q is not None
+             for lock in (getattr(q, "_rlock", None), getattr(q, "_wlock", None), getattr(q, "_sem", None))
+             if lock is not None}
+    try:
+        for fin in list(util._finalizer_registry.values()):
+            ref = getattr(fin, "_weakref", None)
+            if ref is not None and id(ref()) in locks:
+                fin()  # SemLock._cleanup: sem_unlink and unregister; removed from the registry
+    except Exception:  # noqa: BLE001 - another Python: left to garbage collection, as before
+        pass

@@ -83,10 +83,6 @@ def run_batch(manifest, *, jobs: int = 1, shard: str | None = None, report=None,
                     if (it.index not in results and it.index in before and _identity(it.output) != before[it.index]
                             and valid_video(it.output)):
                         done(result(it, "ok", 0))
-        if interrupted and jobs > 1:
-            import gc
-
-            gc.collect()  # a stopped pool's queues: their semaphores are released now, not reported as leaked
         # every item is accounted for from here: a signal now neither stops the report nor
         # changes the result (another one during the report waits for it)
         with signals.held(deliver=False):
