@@ -184,7 +184,7 @@ def evaluate_clip(path: Path, video_out: Path, tf: TalkingFace, options: Generat
     from .face.image import fit_image
     from .face.shape import stabilise, to_norm
     from .clips import LandmarkTracker
-    from .models.atnet import loudness_baseline
+    from .models.baseline import loudness_baseline  # numpy: evaluate runs without torch
     from .predict import audio_features, predict_sequence
     from .video import read_frames
 

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..face.groups import MOUTH
+from .baseline import loudness_baseline  # noqa: F401 - here before; numpy only, for evaluate without torch
 from .config import ATNetConfig
 from .pca import LandmarkPCA
 
@@ -47,13 +47,6 @@ class ATNet(nn.Module):
             state = (z, z)
         y, state = self.lstm(x, state)
         return self.lstm_fc(y), state
-
-
-def loudness_baseline(coef, ref_norm, loud):
-    l = (loud - loud.mean()) / max(loud.std(), 1e-3)
-    out = np.repeat(ref_norm[None], len(l), 0).reshape(len(l), 68, 2).copy()
-    out[:, MOUTH] += (np.stack([np.ones_like(l), l], 1) @ coef).reshape(len(l), 20, 2)
-    return out.reshape(len(l), -1)
 
 
 def predict_iter(model, pca: LandmarkPCA, ref_norm: np.ndarray, feats, device="cpu", chunk: int = 200,
