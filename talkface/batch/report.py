@@ -70,7 +70,8 @@ def check_report_clash(report: Path | None, manifest, items: list[Item]):
         return path is not None and not keys.isdisjoint(file_keys(path))
 
     def refuse(what: str, path, harm: str = "writing the report there would destroy it"):
-        raise InputError(f"{report}: is {what} ({path}); {harm}, give --report another file name")
+        other = "" if str(path) == str(report) else f" ({path})"  # named otherwise: through a link
+        raise InputError(f"{report}: is {what}{other}; {harm}, give --report another file name")
 
     if same(manifest):
         refuse("the manifest", manifest)
