@@ -82,6 +82,11 @@ class TalkingFace:
 
             dev = self.device if self.gpu_requested or not self.speech else "cpu"
             self._loaded = W.load(self.weights_name, dev)
+            if self._loaded.entry.get("use") == "research":
+                from .log import logger
+
+                logger.warning(f"weights {self._loaded.name} are for research use only (trained on footage whose "
+                               "terms allow no more; see their model card); the default weights are for any use")
         return self._loaded
 
     @property

@@ -126,6 +126,19 @@ def test_ten_items_three_bad_two_shards_report_resume(job, random_weights, monke
     assert {p: p.stat().st_mtime_ns for p in (job / "out").iterdir()} == before
 
 
+def test_a_link_to_a_missing_file_is_an_existing_output(job, random_weights):
+    (job / "m.jsonl").write_text(json.dumps({"portrait": "in/face.png", "audio": "in/a.wav", "output": "out/dl.mp4",
+                                             "crop": True, "size": 64}) + "\n")
+    link = job / "out" / "dl.mp4"
+    link.parent.mkdir(exist_ok=True)
+    link.symlink_to(job / "nowhere.mp4")
+    r = cli("batch", job / "m.jsonl", "--json", "-q")
+    assert r.exit_code == 5
+    assert "already exists" in json.loads(r.stdout)["items"][0]["error"]
+    assert link.is_symlink() and not (job / "nowhere.mp4").exists()
+    link.unlink()
+
+
 def test_existing_outputs_need_resume_or_force(job, random_weights):
     (job / "m.jsonl").write_text(json.dumps({"portrait": "in/face.png", "audio": "in/a.wav", "output": "out/x.mp4",
                                              "crop": True, "size": 64}) + "\n")
@@ -307,7 +320,7 @@ def test_weights_list_in_a_pipe_is_plain_lines(random_weights):
     r = cli("weights", "list")
     assert r.exit_code == 0
     lines = r.stdout.splitlines()
-    assert lines[0].split("\t") == ["name", "default", "kind", "where", "size", "verified", "folder"]
+    assert lines[0].split("\t") == ["name", "default", "kind", "where", "size", "verified", "use", "folder"]
     assert lines[1].split("\t")[:3] == ["test-random", "yes", "talkface"]
     assert lines[1].split("\t")[-1] == str(random_weights)
     assert not any(c in r.stdout for c in "│┃━\x1b")

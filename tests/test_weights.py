@@ -54,7 +54,7 @@ def test_random_weights_verify_ok(random_weights):
 
 
 LIST_KEYS = {"name", "default", "kind", "where", "dir", "size", "ok", "error", "hidden", "files", "card"}
-LIST_COLUMNS = ["name", "default", "kind", "where", "size", "verified", "folder"]
+LIST_COLUMNS = ["name", "default", "kind", "where", "size", "verified", "use", "folder"]
 
 
 def test_weights_list_json_schema(random_weights):

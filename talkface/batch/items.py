@@ -65,7 +65,7 @@ def precheck(it: Item, resume: bool = False, force: bool = False) -> dict | None
             return result(it, "failed", EXIT_INPUT, time.perf_counter() - t0,
                            f"{name}: not readable (permission denied); check its permissions (chmod u+r) "
                            "or give another file")
-    if out.exists() and not out.is_dir():
+    if os.path.lexists(out) and not out.is_dir():  # a link to a missing file is there too
         if resume and valid_video(out):
             return result(it, "skipped", 0, time.perf_counter() - t0)
         if resume and not force:

@@ -16,19 +16,20 @@ def weights_list(as_json: bool = typer.Option(False, "--json")):
     """List the shipped weights and yours.
 
     Name, default, where (shipped: in the package; user: your folder, TALKFACE_HOME), size,
-    and whether the files verify (each is re-hashed)."""
+    whether the files verify (each is re-hashed), and their use: "any", or "research" for a
+    set trained on footage whose terms allow research use only (its model card says which)."""
     from .. import weights as W
 
     d = run(W.describe)
     if as_json:
         print_json(d)
         return
-    cols = ("name", "default", "kind", "where", "size", "verified", "folder")
+    cols = ("name", "default", "kind", "where", "size", "verified", "use", "folder")
 
     def cells(r):
         return [r["name"], "yes" if r["default"] else "", r["kind"],
                 r["where"] + (", hidden" if r["hidden"] else ""), f"{r['size'] / 1e6:.1f} MB",
-                "ok" if r["ok"] else f"no: {r['error']}", r["dir"]]
+                "ok" if r["ok"] else f"no: {r['error']}", r["use"], r["dir"]]
 
     if not sys.stdout.isatty():  # scripts and pipes: tab-separated lines, nothing cut short, no box drawing
         typer.echo("\t".join(cols))

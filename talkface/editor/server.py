@@ -23,6 +23,7 @@ import collections
 import errno
 import hmac
 import json
+import os
 import secrets
 import threading
 import time
@@ -165,7 +166,7 @@ class LandmarkEditor:
     def _save(self, pts: np.ndarray, finish: bool) -> dict:
         out = self.output
         first = self.saves == 0
-        if first and not self.force and out.exists():
+        if first and not self.force and os.path.lexists(out):  # a link to a missing file is there too
             raise InputError(f"{out}: already exists; pass --force to overwrite it or choose another name")
         lo, hi = pts.min(0), pts.max(0)
         face = Face((float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1])), self.score, pts,

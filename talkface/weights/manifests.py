@@ -343,6 +343,7 @@ def describe() -> dict:
                      "kind": e.get("kind", "talkface"), "where": x.folder.origin, "dir": str(x.dir),
                      "size": size(x.dir, e), "ok": not bad, "error": bad[0]["error"] if bad else None,
                      "hidden": x.hidden, "files": {k: v["file"] for k, v in e.get("files", {}).items()},
+                     "use": e.get("use", "any"),
                      "card": str(x.dir / card) if card else None})
     return {"folders": [{"where": f.origin, "dir": str(f.path)} for f in folders()], "default": r.default,
             "weights": rows}
