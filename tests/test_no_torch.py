@@ -93,14 +93,19 @@ def test_default_video_without_torch(no_torch):
 
 
 @pytest.mark.slow
-def test_landmarks_and_batch_without_torch(no_torch):
+def test_landmarks_batch_and_evaluate_without_torch(no_torch):
     r = no_torch("landmarks", EXAMPLES / "cartoon.png", "-o", "face.json")
     assert r.returncode == 0, r.stderr
-    (no_torch.dir / "jobs.csv").write_text(f"portrait,audio,output,crop,size\n{EXAMPLES / 'cartoon.png'},"
-                                           f"{EXAMPLES / 'speech.wav'},b.mp4,yes,128\n")
+    (no_torch.dir / "clips").mkdir()
+    (no_torch.dir / "jobs.csv").write_text(f"portrait,audio,output,crop,size\n{EXAMPLES / 'astronaut.png'},"
+                                           f"{EXAMPLES / 'speech.wav'},clips/b.mp4,,\n")
     r = no_torch("batch", "jobs.csv", "-q")
     assert r.returncode == 0, r.stderr
-    assert (no_torch.dir / "b.mp4").stat().st_size > 0
+    assert (no_torch.dir / "clips" / "b.mp4").stat().st_size > 0
+    r = no_torch("evaluate", "clips", "--json", "-q")  # its loudness baseline imported torch's AT-net module
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert len(d["clips"]) == 1 and not d["failed"], d
 
 
 @pytest.mark.parametrize("args,what", [

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -128,7 +129,16 @@ def test_readme_commands_script(tmp_path, block, ok):
         assert "Use commands ran" in r.stdout
 
 
+@pytest.mark.skipif(subprocess.run([sys.executable, "-c", "import torch"]).returncode != 0, reason="needs torch")
+def test_readme_commands_script_hides_torch(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("## Use\n\n```bash\npython3 -c 'import torch'\n```\n\n## Next\n")
+    assert subprocess.run(["bash", str(SCRIPT), str(readme)], capture_output=True, timeout=120).returncode == 0
+    r = subprocess.run(["bash", str(SCRIPT), "--no-torch", str(readme)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "No module named 'torch'" in r.stdout, (r.stdout, r.stderr)
+
+
 def test_ci_runs_the_readme_commands_and_the_fresh_venv_without_torch():
     run = (ROOT / ".ci" / "run").read_text()
-    assert "bash .ci/readme_commands" in run and "bash .ci/fresh_venv" in run
+    assert "bash .ci/readme_commands --no-torch" in run and "bash .ci/fresh_venv" in run
     assert "PYTHONPATH=\"$tmp/notorch\"" in (ROOT / ".ci" / "fresh_venv").read_text()
