@@ -260,7 +260,8 @@ def train(data_dirs, run_dir, steps: int = 1500, batch: int = 32, lr: float = 2e
     scales = speaker_scales(tr) if speaker_norm else {}
     for it in items:
         it.rescale(scales.get(it.speaker, 1.0))
-    log(event="speakers", train=len({i.speaker for i in tr}), scales={k: round(v, 3) for k, v in scales.items()})
+    log(event="speakers", train=len({i.speaker for i in tr}), scales={k: round(v, 3) for k, v in scales.items()},
+        held_out=sorted({i.speaker for i in out}))
     val = {"heldout": held, "speakers_out": out}
     for vd in val_dirs:
         val[Path(vd).name] = load_items([Path(vd)], echo)

@@ -1,0 +1,68 @@
+"""Leave-speakers-out figures of MouthNet runs (docs/lipsync.md): each run trained with
+``talkface train atnet ... --holdout-speakers A,B`` is evaluated, landmark level, on the
+speakers it never saw, per speaker, against the loudness envelope.
+
+    python bench/speaker_folds.py RUN [RUN ...] --data PREPARED_FOOTAGE [--json OUT]
+
+Prints one row per held-out speaker (clips, open r, loudness r, width r, open amp) and the
+mean over speakers.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from talkface.models.mouthnet import MouthNet, MouthNetConfig
+from talkface.train.mouthnet import evaluate_items, load_items
+
+
+def _model(run: Path):
+    ck = torch.load(run / "best.pt", map_location="cpu", weights_only=False)
+    m = MouthNet(MouthNetConfig.from_dict(ck["config"]))
+    m.load_state_dict(ck["model"])
+    return m.eval(), np.asarray(ck["basis"], np.float32), float(ck.get("gain", 1.0))
+
+
+def _held(run: Path) -> list[str]:
+    for line in (run / "log.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        if row.get("event") == "speakers" and "held_out" in row:
+            return row["held_out"]
+    return []
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("runs", nargs="+", type=Path)
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--json", type=Path)
+    a = ap.parse_args(argv)
+    items = load_items([a.data], echo=lambda s: None)
+    rows = []
+    for run in a.runs:
+        model, basis, gain = _model(run)
+        for spk in _held(run):
+            its = [i for i in items if i.speaker == spk]
+            if not its:
+                continue
+            res = evaluate_items(model, basis, its, gain)["mean"]
+            rows.append({"run": run.name, "speaker": spk, "clips": len(its),
+                         **{k: round(v, 3) for k, v in res.items()}})
+    print(f"{'run':14s} {'speaker':22s} clips  open r  loud r  width r  open amp")
+    for r in rows:
+        print(f"{r['run']:14s} {r['speaker']:22s} {r['clips']:5d}  {r['corr']:+.2f}   {r['loud']:+.2f}   "
+              f"{r['width']:+.2f}    {r['ratio']:.2f}")
+    if rows:
+        m = {k: float(np.mean([r[k] for r in rows])) for k in ("corr", "loud", "width", "ratio")}
+        print(f"mean over {len(rows)} speakers: open r {m['corr']:+.2f}, loudness {m['loud']:+.2f}, "
+              f"width r {m['width']:+.2f}, open amp {m['ratio']:.2f}")
+    if a.json:
+        a.json.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
