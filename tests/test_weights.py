@@ -53,7 +53,7 @@ def test_random_weights_verify_ok(random_weights):
     assert [row["ok"] for row in W.verify("test-random")] == [True, True]
 
 
-LIST_KEYS = {"name", "default", "kind", "where", "dir", "size", "ok", "error", "hidden", "files", "card"}
+LIST_KEYS = {"name", "default", "kind", "where", "dir", "size", "ok", "error", "hidden", "files", "card", "use"}
 LIST_COLUMNS = ["name", "default", "kind", "where", "size", "verified", "use", "folder"]
 
 
@@ -81,7 +81,7 @@ def test_weights_list_table(random_weights):
     assert lines[0].split("\t") == LIST_COLUMNS  # not a terminal: tab-separated
     row = lines[1].split("\t")
     assert row[:4] == ["test-random", "yes", "talkface", "custom"]
-    assert row[4].endswith(" MB") and row[5] == "ok" and row[6] == str(random_weights)
+    assert row[4].endswith(" MB") and row[5] == "ok" and row[6] == "any" and row[7] == str(random_weights)
 
 
 def test_manifest_sha256_matches_files(random_weights):
@@ -277,7 +277,7 @@ def test_user_and_shipped_sets_both_found(home, assets, tmp_path):
     r = cli("weights", "list")
     lines = [ln.split("\t") for ln in r.stdout.splitlines()]
     assert lines[0] == LIST_COLUMNS
-    assert [(ln[0], ln[1], ln[3], ln[5], ln[6]) for ln in lines[1:]] == [
+    assert [(ln[0], ln[1], ln[3], ln[5], ln[7]) for ln in lines[1:]] == [
         (shipped_default(), "", "shipped", "ok", str(W.shipped_dir())),
         ("test-random", "yes", "user", "ok", str(home / "weights"))]
     r = cli("weights", "verify")
