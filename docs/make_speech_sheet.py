@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""docs/speech_sheet.png: does the mouth follow speech that is not GRID? The warp renderer on
+"""docs/speech_sheet.jpg: does the mouth follow speech that is not GRID? The warp renderer on
 a photo, a painting and a cartoon, driven by voices the AT-net never trained on.
 
-    python docs/make_speech_sheet.py [OUT.png] [--speech A.wav --speech B.wav] [--weights NAME]
+    python docs/make_speech_sheet.py [OUT.jpg] [--speech A.wav --speech B.wav] [--weights NAME]
 
 Per (portrait, voice) row: every 3rd frame over 1.9 s of speech (the stretch where the
 loudness varies most), the face cropped around the lower half, and under it the predicted
@@ -78,7 +78,7 @@ def main(argv=None):
     from talkface.video import read_frames
 
     ap = argparse.ArgumentParser()
-    ap.add_argument("out", nargs="?", type=Path, default=ROOT / "docs" / "speech_sheet.png")
+    ap.add_argument("out", nargs="?", type=Path, default=ROOT / "docs" / "speech_sheet.jpg")
     ap.add_argument("--speech", type=Path, action="append", default=[])
     ap.add_argument("--weights", default="default")
     a = ap.parse_args(argv)
