@@ -52,6 +52,19 @@ def _curves(p: np.ndarray, xs: np.ndarray) -> np.ndarray:
     return np.stack(out)
 
 
+def _rounded(curves: np.ndarray) -> np.ndarray:
+    """Lip lines (m, n) over consecutive columns with the polylines' corners rounded off
+    (a box filter over a tenth of the mouth's width, twice)."""
+    n = curves.shape[-1]
+    k = max(3, int(0.1 * n) | 1)
+    if n <= k:
+        return curves
+    out = np.asarray(curves, np.float64)
+    for _ in range(2):
+        out = cv2.blur(out, (k, 1), borderType=cv2.BORDER_REPLICATE)
+    return out
+
+
 def _redness(c: np.ndarray) -> np.ndarray:
     """How red RGB colours are for their brightness: (R - (G + B) / 2) / luminance."""
     c = np.asarray(c, np.float32)
@@ -92,6 +105,7 @@ class LipCloser:
             px = np.array([[150, 80, 80]], np.float32)
         lip = np.median(px, 0)
         self.line = (lip * 0.45).astype(np.float32)  # the contact line's tone
+        self.cavity = np.clip(lip * 0.4 + np.array([14, 3, 4]), 0, 255).astype(np.float32)  # as the mouth's
         found = self._interior(float(np.median(_redness(px))), luminance(lip))
         if found is None:
             self.active = False
@@ -111,7 +125,7 @@ class LipCloser:
         h, w = img.shape[:2]
         cols = np.arange(int(np.ceil(p[48, 0])), int(np.floor(p[54, 0])) + 1)
         cols = cols[(cols >= 0) & (cols < w)]
-        ou, ui, li, ol = _curves(p, cols.astype(np.float64))
+        ou, ui, li, ol = _rounded(_curves(p, cols.astype(np.float64)))
         if len(cols) < 5:
             return None
         lo_y = int(max(0, np.floor(ou.min())))
@@ -168,23 +182,31 @@ class LipCloser:
             d = np.convolve(np.pad(d, k // 2, mode="edge"), ker, "valid")
             out.append(ref + d * fade)
         up, low = np.maximum(out[0], ou + 0.25 * (ui - ou)), np.minimum(out[1], ol - 0.25 * (ol - li))
+        self.lm_inner = np.stack([ui, li])  # the landmarks' own inner lines, rounded
         return cols.astype(np.float64), np.stack([ou, up, np.maximum(low, up), ol]).astype(np.float32)
 
     def strength(self, dst: np.ndarray) -> float:
-        """0..1: how far the piecewise map replaces the motion field's for points ``dst``
-        (0: the frame's inner lips are no closer than the portrait's)."""
+        """-1..1: how far the piecewise map replaces the motion field's for points ``dst``:
+        positive where the frame's inner lips are closer than the portrait's, negative where
+        they are further apart, 0 where they are as far apart (or the mouth is closed)."""
         if not self.active:
             return 0.0
-        closing = self.src_gap - max(lip_gap(dst), 0.0)
-        return float(np.clip(closing / (RAMP * self.fs), 0, 1))
+        change = self.src_gap - lip_gap(dst)
+        return float(np.clip(change / (RAMP * self.fs), -1, 1))
+
+    def opens(self, dst: np.ndarray) -> bool:
+        """Whether ``close`` paints the gap of a mouth opening wider than the portrait's
+        (then the mouth painter does not)."""
+        return self.strength(dst) < 0
 
     def close(self, roi: np.ndarray, b: np.ndarray, dst: np.ndarray, upsample):
         """Redraw the lips into the region's pixels ``roi`` (in place) for the points ``dst``;
         ``b`` is the frame's coarse backward map and ``upsample(b, bx0, by0, bx1, by1)`` the
         resampler's own upsampling of it to a box of region pixels."""
-        s = self.strength(dst)
-        if s <= 0:
+        st = self.strength(dst)
+        if st == 0:
             return
+        s, opening = abs(st), st < 0
         fs, r = self.fs, self.roi
         x0d, x1d = float(dst[48, 0]), float(dst[54, 0])
         width = x1d - x0d
@@ -196,16 +218,31 @@ class LipCloser:
             return
         xs = np.arange(xa, xb + 1, dtype=np.float64)
         taper = _smoothstep(np.minimum(xs - x0d, x1d - xs) / (0.06 * width))
-        ou, ud, ld, ol = _curves(dst, xs)
-        # the gap shown between the lips: none up to a closed mouth's (``SHUT``; the lips
-        # never cross), then growing in proportion to the portrait's as the landmarks' does
+        ou, ud, ld, ol = _rounded(_curves(dst, xs))
         mid = (ud + ld) / 2
         gap = np.maximum(ld - ud, 0)
-        shut = SHUT * fs
-        g = max(lip_gap(dst), 1e-6)
-        k = float(np.clip((g - shut) / max(self.src_gap - shut, 1e-6), 0, 1))
-        half = 0.5 * gap * k * min(self.src_gap / g, 1)
-        ud, ld = mid - half, mid + half
+        # the portrait's open mouth at this column: its strip's edges in the pixels, how far
+        # past the landmarks' inner lips they reach, and its half height
+        s_up = np.interp(xs, self.cols, self.lines[1])
+        s_low = np.interp(xs, self.cols, self.lines[2])
+        past_up = np.maximum(np.interp(xs, self.cols, self.lm_inner[0]) - s_up, 0)
+        past_low = np.maximum(s_low - np.interp(xs, self.cols, self.lm_inner[1]), 0)
+        half_strip = np.maximum(s_low - s_up, 0) / 2
+        if opening:
+            # wider than the portrait: the strip's edges as far past the inner lips as in it
+            ud, ld = ud - past_up, ld + past_low
+        else:
+            # closer: the strip's edges meet up to a closed mouth's gap (``SHUT``; the lips
+            # never cross), then part in proportion to the portrait's as the landmarks' do
+            g = max(lip_gap(dst), 0.0)
+            k = float(np.clip((g - SHUT * fs) / max(self.src_gap - SHUT * fs, 1e-6), 0, 1))
+            ud, ld = mid - k * (gap / 2 + past_up), mid + k * (gap / 2 + past_low)
+        ud, ld = np.maximum(ud, ou), np.minimum(ld, ol)
+        # the gap shows the open mouth from both lips' sides at its own size (the teeth stay
+        # with their lip): its middle covered by the lips when the gap is smaller, the
+        # cavity painted between the halves when it is larger
+        m1 = np.minimum(ud + half_strip, (ud + ld) / 2)
+        m2 = np.maximum(ld - half_strip, (ud + ld) / 2)
         ou, ol = np.minimum(ou, ud), np.maximum(ol, ld)
         # reach past the lips (onto the skin) so the map joins the motion field's smoothly
         ya = ou - 0.6 * np.maximum(ud - ou, 0.05 * fs) - 0.04 * fs
@@ -229,35 +266,34 @@ class LipCloser:
             return sy[i, cols] * (1 - u) + sy[i + 1, cols] * u
 
         # knots: output rows (per column) -> portrait rows (per pixel: the lip lines at its x)
-        k_out = np.stack([ya, ou, ud, mid, ld, ol, yb]).astype(np.float32)[:, None, :]
+        k_out = np.stack([ya, ou, ud, m1, m2, ld, ol, yb]).astype(np.float32)[:, None, :]
         q = np.clip(sx - np.float32(self.cols[0]), 0, len(self.cols) - 1)
         i0 = np.minimum(q.astype(np.int32), len(self.cols) - 2)
         u = q - i0
-        k_src = np.empty((6, bh, bw), np.float32)  # above, the 4 lip lines, below
-        k_src[0] = at_row(ya)[None, :]
-        k_src[5] = at_row(yb)[None, :]
-        for j in range(4):
-            line = self.lines[j]
-            k_src[j + 1] = line[i0] + u * (line[i0 + 1] - line[i0])
-        for j in range(1, 6):  # never back up: a lip line the motion field passed stays put
-            np.maximum(k_src[j], k_src[j - 1], out=k_src[j])
-        # the gap shows the portrait's open mouth from both lips' sides (teeth stay with
-        # their lip), the lips covering the middle: each side at about its own size when
-        # nearly shut, all of it squeezed as the gap nears the portrait's
-        strip = (k_src[3] - k_src[2]) / 2
-        hs = np.clip(half + k * (strip - half), 0, strip)
-        # per output segment (above, upper lip, gap from above, gap from below, lower lip,
-        # below): the portrait rows at its ends
-        s_from = np.stack([k_src[0], k_src[1], k_src[2], k_src[3] - hs, k_src[3], k_src[4]])
-        s_to = np.stack([k_src[1], k_src[2], k_src[2] + hs, k_src[3], k_src[4], k_src[5]])
-        seg = (y >= k_out[1]).astype(np.int32)
-        for j in (2, 3, 4, 5):
+        # portrait rows at the 8 knots: above, the upper lip's outer and inner lines, the
+        # ends of the part of the gap from above and of the part from below, the lower lip's
+        # inner and outer lines, below (the middle segment between the two parts, painted
+        # over, stays on one row)
+        kn = np.empty((8, bh, bw), np.float32)
+        kn[0] = at_row(ya)[None, :]
+        kn[7] = at_row(yb)[None, :]
+        l0 = self.lines[:, i0]
+        kn[[1, 2, 5, 6]] = l0 + u * (self.lines[:, i0 + 1] - l0)
+        for j in (1, 2, 5, 6, 7):  # never back up: a lip line the motion field passed stays put
+            np.maximum(kn[j], kn[j - 1 if j != 5 else 2], out=kn[j])
+        strip = kn[5] - kn[2]
+        hs_up = np.minimum((m1 - ud)[None, :], strip)
+        kn[3] = kn[2] + hs_up
+        kn[4] = kn[5] - np.minimum((ld - m2)[None, :], strip - hs_up)
+        seg = (y >= k_out[1]).astype(np.intp)
+        for j in (2, 3, 4, 5, 6):
             seg += y >= k_out[j]
-        step = bh * bw
-        flat = seg * step + np.arange(step, dtype=np.int32).reshape(bh, bw)
-        ko = np.broadcast_to(k_out, (7, bh, bw)).reshape(-1)
-        lo, hi = ko[flat], ko[flat + step]
-        s_lo, s_hi = s_from.reshape(-1)[flat], s_to.reshape(-1)[flat]
+        c = np.broadcast_to(np.arange(bw), (bh, bw))
+        k2 = k_out[:, 0, :]
+        lo, hi = k2[seg, c], k2[seg + 1, c]
+        rr = np.broadcast_to(np.arange(bh)[:, None], (bh, bw))
+        s_lo = kn[seg, rr, c]
+        s_hi = np.where(seg == 3, s_lo, kn[seg + 1, rr, c])
         new = s_lo + (y - lo) / np.maximum(hi - lo, 1e-6) * (s_hi - s_lo)
         wgt = s * taper[None, :] * ((y >= ya[None, :]) & (y <= yb[None, :]))
         sel = wgt > 0
@@ -265,16 +301,39 @@ class LipCloser:
             return
         my = (sy + (new - sy) * wgt).astype(np.float32)
         patch = cv2.remap(self.image, sx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        if not opening and float(np.max(ld - ud)) > 1:
+            # the two parts of a narrowed gap meet softly: each continued a little past the
+            # seam, the two cross-faded (no step where teeth meet tongue)
+            w = max(1.5, 0.02 * fs)
+            near = (seg == 2) | (seg == 4)
+            below = seg == 4
+            other = np.where(below, np.minimum(kn[2] + (y - ud[None, :]), kn[5]),
+                             np.maximum(kn[5] - (ld[None, :] - y), kn[2]))
+            my2 = (sy + (np.where(near, other, new) - sy) * wgt).astype(np.float32)
+            patch2 = cv2.remap(self.image, sx, my2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+            t = (y - m1[None, :]) / w  # signed distance from the seam, in blend widths
+            mix = 0.5 * (1 - _smoothstep(np.abs(t))) * near
+            patch = patch + (patch2.astype(np.float32) - patch) * mix[..., None]
         sub = roi[by0:by1, bx0:bx1]
         out = sub.astype(np.float32)
-        out[sel] = patch[sel]
-        # the contact line where the lips touch: soft, in a dark lip tone, fading as they part
-        # (full between the inner corners, fading out towards the outer ones)
-        x60, x64 = min(dst[60, 0], dst[64, 0]), max(dst[60, 0], dst[64, 0])
-        ends = np.minimum((xs - x0d) / max(x60 - x0d, 1.0), (x1d - xs) / max(x1d - x64, 1.0))
-        a = s * _smoothstep(ends) * np.clip(1 - (ld - ud) / (0.03 * fs), 0, 1)
-        sigma = max(0.6, 0.01 * fs)
-        d = (y - (ud + ld)[None, :] / 2) / sigma
-        line = 0.7 * a[None, :] * np.exp(-0.5 * d * d)
-        out += (self.line - out) * line[..., None]
+        np.copyto(out, patch, where=sel[..., None])
+        if opening:
+            # the cavity between the two halves: dark, darkest in its middle, soft-edged
+            e = max(1.0, 0.015 * fs)
+            top, bot = m1[None, :], m2[None, :]
+            a = _smoothstep((y - top) / e + 0.5) * _smoothstep((bot - y) / e + 0.5)
+            depth = np.abs(np.clip((y - top) / np.maximum(bot - top, 1.0), 0, 1) - 0.5) * 2
+            fill = self.cavity * (0.8 + 0.2 * depth)[..., None]
+            a = (a * s * taper[None, :])[..., None]
+            out += (fill - out) * a
+        else:
+            # the contact line where the lips touch: soft, in a dark lip tone, fading as
+            # they part (full between the inner corners, fading out towards the outer ones)
+            x60, x64 = min(dst[60, 0], dst[64, 0]), max(dst[60, 0], dst[64, 0])
+            ends = np.minimum((xs - x0d) / max(x60 - x0d, 1.0), (x1d - xs) / max(x1d - x64, 1.0))
+            a = s * _smoothstep(ends) * np.clip(1 - (ld - ud) / (0.03 * fs), 0, 1)
+            sigma = max(0.6, 0.01 * fs)
+            d = (y - (ud + ld)[None, :] / 2) / sigma
+            line = 0.7 * a[None, :] * np.exp(-0.5 * d * d)
+            out += (self.line - out) * line[..., None]
         sub[:] = np.clip(out + 0.5, 0, 255).astype(np.uint8)

@@ -60,8 +60,9 @@ class WarpRenderer:
         closures = self.eyelids.hold_open(eff)  # the eyes are warped open; the lids are painted
         b = self.field.flow(eff)
         roi = self.resample(b)
-        self.closer.close(roi, b, eff, self.resample.upsample)  # lips closer than the portrait's
-        self.mouth.paint(roi, eff)  # a mouth open wider than the portrait's
+        self.closer.close(roi, b, eff, self.resample.upsample)  # an open portrait's mouth moving
+        if not self.closer.opens(eff):
+            self.mouth.paint(roi, eff)  # a mouth open wider than the portrait's
         for info, c in zip(self.lids, closures):
             if info is not None and c > 0.04:
                 self.eyelids.paint(roi, eff, info, c)

@@ -27,15 +27,16 @@ def _lerp_index(n_out: int, n_grid: int, lo: int, hi: int, corners: bool) -> tup
 
 def upsample_box(b: np.ndarray, roi: Roi, box: tuple[int, int, int, int], corners: bool) -> np.ndarray:
     """The coarse backward map ``b`` (gy, gx, 2) upsampled to the region pixels of ``box``
-    (x0, y0, x1, y1) only: (y1 - y0, x1 - x0, 2) float64, as the whole region's
-    upsampling has it."""
+    (x0, y0, x1, y1) only: (y1 - y0, x1 - x0, 2), as the whole region's upsampling has it."""
     bx0, by0, bx1, by1 = box
     ky, uy = _lerp_index(roi.h, b.shape[0], by0, by1, corners)
     kx, ux = _lerp_index(roi.w, b.shape[1], bx0, bx1, corners)
     k1y, k1x = np.minimum(ky + 1, b.shape[0] - 1), np.minimum(kx + 1, b.shape[1] - 1)
-    bb = b.astype(np.float64)
-    rows = bb[ky] * (1 - uy)[:, None, None] + bb[k1y] * uy[:, None, None]
-    return rows[:, kx] * (1 - ux)[None, :, None] + rows[:, k1x] * ux[None, :, None]
+    c0, c1 = int(kx.min()), int(k1x.max()) + 1  # only the nodes the box needs
+    bb = b[:, c0:c1]
+    uy, ux = uy.astype(np.float32)[:, None, None], ux.astype(np.float32)[None, :, None]
+    rows = bb[ky] * (1 - uy) + bb[k1y] * uy
+    return rows[:, kx - c0] * (1 - ux) + rows[:, k1x - c0] * ux
 
 
 class RemapResampler:
