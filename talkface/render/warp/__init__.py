@@ -9,7 +9,11 @@ Per frame, one module a job:
 * ``resample``: pulls the pixels along it (``cv2.remap`` on CPU, ``grid_sample`` on CUDA),
   at the portrait's full resolution.
 * ``mouth``: scales the mouth's motion to the portrait's mouth and paints the interior
-  (cavity, teeth, tongue) where it opens wider than in the portrait.
+  (cavity, teeth, tongue) where it opens wider than in the portrait (a closed one's).
+* ``closing``: a portrait photographed with its mouth open: its lips are mapped piecewise
+  from their own sides, so they meet where the landmarks close them (the teeth strip the
+  field cannot squeeze away is not sampled), and opening wider keeps each row of teeth
+  with its lip, the cavity painted between.
 * ``eyelids``: blinks are painted lids sliding over the eye, not a squashed eye.
 * ``renderer``: ``WarpRenderer`` puts them together; ``render_warp`` streams a sequence.
 """
