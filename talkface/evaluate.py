@@ -141,7 +141,7 @@ def reference_face(frame: np.ndarray):
 # ----------------------------------------------------------------------------- clips
 def find_clips(clips_dir) -> list[tuple[str, Path]]:
     """(name, path) of every clip under ``clips_dir`` (recursively), sorted."""
-    from .clips import find_clips as _find
+    from .face.clips import find_clips as _find
 
     d = Path(clips_dir)
     if not d.is_dir():
@@ -183,7 +183,7 @@ def evaluate_clip(path: Path, video_out: Path, tf: TalkingFace, options: Generat
     from .face.align import align
     from .face.image import fit_image
     from .face.shape import stabilise, to_norm
-    from .clips import LandmarkTracker
+    from .face.clips import LandmarkTracker
     from .models.baseline import loudness_baseline  # numpy: evaluate runs without torch
     from .predict import audio_features, predict_sequence
     from .video import read_frames

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..clips import LandmarkTracker, find_clips
+from ..face.clips import LandmarkTracker, find_clips
 from ..face.shape import stabilise, to_norm
 
 DATA_SIZE = 128

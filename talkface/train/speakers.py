@@ -72,7 +72,7 @@ def speaker_of(clip: Path, src: Path, table: dict[str, str]) -> str:
 def track(frames, box) -> tuple[np.ndarray, np.ndarray]:
     """(T, 68, 2) points and (T,) bool ok of a stream of frames, starting from a face box;
     where the pose fit fails the face is detected again and the track restarted there."""
-    from ..clips import LandmarkTracker
+    from ..face.clips import LandmarkTracker
     from ..face.detect import detect_faces
 
     tracker = LandmarkTracker(box)
@@ -306,7 +306,7 @@ def prepare_footage(src, out, jobs: int = 1, limit: int | None = None, progress=
     ``out/speakers.json``. Returns the report (also ``out/report.json``)."""
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    from ..clips import find_clips
+    from ..face.clips import find_clips
     from .data import clip_id, list_items
 
     src, out = Path(src), Path(out)

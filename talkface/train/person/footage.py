@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ...clips import CLIP_EXTS, LandmarkTracker, find_clips
 from ...constants import FPS
 from ...errors import InputError, NoFaceError
+from ...face.clips import CLIP_EXTS, LandmarkTracker, find_clips
 from ...face.detect import _detect_dlib, box_iou, shrink
 from ...inputs import check_input_file
 from ...video import DECODE_FLAGS
