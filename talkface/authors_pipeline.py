@@ -352,7 +352,7 @@ def render_original(weights, crop_rgb: np.ndarray, feats: np.ndarray, device="cp
 
     ``weights`` is a ``talkface.weights.LoadedWeights`` of kind ``atvgnet-original``,
     ``crop_rgb`` the 128 px region from ``original_crop``, ``feats`` the (T, 28, 12)
-    unnormalised MFCC windows (``talkface.audio.features(wav, norm=False)``). Every
+    unnormalised MFCC windows (``talkface.speech.audio.features(wav, norm=False)``). Every
     frame is rendered from a zero ConvGRU state, ``batch`` frames at a time; ``half``
     runs VG-net under float16 autocast on CUDA.
     """

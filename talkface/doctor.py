@@ -23,8 +23,8 @@ def _torch_line() -> str:
 def report() -> dict:
     from . import __version__
     from . import weights as W
-    from .audio import ffmpeg_exe
     from .face import detect
+    from .speech.audio import ffmpeg_exe
 
     failed: list[str] = []  # the checks that failed (the exit code of talkface doctor)
     r = {"talkface": __version__, "python": platform.python_version(), "platform": platform.platform(),
@@ -45,7 +45,7 @@ def report() -> dict:
     if not detect.fan_weights_present():
         r["detectors"] += " (face-alignment: weights not in the torch hub cache)"
     try:  # the default AT-net's phone recogniser (models ship in its wheel)
-        from .phones import recognizer
+        from .speech.phones import recognizer
 
         recognizer()
         r["phones"] = "pocketsphinx en-us phone loop: ok"

@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import audio as A
+from .speech import audio as A
 from .articulation import OFFSET_WARN, articulation, inner_lip_opening, loudness_envelope, mouth_width, out_of_sync
 from .constants import FPS
 from .errors import InputError, NoFaceError, TalkfaceError

@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import audio as A
 from .api import generate
 from .constants import CROP_SIZE
 from .device import fan_may_run, resolve_device
@@ -41,6 +40,7 @@ from .memory import fixed_mmap_threshold
 from .predict import audio_features, predict_chunks, predict_sequence, speech_input
 from .prefetch import Prefetch
 from .progress import Reporter
+from .speech import audio as A
 from .torch_needed import require_torch
 
 if TYPE_CHECKING:

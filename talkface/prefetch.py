@@ -1,12 +1,12 @@
 """Reading the audio and finding the face while torch starts: a forked helper process."""
 from __future__ import annotations
 
-from . import audio as A
 from .errors import InputError, NoFaceError, WeightsError
 from .face.detect import Face
 from .face.find import candidate_faces
 from .forked import ForkedJob, fork_is_safe
 from .predict import speech_input
+from .speech import audio as A
 
 
 class Prefetch:

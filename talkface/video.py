@@ -18,7 +18,6 @@ from typing import Iterator
 import numpy as np
 
 from . import signals
-from .audio import ffmpeg_exe
 from .constants import FPS
 from .errors import InputError
 from .outputs import (
@@ -32,6 +31,7 @@ from .outputs import (
     write_atomic,
     write_error,
 )
+from .speech.audio import ffmpeg_exe
 
 # the output checks and the atomic writes lived here: their names stay importable from talkface.video
 __all__ = ["read_frames", "count_frames", "VideoWriter", "VIDEO_EXTS", "AtomicFile", "_host", "check_output_path",

@@ -15,8 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from helpers import MOUTH_CENTRE, probe, synth_speech, video_size, write_png, write_wav
-from talkface import audio as A
 from talkface.cli import app
+from talkface.speech import audio as A
 
 runner = CliRunner()
 FACE_W, FACE_H = 320, 400  # draw_face() default size

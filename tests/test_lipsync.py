@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from talkface import articulation as R
-from talkface import phones as P
+from talkface.speech import phones as P
 
 
 def _face(opening: float) -> np.ndarray:
@@ -202,7 +202,7 @@ def test_phones_do_not_depend_on_what_was_decoded_before():
     a fresh process and after others (batch, API)."""
     from pathlib import Path
 
-    from talkface import audio as A
+    from talkface.speech import audio as A
 
     wav = A.load_audio_int16(Path(__file__).resolve().parent.parent / "examples" / "speech.wav", A.SAMPLE_RATE, None)
     first = P.PhoneRecognizer().segments(wav[: 4 * A.SAMPLE_RATE])
@@ -217,7 +217,7 @@ def test_long_audio_is_decoded_in_pieces_side_by_side():
     processes; the phones are those of one pass but for a few around the cuts."""
     from pathlib import Path
 
-    from talkface import audio as A
+    from talkface.speech import audio as A
 
     wav = A.load_audio_int16(Path(__file__).resolve().parent.parent / "examples" / "speech.wav", A.SAMPLE_RATE, None)
     wav = np.concatenate([wav] * 7)  # about 64 s

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from helpers import ROOT
-from talkface import phones as P
+from talkface.speech import phones as P
 
 SHIPPED = ROOT / "talkface" / "assets" / "weights"
 

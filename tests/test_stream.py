@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from helpers import ROOT, synth_speech, write_png, write_wav
-from talkface import audio as A
+from talkface.speech import audio as A
 
 
 def test_chunked_mfcc_equals_python_speech_features():

@@ -210,7 +210,7 @@ def test_stereo_comes_out_as_loud_as_mono_and_never_clips(tmp_path):
 
 
 def test_stereo_features_are_those_of_mono(tmp_path):
-    from talkface import audio as A
+    from talkface.speech import audio as A
 
     x = synth_speech(1.0) * 1.8
     mono = A.load_audio(write_wav(tmp_path / "m.wav", x))

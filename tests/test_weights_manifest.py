@@ -237,12 +237,12 @@ def test_doctor_exits_4_on_unreadable_registry(tmp_path, monkeypatch):
 
 
 def test_doctor_exits_6_when_another_check_fails(random_weights, monkeypatch):
-    import talkface.audio
+    import talkface.speech.audio
 
     def no_ffmpeg():
         raise RuntimeError("no ffmpeg here")
 
-    monkeypatch.setattr(talkface.audio, "ffmpeg_exe", no_ffmpeg)
+    monkeypatch.setattr(talkface.speech.audio, "ffmpeg_exe", no_ffmpeg)
     r = cli("doctor")
     assert r.exit_code == 6, r.output
     assert "missing (no ffmpeg here)" in r.stdout

@@ -53,7 +53,7 @@ def predict_iter(model, pca: LandmarkPCA, ref_norm: np.ndarray, feats, device="c
                  first: int = 50):
     """Landmarks in norm space, a chunk of frames at a time ((k, 136) float32 arrays): the
     reference plus the predicted motion. ``feats`` is an (T, 28, 12) array or an
-    :class:`talkface.audio.Features`; the LSTM state carries over between chunks, so the
+    :class:`talkface.speech.audio.Features`; the LSTM state carries over between chunks, so the
     result equals one pass over the whole utterance. The first chunk is short so that
     rendering can start early."""
     model.eval()

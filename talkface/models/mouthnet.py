@@ -1,7 +1,7 @@
 """MouthNet: talkface's speaker-independent AT-net (docs/lipsync.md).
 
 Input per 25 fps frame: phone occupancy from a many-voice phone recogniser, loudness and
-its slope, utterance-normalised mel bands (:mod:`talkface.phones`). A stack of dilated,
+its slope, utterance-normalised mel bands (:mod:`talkface.speech.phones`). A stack of dilated,
 non-causal 1-D convolutions (about +-1.2 s of context: the mouth moves ahead of the sound
 it makes) maps them to landmark-motion PCA coefficients relative to a closed, neutral
 mouth; a calibrated gain keeps the spread of the motion at a real mouth's.
@@ -185,7 +185,7 @@ def smooth(x: np.ndarray) -> np.ndarray:
     return (p[:-2] + 2 * p[1:-1] + p[2:]) / 4.0
 
 
-LOUD, SIL = 40, 0  # columns of the normalised loudness and of silence in talkface.phones' features
+LOUD, SIL = 40, 0  # columns of the normalised loudness and of silence in talkface.speech.phones' features
 LEAD, LAG = 8, 5  # frames the mouth may move before the sound starts and after it ends
 
 
@@ -282,7 +282,7 @@ def motion_chunks(model, basis: np.ndarray, feats, gain: float = 1.0, device="cp
     """:func:`predict_motion`, a chunk of frames at a time (``first`` frames, then ``chunk``):
     each from a window of the features reaching far enough past it on both sides (the
     network's context, the smoothing and the speech gate's reach) that it equals one pass.
-    ``feats`` may be a :class:`talkface.phones.SpeechStream`, whose later frames are still
+    ``feats`` may be a :class:`talkface.speech.phones.SpeechStream`, whose later frames are still
     being recognised: each chunk reads only the frames it needs."""
     n = len(feats)
     if model.cfg.norm == "group":  # utterance statistics: one pass over all of it

@@ -33,9 +33,9 @@ def clip_id(src: Path, clip: Path) -> str:
 def prepare_clip(clip: Path, out_item: Path, size: int = DATA_SIZE, zoom: float = DATA_ZOOM,
                  static_camera: bool | None = None) -> dict:
     """Prepare one clip; returns a summary. Raises on unusable clips."""
-    from ..audio import load_audio
     from ..face.align import align
     from ..face.detect import detect_faces
+    from ..speech.audio import load_audio
     from ..video import read_frames
 
     wav = load_audio(clip, max_seconds=None)

@@ -213,10 +213,10 @@ def prepare_footage_clip(clip: Path, out_item: Path, speaker: str, sync: SyncMod
                          size: int | None = None, zoom: float | None = None) -> dict:
     """Prepare one clip of footage (module docstring); returns its summary. Raises
     ValueError on a clip that cannot be used (no face, too few good frames, no sync)."""
-    from .. import phones as P
-    from ..audio import load_audio, n_frames_for
     from ..face.align import align
     from ..face.detect import detect_faces
+    from ..speech import phones as P
+    from ..speech.audio import load_audio, n_frames_for
     from ..video import read_frames
     from .data import DATA_SIZE, DATA_ZOOM, write_item
 

@@ -46,8 +46,8 @@ def room(y: np.ndarray, rng, sr: int = 16000) -> np.ndarray:
 def augment_item(item: str, k: int) -> int:
     import librosa
 
-    from .. import phones as P
-    from ..audio import n_frames_for
+    from ..speech import phones as P
+    from ..speech.audio import n_frames_for
 
     item_p = Path(item)
     out = item_p / f"feats_aug{k}.npy"

@@ -30,7 +30,7 @@ def _smoothed_matrices(pts: np.ndarray, size: int, zoom: float) -> np.ndarray:
 
 def _audio(path: Path) -> np.ndarray | None:
     """The clip's audio, int16 at 16 kHz, or None when it has none that ffmpeg decodes."""
-    from ...audio import load_audio_int16
+    from ...speech.audio import load_audio_int16
 
     try:
         return load_audio_int16(path, max_seconds=None)
