@@ -276,7 +276,7 @@ def speed(frames: int = 100):
 
     from talkface.face.detect import detect_faces
     from talkface.face.image import load_image
-    from talkface.motion import add_blinks
+    from talkface.motion.idle import add_blinks
     from talkface.render.warp import WarpRenderer
 
     img = load_image(ROOT / "examples" / "astronaut.png")

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from talkface.models.mouthnet import MouthNet, MouthNetConfig
+from talkface.motion.mouthnet import MouthNet, MouthNetConfig
 from talkface.train.mouthnet import evaluate_items, load_items
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from talkface.articulation import inner_lip_opening
 from talkface.face.shape import stabilise, to_norm
+from talkface.motion.articulation import inner_lip_opening
 from talkface.speech import phones as P
 from talkface.speech.audio import n_frames_for
 from talkface.train.data import list_items

@@ -65,7 +65,7 @@ def _sheet(tmp: Path, out: Path):
     from talkface.face.detect import detect_faces
     from talkface.face.groups import MOUTH
     from talkface.face.image import load_image
-    from talkface.motion import blink_schedule
+    from talkface.motion.idle import blink_schedule
     from talkface.video import read_frames
 
     wav = speech(tmp / "s.wav", 6.0)

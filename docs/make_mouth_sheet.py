@@ -34,7 +34,7 @@ def _crop(frame, pts):
 
 
 def main(out: Path):
-    from talkface.articulation import inner_lip_opening
+    from talkface.motion.articulation import inner_lip_opening
     from talkface.pipeline import audio_landmarks, generate
     from talkface.video import read_frames
 

@@ -20,7 +20,7 @@ the same 128 px crop), next to two baselines from the same reference: a static m
 and a mouth that opens with the audio loudness (the least-squares coefficients fitted on
 the training clips by the ``train atnet`` command and stored with the weights).
 
-And articulation, on the rendered video itself (``talkface.articulation``): dlib's 68 points
+And articulation, on the rendered video itself (``talkface.motion.articulation``): dlib's 68 points
 are tracked on every real and every generated frame, and the inner-lip opening (over the
 inter-ocular distance) of the two is compared: correlation at the best lag within +-2
 frames (``open_corr``), spread ratio std(generated)/std(real) (``open_ratio``), the same
@@ -53,7 +53,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .speech import audio as A
-from .articulation import OFFSET_WARN, articulation, inner_lip_opening, loudness_envelope, mouth_width, out_of_sync
+from .motion.articulation import (OFFSET_WARN, articulation, inner_lip_opening, loudness_envelope, mouth_width,
+                                  out_of_sync)
 from .constants import FPS
 from .errors import InputError, NoFaceError, TalkfaceError
 from .options import GenerateOptions
@@ -184,8 +185,8 @@ def evaluate_clip(path: Path, video_out: Path, tf: TalkingFace, options: Generat
     from .face.image import fit_image
     from .face.shape import stabilise, to_norm
     from .face.clips import LandmarkTracker
-    from .models.baseline import loudness_baseline  # numpy: evaluate runs without torch
-    from .predict import audio_features, predict_sequence
+    from .motion.baseline import loudness_baseline  # numpy: evaluate runs without torch
+    from .motion.predict import audio_features, predict_sequence
     from .video import read_frames
 
     wts, device, max_size = tf.weights, tf.device_for(not tf.speech), options.max_size  # MouthNet: numpy

@@ -37,7 +37,7 @@ from .face.find import candidate_faces, choose_face, find_face
 from .face.image import fit_image, fit_scale, load_image
 from .face.shape import from_norm, to_norm
 from .memory import fixed_mmap_threshold
-from .predict import audio_features, predict_chunks, predict_sequence, speech_input
+from .motion.predict import audio_features, predict_chunks, predict_sequence, speech_input
 from .prefetch import Prefetch
 from .progress import Reporter
 from .speech import audio as A
@@ -153,7 +153,7 @@ class _Render:
 def _frames(src: _Inputs, o: GenerateOptions, rep: Reporter) -> _Render:
     wts, img, face, dev = src.wts, src.img, src.face, src.device
     if wts.pipeline.get("kind", "talkface") == "atvgnet-original":
-        from .authors_pipeline import original_crop, render_original
+        from .motion.authors import original_crop, render_original
 
         ref_crop, al = original_crop(img, face.points, wts.pipeline["extra"]["template"])
         with rep.stage("atnet", "predicting landmarks"):
@@ -170,7 +170,7 @@ def _frames(src: _Inputs, o: GenerateOptions, rep: Reporter) -> _Render:
 
     used = choose_renderer(o.renderer, wts.pipeline, face, img) if wts.has_vgnet else "warp"
     if used == "warp":
-        from .motion import stream as add_motion
+        from .motion.idle import stream as add_motion
         from .render.warp import render_warp
 
         if o.crop:  # warp the aligned crop at the output size: no full-resolution work per frame

@@ -5,7 +5,7 @@ from .errors import InputError, NoFaceError, WeightsError
 from .face.detect import Face
 from .face.find import candidate_faces
 from .forked import ForkedJob, fork_is_safe
-from .predict import speech_input
+from .motion.predict import speech_input
 from .speech import audio as A
 
 

@@ -1,4 +1,4 @@
-"""Import and inference of the authors' ATVG-net weights (talkface.authors_pipeline)."""
+"""Import and inference of the authors' ATVG-net weights (talkface.motion.authors)."""
 from __future__ import annotations
 
 import re
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from talkface import authors_pipeline as original
 from talkface.errors import InputError, WeightsError
 from talkface.models import ATNet, VGNet, get_config
+from talkface.motion import authors as original
 
 torch.set_num_threads(1)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from talkface import articulation as R
+from talkface.motion import articulation as R
 from talkface.speech import phones as P
 
 
@@ -112,7 +112,7 @@ def test_speech_features_shape_and_silence():
 def test_mouthnet_chunks_equal_one_pass():
     import torch
 
-    from talkface.models.mouthnet import MouthNet, MouthNetConfig, predict_chunks, predict_motion
+    from talkface.motion.mouthnet import MouthNet, MouthNetConfig, predict_chunks, predict_motion
 
     torch.manual_seed(0)
     m = MouthNet(MouthNetConfig(n_in=P.N_FEATURES))
@@ -154,7 +154,7 @@ def test_mouthnet_utterance_norm_runs_in_one_pass():
     """With utterance-level normalisation the whole utterance is one pass, whatever the chunk."""
     import torch
 
-    from talkface.models.mouthnet import MouthNet, MouthNetConfig, predict_motion
+    from talkface.motion.mouthnet import MouthNet, MouthNetConfig, predict_motion
 
     torch.manual_seed(0)
     m = MouthNet(MouthNetConfig(n_in=P.N_FEATURES, norm="group"))
@@ -166,10 +166,10 @@ def test_mouthnet_utterance_norm_runs_in_one_pass():
 
 def test_open_portrait_is_closed_first():
     """An open-mouthed portrait gets a closed mouth to add the motion to, the jaw rising with it."""
-    from talkface.articulation import inner_lip_opening
     from talkface.face.align import template
     from talkface.face.shape import to_norm
-    from talkface.models.mouthnet import CLOSED, close_mouth
+    from talkface.motion.articulation import inner_lip_opening
+    from talkface.motion.mouthnet import CLOSED, close_mouth
 
     ref = to_norm(template(128, 0.85), 128).reshape(68, 2).copy()
     basis = np.zeros((136, 10), np.float32)
@@ -235,7 +235,7 @@ def test_digital_silence_keeps_the_mouth_closed(level):
     """Five seconds of digital silence (or dither): the recogniser hears a fricative there, but
     frames below SILENT_DB are silence, the speech gate shuts and the motion is zero."""
     from talkface import weights as W
-    from talkface.models.mouthnet import predict_motion, speech_gate
+    from talkface.motion.mouthnet import predict_motion, speech_gate
 
     wav = np.random.default_rng(0).normal(0, level, 80000).astype(np.float32) if level else np.zeros(80000, np.float32)
     f = P.speech_features(wav)

@@ -44,7 +44,7 @@ def _is_exact_gelu(got: np.ndarray, x: np.ndarray = GELU_X) -> bool:
 
 
 def test_gelu_is_the_exact_one():
-    from talkface.models.mouthnet import gelu
+    from talkface.motion.mouthnet import gelu
 
     got = gelu(GELU_X)
     assert got.dtype == np.float32
@@ -82,7 +82,7 @@ def test_torchs_gelu_is_the_exact_one_too():
 def test_numpy_mouthnet_equals_torch(cfg):
     import torch
 
-    from talkface.models.mouthnet import MouthNet, MouthNetConfig, NumpyMouthNet, predict_chunks, predict_motion
+    from talkface.motion.mouthnet import MouthNet, MouthNetConfig, NumpyMouthNet, predict_chunks, predict_motion
 
     torch.manual_seed(0)
     c = MouthNetConfig(**cfg)
@@ -116,8 +116,8 @@ def test_shipped_weights_numpy_equals_torch_on_real_speech():
     """The default weights as generate runs them (numpy) and as trained (torch), on the
     example speech: the same motion."""
     from talkface import weights as W
-    from talkface.models.mouthnet import MouthNet, MouthNetConfig, NumpyMouthNet, predict_motion
-    from talkface.predict import speech_input
+    from talkface.motion.mouthnet import MouthNet, MouthNetConfig, NumpyMouthNet, predict_motion
+    from talkface.motion.predict import speech_input
 
     wts = W.load("default", "cpu")
     if wts.pca is not None:
@@ -141,7 +141,7 @@ def test_shipped_weights_numpy_equals_torch_on_real_speech():
 
 def test_mouthnet_state_dict_of_another_layout_is_refused(tmp_path):
     from talkface.errors import WeightsError
-    from talkface.models.mouthnet import MouthNetConfig, NumpyMouthNet
+    from talkface.motion.mouthnet import MouthNetConfig, NumpyMouthNet
     from talkface.weights.networks import _load_mouthnet
 
     cfg = MouthNetConfig(hidden=8, dilations=(1,))

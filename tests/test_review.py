@@ -234,7 +234,7 @@ def test_tiny_portrait_renders(face, size):
 
 @pytest.mark.parametrize("n", [0, 1, 2])
 def test_motion_stream_short_sequences(face, n):
-    from talkface.motion import apply, stream
+    from talkface.motion.idle import apply, stream
 
     _, p = face
     seq = np.repeat(p[None].astype(np.float32), n, 0)

@@ -38,7 +38,7 @@ def test_features_windows_cut_on_demand_match_the_whole():
 def test_atnet_in_chunks_equals_one_pass(tmp_path):
     from helpers import make_random_weights
     from talkface import weights as W
-    from talkface.models.atnet import predict, predict_iter
+    from talkface.motion.atnet import predict, predict_iter
 
     make_random_weights(tmp_path)
     wts = W.load("test-random", "cpu", need_vgnet=False, d=tmp_path)
@@ -140,7 +140,7 @@ def test_prefetch_reads_audio_in_the_forked_process(assets, tmp_path):
 
 
 def test_eyes_take_the_portraits_shape_so_lids_move_by_blinks_alone():
-    from talkface.motion import blink_schedule, stream
+    from talkface.motion.idle import blink_schedule, stream
 
     rng = np.random.default_rng(0)
     rest = rng.uniform(0, 100, (68, 2)).astype(np.float32)

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from clips import make_clips, write_corrupt
 from helpers import ROOT, probe
-from talkface.articulation import out_of_sync
 from talkface.cli import app
+from talkface.motion.articulation import out_of_sync
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
@@ -146,7 +146,7 @@ def test_train_vgnet_on_predicted_landmarks(work, tmp_path):
     import torch
 
     from talkface import weights as W
-    from talkface.models.mouthnet import close_mouth
+    from talkface.motion.mouthnet import close_mouth
     from talkface.train.vgnet import VGData
 
     items = sorted(p for p in work["data"].iterdir() if p.is_dir())

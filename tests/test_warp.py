@@ -1,4 +1,4 @@
-"""Warp renderer (talkface.render.warp), blinks and head sway (talkface.motion), colour-matched
+"""Warp renderer (talkface.render.warp), blinks and head sway (talkface.motion.idle), colour-matched
 paste-back of the neural renderer (face.align.Paster), on drawn faces."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from helpers import draw_face
 from talkface.face.align import Paster, align, face_mask
 from talkface.face.detect import Face, detect_faces
 from talkface.face.template import MOUTH_RATIO, TEMPLATE_128, fit_template
-from talkface.motion import add_blinks, add_head_motion, apply, blink_schedule, head_motion, stream
+from talkface.motion.idle import add_blinks, add_head_motion, apply, blink_schedule, head_motion, stream
 from talkface.render.choose import choose_renderer
 from talkface.render.warp import WarpRenderer
 

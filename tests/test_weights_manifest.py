@@ -22,9 +22,9 @@ import pytest
 from typer.testing import CliRunner
 
 from talkface import weights as W
-from talkface.authors_pipeline import BASICS
 from talkface.cli import app
 from talkface.errors import WeightsError
+from talkface.motion.authors import BASICS
 
 runner = CliRunner()
 

@@ -1,25 +1,25 @@
 """Networks of ATVG-net: AT-net, VG-net, the discriminator, their configs and the PCA.
 
 The configs and the PCA need no torch; the torch networks (``ATNet``, ``VGNet``,
-``Discriminator``) are imported on first use, so that ``talkface.models.mouthnet`` (numpy
+``Discriminator``) are imported on first use, so that ``talkface.motion.mouthnet`` (numpy
 MouthNet inference) and the configs import without torch."""
 from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING
 
+from ..motion.pca import LandmarkPCA
 from .config import CONFIGS, ATNetConfig, DiscriminatorConfig, VGNetConfig, get_config
-from .pca import LandmarkPCA
 
 if TYPE_CHECKING:
-    from .atnet import ATNet
+    from ..motion.atnet import ATNet
     from .discriminator import Discriminator
     from .vgnet import VGNet
 
 __all__ = ["ATNet", "VGNet", "Discriminator", "ATNetConfig", "VGNetConfig", "DiscriminatorConfig",
            "CONFIGS", "get_config", "LandmarkPCA"]
 
-_TORCH = {"ATNet": ".atnet", "VGNet": ".vgnet", "Discriminator": ".discriminator"}
+_TORCH = {"ATNet": "..motion.atnet", "VGNet": ".vgnet", "Discriminator": ".discriminator"}
 
 
 def __getattr__(name: str):

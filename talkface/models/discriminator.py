@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .atnet import conv_bn
+from ..motion.atnet import conv_bn
 from .config import DiscriminatorConfig
 
 

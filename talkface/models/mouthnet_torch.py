@@ -1,11 +1,11 @@
 """MouthNet as a torch module: what ``talkface train atnet`` trains. Inference needs no
-torch: :class:`talkface.models.mouthnet.NumpyMouthNet` runs the same weights."""
+torch: :class:`talkface.motion.mouthnet.NumpyMouthNet` runs the same weights."""
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from .mouthnet import MouthNetConfig
+from ..motion.mouthnet import MouthNetConfig
 
 
 class _Block(nn.Module):

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .atnet import conv_bn
+from ..motion.atnet import conv_bn
 from .config import VGNetConfig
 
 

@@ -18,7 +18,7 @@ import torch
 
 from ..face.shape import MOUTH, mouth_error
 from ..models import ATNet, LandmarkPCA, get_config
-from ..models.atnet import loudness_baseline, predict
+from ..motion.atnet import loudness_baseline, predict
 from ..speech import audio as A
 from .common import Log, init_weights, load_checkpoint, save_checkpoint, setup_distributed, unwrap, wrap_ddp
 from .data import heldout, list_items, read_item

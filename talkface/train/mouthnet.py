@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..articulation import amplitude_ratio, inner_lip_opening, lag_correlation, mouth_width
 from ..face.shape import stabilise, to_norm
-from ..models.mouthnet import MouthNet, MouthNetConfig, close_mouth, predict_motion
+from ..motion.articulation import amplitude_ratio, inner_lip_opening, lag_correlation, mouth_width
+from ..motion.mouthnet import MouthNet, MouthNetConfig, close_mouth, predict_motion
 from ..speech import phones as P
 from ..speech.audio import n_frames_for
 from .common import Log, load_checkpoint, save_checkpoint

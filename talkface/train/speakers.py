@@ -32,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..articulation import best_lag, inner_lip_opening
 from ..constants import FPS, SAMPLE_RATE
 from ..face.pose import TEMPLATE_3D, fit_pose, frontalise
+from ..motion.articulation import best_lag, inner_lip_opening
 
 MAX_YAW = 35.0       # degrees
 MAX_PITCH = 30.0
@@ -185,7 +185,7 @@ class SyncModel:
         self.net, self.basis = wts.atnet, wts.atnet.basis
 
     def opening(self, feats: np.ndarray) -> np.ndarray:
-        from ..models.mouthnet import close_mouth, predict_motion
+        from ..motion.mouthnet import close_mouth, predict_motion
 
         m = predict_motion(self.net, self.basis, feats, 1.0)
         ref = close_mouth(np.zeros(136, np.float32) + _template_norm(), self.basis)

@@ -69,7 +69,7 @@ class VGData:
             lm, el = norm[s:s + t], norm[r]
             li = lm
             if predicted and self.motion[k] is not None and rng.random() < predicted:
-                from ..models.mouthnet import close_mouth
+                from ..motion.mouthnet import close_mouth
 
                 li = (close_mouth(el, self.basis)[None] + self.motion[k][s:s + t]).astype(np.float32)
             if jitter:
@@ -90,7 +90,7 @@ class VGData:
 
 def _predicted_motion(item: Path, wav: np.ndarray, n: int, speech) -> np.ndarray:
     """(n, 136) AT-net motion of a prepared clip, from its speech (``wav``: meta.npz's)."""
-    from ..models.mouthnet import predict_motion
+    from ..motion.mouthnet import predict_motion
     from .mouthnet import clip_speech
 
     model, basis, gain = speech

@@ -20,12 +20,12 @@ def _load_atnet(sd, spec, e, d):
 
 
 def _load_mouthnet(sd, spec, d):
-    """MouthNet for inference (numpy, :class:`~talkface.models.mouthnet.NumpyMouthNet`: no
+    """MouthNet for inference (numpy, :class:`~talkface.motion.mouthnet.NumpyMouthNet`: no
     torch); ``sd`` holds numpy arrays or torch tensors. Its motion basis and calibrated
     gain travel in the same file."""
     import numpy as np
 
-    from ..models.mouthnet import MouthNetConfig, NumpyMouthNet
+    from ..motion.mouthnet import MouthNetConfig, NumpyMouthNet
 
     if "mouth.basis" not in sd or "mouth.gain" not in sd:
         raise WeightsError(f"{d / spec['file']}: MouthNet file without its motion basis; re-export the weights")

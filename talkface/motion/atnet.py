@@ -7,8 +7,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..models.config import ATNetConfig
 from .baseline import loudness_baseline  # noqa: F401 - here before; numpy only, for evaluate without torch
-from .config import ATNetConfig
 from .pca import LandmarkPCA
 
 

@@ -50,7 +50,7 @@ def __getattr__(name: str):
     """``MouthNet`` (the torch module, for training) is imported on first use: inference
     here needs no torch."""
     if name in ("MouthNet", "_Block"):
-        from . import mouthnet_torch
+        from ..models import mouthnet_torch
 
         return getattr(mouthnet_torch, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .constants import FPS
-from .face.groups import EYES, LOWER_LIDS, UPPER_LIDS
+from ..constants import FPS
+from ..face.groups import EYES, LOWER_LIDS, UPPER_LIDS
 
 # closure per frame of one blink at 25 fps (~0.16 s closed or closing, then opening)
 PROFILE = (0.45, 1.0, 1.0, 0.6, 0.25)

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .constants import SAMPLE_RATE
-from .speech.audio import loudness
+from ..constants import SAMPLE_RATE
+from ..speech.audio import loudness
 
 INNER_PAIRS = ((61, 67), (62, 66), (63, 65))
 MAX_LAG = 2

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .speech import audio as A
+from ..speech import audio as A
 
 
 def speech_input(path, sr: int = A.SAMPLE_RATE, max_seconds: float | None = A.DEFAULT_MAX_SECONDS):
     """(samples, (frames, N) speech features) of an audio file, for MouthNet weights; for
     long audio (``phones.STREAM_FROM`` seconds or more) the features are a
     :class:`~talkface.speech.phones.SpeechStream` (call its ``start()`` where it is read)."""
-    from .speech.phones import STREAM_FROM, SpeechStream, speech_features
+    from ..speech.phones import STREAM_FROM, SpeechStream, speech_features
 
     wav = A.load_audio_int16(path, sr, max_seconds)
     if wav.size >= STREAM_FROM * sr:  # long: the first frames need only its first seconds
@@ -24,7 +24,7 @@ def audio_features(wts, wav: np.ndarray):
     """What the weights' AT-net reads, from a decoded waveform: speech features (MouthNet)
     or MFCC windows (the authors' layout)."""
     if wts.pca is None:
-        from .speech.phones import speech_features
+        from ..speech.phones import speech_features
 
         return speech_features(wav)
     return A.features(wav, norm=bool(wts.pipeline.get("feature_norm", True)))
@@ -33,10 +33,10 @@ def audio_features(wts, wav: np.ndarray):
 def predict_chunks(wts, ref_norm: np.ndarray, feats, device):
     """AT-net, streamed: (k, 136) landmark chunks in the weights' landmark space."""
     if wts.pca is None:
-        from .models.mouthnet import predict_chunks as mouth_chunks
+        from .mouthnet import predict_chunks as mouth_chunks
 
         return mouth_chunks(wts.atnet, wts.atnet.basis, ref_norm, feats, wts.atnet.gain, device)
-    from .models.atnet import predict_iter
+    from .atnet import predict_iter
 
     return predict_iter(wts.atnet, wts.pca, ref_norm, feats, device)
 
