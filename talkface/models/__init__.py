@@ -13,13 +13,13 @@ from .config import CONFIGS, ATNetConfig, DiscriminatorConfig, VGNetConfig, get_
 
 if TYPE_CHECKING:
     from ..motion.atnet import ATNet
+    from ..render.vgnet import VGNet
     from .discriminator import Discriminator
-    from .vgnet import VGNet
 
 __all__ = ["ATNet", "VGNet", "Discriminator", "ATNetConfig", "VGNetConfig", "DiscriminatorConfig",
            "CONFIGS", "get_config", "LandmarkPCA"]
 
-_TORCH = {"ATNet": "..motion.atnet", "VGNet": ".vgnet", "Discriminator": ".discriminator"}
+_TORCH = {"ATNet": "..motion.atnet", "VGNet": "..render.vgnet", "Discriminator": ".discriminator"}
 
 
 def __getattr__(name: str):

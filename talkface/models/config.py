@@ -44,7 +44,7 @@ class VGNetConfig(ConfigDict):
     n_blocks: int = 9
     n_points: int = N_POINTS
     dropout: float = 0.5
-    arch: str = "vgnet"  # "vgnet": the authors' layout; "maps": landmark maps + U-Net (models/vgnet_maps.py)
+    arch: str = "vgnet"  # "vgnet": the authors' layout; "maps": landmark maps + U-Net (render/vgnet_maps.py)
     window: tuple = (80, 96)  # maps: the (h, w) window around lips and chin that the network draws
 
 

@@ -147,7 +147,7 @@ def windows(G, x, lm, e, el, rng, shift: int = 6, lm_in=None):
     the network draws. ``lm_in``: the landmarks the network is given, when not the
     tracked ``lm`` (the mouth term's box then covers both). Returns (fake, alpha, real,
     mouth mask), each (N, c, h, w)."""
-    from ..models.vgnet_maps import feather, landmark_maps, mouth_window
+    from ..render.vgnet_maps import feather, landmark_maps, mouth_window
 
     b, t = lm.shape[:2]
     n, size = b * t, x.shape[-1]
@@ -289,7 +289,7 @@ def train(data_dir, run_dir, config: str = "small", steps: int = 2000, batch: in
     if gcfg.size != data.size:
         gcfg.size = dcfg.size = data.size
     torch.manual_seed(seed + rank)
-    from ..models.vgnet_maps import build_vgnet
+    from ..render.vgnet_maps import build_vgnet
 
     G, D = build_vgnet(gcfg), Discriminator(dcfg)
     if gcfg.arch == "vgnet":  # the paper's init; the maps U-Net keeps PyTorch's defaults

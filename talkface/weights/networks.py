@@ -49,7 +49,7 @@ def _load_strict(model, sd, path):
 def _load_vgnet(sd, spec, d):
     """VG-net of its config (``arch``: the authors' layout or landmark maps)."""
     from ..models import VGNetConfig
-    from ..models.vgnet_maps import build_vgnet
+    from ..render.vgnet_maps import build_vgnet
 
     vg = build_vgnet(VGNetConfig.from_dict(spec["config"]))
     _load_strict(vg, sd, d / spec["file"])

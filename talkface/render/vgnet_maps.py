@@ -11,7 +11,7 @@ and attention there; as in the paper the frame is ``attention * colour + (1 - at
 reference`` (outside the window: the reference). Frames are independent (the landmark
 sequence is already smooth), so any batch of frames renders in one pass.
 
-Same interface as :class:`~talkface.models.vgnet.VGNet` (``encode_reference`` /
+Same interface as :class:`~talkface.render.vgnet.VGNet` (``encode_reference`` /
 ``render``), so the neural renderer and the trainer take either.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import VGNetConfig
+from ..models.config import VGNetConfig
 
 # landmark groups, one map each: jaw, brows, nose, eyes, outer lips, inner lips
 GROUPS = ((0, 17), (17, 27), (27, 36), (36, 48), (48, 60), (60, 68))
