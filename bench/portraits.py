@@ -179,7 +179,7 @@ def mouth_check(video: Path, face, wav: Path) -> dict:
     the frame outside the face's region (codec noise only, should be ~0-1); ``sync``:
     correlation of the mouth box's darkness (an open mouth shows a dark cavity) with
     the speech loudness, frame by frame."""
-    from talkface.video import read_frames
+    from talkface.video.writer import read_frames
 
     frames = np.stack(list(read_frames(video))).astype(np.float32)
     p = face.points

@@ -155,7 +155,7 @@ def find_clips(clips_dir) -> list[tuple[str, Path]]:
 
 def _first_frame(path, max_size):
     from .face.image import fit_image
-    from .video import read_frames
+    from .video.writer import read_frames
 
     try:
         gen = read_frames(path)
@@ -187,7 +187,7 @@ def evaluate_clip(path: Path, video_out: Path, tf: TalkingFace, options: Generat
     from .face.clips import LandmarkTracker
     from .motion.baseline import loudness_baseline  # numpy: evaluate runs without torch
     from .motion.predict import audio_features, predict_sequence
-    from .video import read_frames
+    from .video.writer import read_frames
 
     wts, device, max_size = tf.weights, tf.device_for(not tf.speech), options.max_size  # MouthNet: numpy
 

@@ -13,13 +13,13 @@ import numpy as np
 from .constants import FPS
 from .errors import InputError, NoFaceError
 from .face.detect import Face
-from .outputs import AtomicFile, write_error
+from .video.outputs import AtomicFile, write_error
 
 AUDIO_EXTS = {".wav", ".mp3", ".flac", ".m4a", ".ogg", ".aac", ".opus", ".wma", ".aiff", ".aif"}
 
 
 def _check_out(p: Path | None, exts: set, force: bool, inputs=()):
-    from .outputs import check_target, refuse_same_file
+    from .video.outputs import check_target, refuse_same_file
 
     if p is None:
         return
@@ -260,8 +260,8 @@ def edit(source, output, landmarks, template, box, device, detector, face_index,
 
 
 def _audio(audio, output, portrait, video, weights, device, detector, face_index, force):
-    from .outputs import check_output_path
     from .pipeline import audio_landmarks
+    from .video.outputs import check_output_path
 
     if portrait is None:
         raise InputError(f"{audio}: landmarks from audio need --portrait IMAGE")
@@ -324,7 +324,7 @@ def _landmarks_video(path: Path, img: np.ndarray, pts: np.ndarray, audio):
     """The predicted points drawn on the dimmed portrait (at most 512 px a side), with the audio."""
     import cv2
 
-    from .video import VideoWriter
+    from .video.writer import VideoWriter
 
     h, w = img.shape[:2]
     s = min(1.0, 512 / max(h, w))

@@ -63,7 +63,7 @@ def make_video(tf: TalkingFace, portrait, audio, output, options: GenerateOption
     """Make a talking-face MP4 from a portrait and speech with ``tf``'s models; returns the
     summary dict (what ``--json`` prints). Raises ``TalkfaceError`` subclasses (with exit
     codes) for anything the user can fix."""
-    from .outputs import check_output_path
+    from .video.outputs import check_output_path
 
     t_start = time.perf_counter()
     fixed_mmap_threshold()
@@ -217,7 +217,7 @@ def _encode(render: _Render, src: _Inputs, o: GenerateOptions, out: Path, audio,
     """Write the frames to ``out``; (width, height, seconds from ``t_start`` to the first frame)."""
     import cv2
 
-    from .video import VideoWriter
+    from .video.writer import VideoWriter
 
     img, face, n, size, crop_size = src.img, src.face, src.n, o.size, render.crop_size
     width, height = (size, size) if o.crop else (img.shape[1], img.shape[0])

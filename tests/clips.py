@@ -50,7 +50,7 @@ def write_clip(path, seconds=2.0, seed=0, style=0) -> Path:
     """A ``seconds`` long 25 fps MP4 of a drawn face speaking; returns its path."""
     from helpers import write_wav
     from talkface.speech import audio as A
-    from talkface.video import VideoWriter
+    from talkface.video.writer import VideoWriter
 
     path = Path(path)
     w, h, skin, bg = STYLES[style % len(STYLES)]
@@ -93,7 +93,7 @@ def write_faceless(path, seconds=1.0) -> Path:
     """A clip with speech but no face (flat grey frames)."""
     from helpers import write_wav
     from talkface.speech import audio as A
-    from talkface.video import VideoWriter
+    from talkface.video.writer import VideoWriter
 
     path = Path(path)
     wav, _ = speech(seconds, seed=9)
@@ -110,7 +110,7 @@ def write_video(path, make_frame, w: int, h: int, seconds: float = 2.0, seed: in
     ``h`` x ``w``; ``level`` 0..1 the speech loudness at that frame)."""
     from helpers import write_wav
     from talkface.speech import audio as A
-    from talkface.video import VideoWriter
+    from talkface.video.writer import VideoWriter
 
     path = Path(path)
     wav, env = speech(seconds, seed=seed)

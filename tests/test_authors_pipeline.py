@@ -261,7 +261,7 @@ def test_cli_import_and_generate(synthetic, tmp_path, monkeypatch, assets):
 
     from talkface import weights as W
     from talkface.cli import app
-    from talkface.video import count_frames
+    from talkface.video.writer import count_frames
 
     home = tmp_path / "home"
     monkeypatch.setenv("TALKFACE_HOME", str(home))

@@ -104,7 +104,7 @@ def test_generate_end_to_end(e2e, inputs):
 def test_generate_frames_keep_the_portrait_outside_the_face(e2e, inputs):
     """Full-portrait output: the area far from the face is the portrait (up to H.264 loss)."""
     from talkface.face.image import load_image
-    from talkface.video import read_frames
+    from talkface.video.writer import read_frames
 
     r, out = e2e
     assert r.returncode == 0

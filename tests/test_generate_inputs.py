@@ -18,11 +18,12 @@ import pytest
 from typer.testing import CliRunner
 
 import talkface
-from talkface import outputs, pipeline
+from talkface import pipeline
 from talkface import weights as W
 from talkface.cli import app
 from talkface.errors import InputError
 from talkface.options import GenerateOptions
+from talkface.video.writer import outputs
 
 runner = CliRunner()
 

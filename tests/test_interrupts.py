@@ -23,7 +23,7 @@ import pytest
 
 from helpers import synth_speech, write_wav
 from talkface import signals
-from talkface.video import AtomicFile, VideoWriter
+from talkface.video.writer import AtomicFile, VideoWriter
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="signals, fork and /proc are Linux here")
 HERE = Path(__file__).resolve().parent
@@ -51,12 +51,12 @@ def signal_me_later(seconds: float, sig=signal.SIGINT):
 
 
 def _fake_ffmpeg(tmp_path, body: str, monkeypatch):
-    import talkface.video
+    import talkface.video.writer
 
     fake = tmp_path / "fake_ffmpeg.sh"
     fake.write_text("#!/bin/sh\n" + body + "\n")
     fake.chmod(0o755)
-    monkeypatch.setattr(talkface.video, "ffmpeg_exe", lambda: str(fake))
+    monkeypatch.setattr(talkface.video.writer, "ffmpeg_exe", lambda: str(fake))
 
 
 # ----------------------------------------------------------------------------- the writer

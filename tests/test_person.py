@@ -45,7 +45,7 @@ def small_validation(monkeypatch):
 
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory):
-    from talkface.video import read_frames
+    from talkface.video.writer import read_frames
 
     def face(i, level):
         return draw_talking_face(level)

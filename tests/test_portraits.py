@@ -33,7 +33,7 @@ def speech(tmp_path_factory):
 
 
 def _frames(path):
-    from talkface.video import read_frames
+    from talkface.video.writer import read_frames
 
     return np.stack(list(read_frames(path))).astype(np.float32)
 

@@ -114,7 +114,7 @@ def test_train_mouthnet_resume_export_generate(work, tmp_path):
 def _first_png(clip, tmp_path):
     import cv2
 
-    from talkface.video import read_frames
+    from talkface.video.writer import read_frames
 
     frame = next(iter(read_frames(clip)))
     png = tmp_path / "first.png"
@@ -216,7 +216,7 @@ def test_generate_with_exported_weights(work, monkeypatch):
     portrait = work["dir"] / "portrait.png"
     import cv2
 
-    from talkface.video import read_frames
+    from talkface.video.writer import read_frames
 
     cv2.imwrite(str(portrait), cv2.cvtColor(next(read_frames(clip)), cv2.COLOR_RGB2BGR))
     out = work["dir"] / "tiny.mp4"

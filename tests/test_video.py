@@ -1,4 +1,4 @@
-"""Video stage: the streaming H.264 + AAC writer and output-path checks (talkface.video)."""
+"""Video stage: the streaming H.264 + AAC writer and output-path checks (talkface.video.writer)."""
 from __future__ import annotations
 
 import os
@@ -9,7 +9,7 @@ import pytest
 
 from helpers import probe, synth_speech, video_size, write_wav
 from talkface.errors import InputError
-from talkface.video import VideoWriter, check_output_path, read_frames
+from talkface.video.writer import VideoWriter, check_output_path, read_frames
 
 
 def leftovers(d):
@@ -165,7 +165,7 @@ def test_atomic_commit_never_replaces_a_file_that_appeared_meanwhile(tmp_path):
     import pytest
 
     from talkface.errors import InputError
-    from talkface.video import AtomicFile
+    from talkface.video.writer import AtomicFile
 
     target = tmp_path / "out.mp4"
     a = AtomicFile(target, overwrite=False)

@@ -53,7 +53,7 @@ def precheck(it: Item, resume: bool = False, force: bool = False) -> dict | None
     t0 = time.perf_counter()
     if it.error:
         return result(it, "failed", EXIT_INPUT, 0.0, it.error)
-    from ..outputs import refuse_same_file
+    from ..video.outputs import refuse_same_file
 
     out = Path(it.output)
     try:  # never written over an input of the row, --force or not

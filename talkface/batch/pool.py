@@ -134,7 +134,7 @@ def _close_pool(ex, stop: bool, items=()):
     """End the pool's worker processes, bounded in time. ``stop``: SIGTERM first, which makes
     a worker abort its item (its temp file removed) and leave. A worker still there after the
     wait is killed, and the temp files of ``items`` left by killed workers are removed."""
-    from ..outputs import remove_stale_temps
+    from ..video.outputs import remove_stale_temps
 
     procs = list((getattr(ex, "_processes", None) or {}).values())
     queues = [getattr(ex, "_call_queue", None), getattr(ex, "_result_queue", None)]  # shutdown() drops them

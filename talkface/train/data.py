@@ -36,7 +36,7 @@ def prepare_clip(clip: Path, out_item: Path, size: int = DATA_SIZE, zoom: float 
     from ..face.align import align
     from ..face.detect import detect_faces
     from ..speech.audio import load_audio
-    from ..video import read_frames
+    from ..video.writer import read_frames
 
     wav = load_audio(clip, max_seconds=None)
     frames = list(read_frames(clip))

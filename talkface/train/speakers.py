@@ -217,7 +217,7 @@ def prepare_footage_clip(clip: Path, out_item: Path, speaker: str, sync: SyncMod
     from ..face.detect import detect_faces
     from ..speech import phones as P
     from ..speech.audio import load_audio, n_frames_for
-    from ..video import read_frames
+    from ..video.writer import read_frames
     from .data import DATA_SIZE, DATA_ZOOM, write_item
 
     size, zoom = size or DATA_SIZE, zoom or DATA_ZOOM

@@ -14,7 +14,7 @@ from ...errors import InputError, NoFaceError
 from ...face.clips import CLIP_EXTS, LandmarkTracker, find_clips
 from ...face.detect import _detect_dlib, box_iou, shrink
 from ...inputs import check_input_file
-from ...video import DECODE_FLAGS
+from ...video.writer import DECODE_FLAGS
 from .common import (
     CHECK_EVERY,
     DECODE_SIDE,

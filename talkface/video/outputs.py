@@ -17,8 +17,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from . import signals
-from .errors import InputError
+from .. import signals
+from ..errors import InputError
 
 VIDEO_EXTS = {".mp4", ".m4v", ".mov", ".mkv"}
 NAME_MAX = 255  # bytes in one file name, where the file system does not say

@@ -17,9 +17,10 @@ from typing import Iterator
 
 import numpy as np
 
-from . import signals
-from .constants import FPS
-from .errors import InputError
+from .. import signals
+from ..constants import FPS
+from ..errors import InputError
+from ..speech.audio import ffmpeg_exe
 from .outputs import (
     VIDEO_EXTS,
     AtomicFile,
@@ -31,9 +32,8 @@ from .outputs import (
     write_atomic,
     write_error,
 )
-from .speech.audio import ffmpeg_exe
 
-# the output checks and the atomic writes lived here: their names stay importable from talkface.video
+# the output checks and the atomic writes lived here: their names stay importable from talkface.video.writer
 __all__ = ["read_frames", "count_frames", "VideoWriter", "VIDEO_EXTS", "AtomicFile", "_host", "check_output_path",
            "check_target", "refuse_same_file", "remove_stale_temps", "write_atomic", "write_error"]
 
