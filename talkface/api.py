@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from .options import GenerateOptions
 
 if TYPE_CHECKING:
-    from .progress import Reporter
+    from .runtime.progress import Reporter
     from .weights import LoadedWeights
 
 PathLike = str | os.PathLike
@@ -55,7 +55,7 @@ class TalkingFace:
         """``cpu`` or ``cuda:N``: where the torch models run (resolving ``auto`` or a GPU
         imports torch)."""
         if self._device is None:
-            from .device import resolve_device
+            from .runtime.device import resolve_device
 
             self._device = resolve_device(self.requested_device)
         return self._device
@@ -64,7 +64,7 @@ class TalkingFace:
     def gpu_requested(self) -> bool:
         """A GPU was asked for by name (``cuda``, ``cuda:N``): it is checked and used
         whatever runs (InputError for an unknown device name)."""
-        from .device import wants_gpu
+        from .runtime.device import wants_gpu
 
         return wants_gpu(self.requested_device)
 
@@ -83,7 +83,7 @@ class TalkingFace:
             dev = self.device if self.gpu_requested or not self.speech else "cpu"
             self._loaded = W.load(self.weights_name, dev)
             if self._loaded.entry.get("use") == "research":
-                from .log import logger
+                from .runtime.log import logger
 
                 logger.warning(f"weights {self._loaded.name} are for research use only (trained on footage whose "
                                "terms allow no more; see their model card); the default weights are for any use")
@@ -105,7 +105,7 @@ class TalkingFace:
         if self._loaded is not None:
             return self._loaded.entry
         from . import weights as W
-        from .errors import WeightsError
+        from .runtime.errors import WeightsError
 
         try:
             return W.locate(self.weights_name).entry
@@ -132,7 +132,7 @@ class TalkingFace:
         replace an existing one; ``quiet``: no progress on stderr (``reporter``: your own).
         """
         from .pipeline import make_video
-        from .progress import Reporter
+        from .runtime.progress import Reporter
 
         rep = reporter or Reporter(show=not quiet)
         return make_video(self, portrait, audio, output, options or _DEFAULT, force=force, reporter=rep)

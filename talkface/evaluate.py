@@ -56,9 +56,9 @@ from .speech import audio as A
 from .motion.articulation import (OFFSET_WARN, articulation, inner_lip_opening, loudness_envelope, mouth_width,
                                   out_of_sync)
 from .constants import FPS
-from .errors import InputError, NoFaceError, TalkfaceError
+from .runtime.errors import InputError, NoFaceError, TalkfaceError
 from .options import GenerateOptions
-from .progress import Reporter
+from .runtime.progress import Reporter
 
 if TYPE_CHECKING:
     from .api import TalkingFace

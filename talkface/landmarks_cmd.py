@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from .constants import FPS
-from .errors import InputError, NoFaceError
 from .face.detect import Face
+from .runtime.errors import InputError, NoFaceError
 from .video.outputs import AtomicFile, write_error
 
 AUDIO_EXTS = {".wav", ".mp3", ".flac", ".m4a", ".ogg", ".aac", ".opus", ".wma", ".aiff", ".aif"}
@@ -160,8 +160,8 @@ def _faces(source: Path, img: np.ndarray, landmarks, template, box, device, dete
         return read_landmarks_json(landmarks, source, (w, h), check=check), "file"
     if template:
         return [template_face(parse_box(box, w, h))], "template"
-    from .device import detector_device
     from .face.detect import detect_faces
+    from .runtime.device import detector_device
 
     faces = detect_faces(img, detector, detector_device(device, detector))
     return faces, faces[0].detector if faces else "none"
@@ -219,7 +219,7 @@ def edit(source, output, landmarks, template, box, device, detector, face_index,
     is called once the page can be opened."""
     from .editor import LandmarkEditor
     from .face.image import load_image
-    from .log import logger
+    from .runtime.log import logger
 
     source = Path(source)
     if source.suffix.lower() in AUDIO_EXTS:

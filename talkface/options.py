@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .constants import DEFAULT_MAX_SECONDS
-from .errors import InputError
 from .render.choose import RENDERERS
+from .runtime.errors import InputError
 
 MAX_SECONDS_LIMIT = 1e9  # the largest --max-seconds (ffmpeg takes durations up to about 9e12 s)
 

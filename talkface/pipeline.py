@@ -6,7 +6,7 @@ its landmark motion), render (``render/``), video (``video.py``: the streaming w
 mux), weights (``weights/``). Here they only meet, in three steps:
 
 1. :func:`_inputs`: the portrait read and shrunk to ``--max-size``; the audio read and the
-   face found (:class:`~talkface.prefetch.Prefetch`, in forked processes) while the weights
+   face found (:class:`~talkface.runtime.prefetch.Prefetch`, in forked processes) while the weights
    of the :class:`~talkface.api.TalkingFace` load (on first use) and torch starts, when the
    video needs it (:meth:`~talkface.api.TalkingFace.needs_torch`: MouthNet weights with
    the warp renderer run without torch, on the CPU);
@@ -29,19 +29,19 @@ import numpy as np
 
 from .api import generate
 from .constants import CROP_SIZE
-from .device import fan_may_run, resolve_device
-from .errors import InputError
 from .face.align import Alignment, Paster, align, face_mask
 from .face.detect import Face
 from .face.find import candidate_faces, choose_face, find_face
 from .face.image import fit_image, fit_scale, load_image
 from .face.shape import from_norm, to_norm
-from .memory import fixed_mmap_threshold
 from .motion.predict import audio_features, predict_chunks, predict_sequence, speech_input
-from .prefetch import Prefetch
-from .progress import Reporter
+from .runtime.device import fan_may_run, resolve_device
+from .runtime.errors import InputError
+from .runtime.memory import fixed_mmap_threshold
+from .runtime.prefetch import Prefetch
+from .runtime.progress import Reporter
+from .runtime.torch_needed import require_torch
 from .speech import audio as A
-from .torch_needed import require_torch
 
 if TYPE_CHECKING:
     from .api import TalkingFace

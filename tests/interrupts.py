@@ -73,7 +73,7 @@ class Forked:
         if pid == 0:  # the child: a talkface process from entry() on
             code = 1
             try:
-                from talkface import signals
+                from talkface.runtime import signals
 
                 install = signals.install
 

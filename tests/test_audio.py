@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from helpers import synth_speech, write_wav
-from talkface.errors import InputError
+from talkface.runtime.errors import InputError
 from talkface.speech import audio as A
 
 # -- features ----------------------------------------------------------------------------

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from talkface.errors import InputError, WeightsError
 from talkface.models import ATNet, VGNet, get_config
 from talkface.motion import authors as original
+from talkface.runtime.errors import InputError, WeightsError
 
 torch.set_num_threads(1)
 

@@ -186,7 +186,7 @@ def test_existing_output_kept_without_force(face_img, start_points, tmp_path):
 
 
 def test_port_in_use_is_a_one_line_error(face_img, start_points, tmp_path, served):
-    from talkface.errors import InputError
+    from talkface.runtime.errors import InputError
 
     with pytest.raises(InputError, match=f"--port {served.editor.port}: .*in use"):
         LandmarkEditor(tmp_path / "f.png", face_img, start_points, tmp_path / "x.json", port=served.editor.port)

@@ -21,9 +21,9 @@ import talkface
 from talkface import pipeline
 from talkface import weights as W
 from talkface.cli import app
-from talkface.errors import InputError
 from talkface.options import GenerateOptions
-from talkface.video.writer import outputs
+from talkface.runtime.errors import InputError
+from talkface.video import outputs
 
 runner = CliRunner()
 

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from helpers import synth_speech, write_wav
-from talkface import signals
+from talkface.runtime import signals
 from talkface.video.writer import AtomicFile, VideoWriter
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="signals, fork and /proc are Linux here")

@@ -74,7 +74,7 @@ def test_face_index_1_and_the_warning(pictures, tmp_path):
     d = json.loads((tmp_path / "f.json").read_text())
     assert len(d["faces"]) == 1
     from talkface.face.find import choose_face
-    from talkface.progress import Reporter
+    from talkface.runtime.progress import Reporter
 
     faces = detect.detect_faces(pictures["astronaut+hopper"])
     warned = []

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from helpers import ROOT
-from talkface.torch_needed import INSTALL
+from talkface.runtime.torch_needed import INSTALL
 
 EXAMPLES = ROOT / "examples"
 
@@ -75,7 +75,7 @@ def one_line_needs_torch(r, what: str):
 
 def test_blocker_hides_torch(no_torch):
     r = no_torch(code="import importlib.util\ntry:\n    import torch\nexcept ImportError as e:\n    print(e.name)\n"
-                      "from talkface.torch_needed import torch_available\nprint(torch_available())")
+                      "from talkface.runtime.torch_needed import torch_available\nprint(torch_available())")
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["torch", "False"]
     assert no_torch.tried()
@@ -160,7 +160,7 @@ def test_help_needs_no_torch(no_torch):
 
 def test_any_other_missing_torch_import_is_one_line_too():
     """A path without its own check (a bug) still reports one line, exit 2."""
-    from talkface.errors import describe
+    from talkface.runtime.errors import describe
 
     code, msg = describe(ModuleNotFoundError("No module named 'torch'", name="torch"))
     assert code == 2 and msg == f"this needs PyTorch: {INSTALL}"
@@ -170,7 +170,7 @@ def test_any_other_missing_torch_import_is_one_line_too():
 
 
 def test_device_auto_is_cpu_without_torch(no_torch):
-    r = no_torch(code="from talkface.device import resolve_device\nprint(resolve_device('auto'))\n"
+    r = no_torch(code="from talkface.runtime.device import resolve_device\nprint(resolve_device('auto'))\n"
                       "import talkface\nprint(talkface.TalkingFace().device)")
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["cpu", "cpu"]

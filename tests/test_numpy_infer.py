@@ -140,8 +140,8 @@ def test_shipped_weights_numpy_equals_torch_on_real_speech():
 
 
 def test_mouthnet_state_dict_of_another_layout_is_refused(tmp_path):
-    from talkface.errors import WeightsError
     from talkface.motion.mouthnet import MouthNetConfig, NumpyMouthNet
+    from talkface.runtime.errors import WeightsError
     from talkface.weights.networks import _load_mouthnet
 
     cfg = MouthNetConfig(hidden=8, dilations=(1,))
@@ -209,7 +209,7 @@ def test_default_warp_video_without_torch_then_neural_with_the_same_models(asset
 def test_cuda_by_name_is_still_checked_with_mouthnet(assets, tmp_path):
     import torch
 
-    from talkface.errors import InputError
+    from talkface.runtime.errors import InputError
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")

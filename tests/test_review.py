@@ -10,7 +10,7 @@ import pytest
 
 from helpers import draw_face, synth_speech, write_wav
 from talkface import batch as B
-from talkface.errors import InputError
+from talkface.runtime.errors import InputError
 
 
 # ----------------------------------------------------------------------------- batch manifests

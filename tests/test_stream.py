@@ -71,7 +71,7 @@ def test_face_search_in_a_forked_process(assets, tmp_path):
         import json, sys
         from talkface.face.image import load_image
         from talkface.pipeline import Prefetch, candidate_faces
-        from talkface.errors import NoFaceError
+        from talkface.runtime.errors import NoFaceError
         img = load_image({str(assets['face'])!r})
         with Prefetch(img, "face.png") as s:
             forked = s.forked
@@ -115,7 +115,7 @@ def test_prefetch_reads_audio_in_the_forked_process(assets, tmp_path):
         import json, sys
         import numpy as np
         from talkface import audio as A
-        from talkface.errors import InputError
+        from talkface.runtime.errors import InputError
         from talkface.face.image import load_image
         from talkface.pipeline import Prefetch
         img = load_image({str(assets['face'])!r})

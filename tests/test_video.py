@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from helpers import probe, synth_speech, video_size, write_wav
-from talkface.errors import InputError
+from talkface.runtime.errors import InputError
 from talkface.video.writer import VideoWriter, check_output_path, read_frames
 
 
@@ -164,7 +164,7 @@ def test_output_respects_umask(tmp_path):
 def test_atomic_commit_never_replaces_a_file_that_appeared_meanwhile(tmp_path):
     import pytest
 
-    from talkface.errors import InputError
+    from talkface.runtime.errors import InputError
     from talkface.video.writer import AtomicFile
 
     target = tmp_path / "out.mp4"

@@ -23,8 +23,8 @@ from typer.testing import CliRunner
 
 from talkface import weights as W
 from talkface.cli import app
-from talkface.errors import WeightsError
 from talkface.motion.authors import BASICS
+from talkface.runtime.errors import WeightsError
 
 runner = CliRunner()
 
@@ -258,7 +258,7 @@ def test_doctor_exits_0_when_all_pass(random_weights):
 
 def test_weights_name_whose_files_would_not_fit_is_refused(tmp_path):
     """A set NAME is written as NAME-vgnet.safetensors(.tmp): a name that leaves no room is refused first."""
-    from talkface.errors import InputError
+    from talkface.runtime.errors import InputError
 
     assert W.target_dir("a" * 200, tmp_path) == tmp_path
     with pytest.raises(InputError, match="choose a shorter --name"):

@@ -7,11 +7,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import signals
 from ..api import TalkingFace
-from ..errors import EXIT_INPUT, InputError
-from ..errors import describe as _describe
 from ..options import GenerateOptions
+from ..runtime import signals
+from ..runtime.errors import EXIT_INPUT, InputError
+from ..runtime.errors import describe as _describe
 from .manifest import Item
 from .mp4 import valid_video
 from .report import result

@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .. import signals
-from ..errors import EXIT_UNEXPECTED
+from ..runtime import signals
+from ..runtime.errors import EXIT_UNEXPECTED
 from .items import Common, Models, describe, run_item
 from .manifest import Item
 from .report import result
@@ -32,7 +32,7 @@ def _worker_term(signum, frame):
 
 
 def _worker_init(parent: int, threads: int, debug: bool):
-    from ..forked import _die_with
+    from ..runtime.forked import _die_with
 
     _die_with(parent)  # killed when the batch process ends, however it ends (kill -9 too)
     # SIGINT ignored: the parent decides, and stops us with SIGTERM
@@ -74,7 +74,7 @@ def run_pool(todo: list[Item], common: Common, jobs: int, resume: bool, force: b
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    from ..forked import usable_cores
+    from ..runtime.forked import usable_cores
 
     threads = max(1, usable_cores() // jobs)
     queue = list(todo)

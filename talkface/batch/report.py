@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from ..errors import EXIT_UNEXPECTED
+from ..runtime.errors import EXIT_UNEXPECTED
 from .manifest import Item
 
 REPORT_EXTS = (".json", ".csv")
@@ -61,7 +61,7 @@ def check_report_clash(report: Path | None, manifest, items: list[Item]):
     path (symbolic links count) or inode (hard links). Every row counts, not only this shard's."""
     if report is None:
         return
-    from ..errors import InputError
+    from ..runtime.errors import InputError
     from .manifest import file_keys
 
     keys = file_keys(report)

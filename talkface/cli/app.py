@@ -18,9 +18,10 @@ try:  # recent typer carries its own copy of click
 except ImportError:  # older typer runs on click itself
     from click import exceptions as click_errors
 
-from .. import __version__, signals
-from ..errors import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_UNEXPECTED, TalkfaceError, describe
-from ..log import log_to_stderr
+from .. import __version__
+from ..runtime import signals
+from ..runtime.errors import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_UNEXPECTED, TalkfaceError, describe
+from ..runtime.log import log_to_stderr
 
 EPILOG = ("Exit codes: 0 ok, 1 unexpected error (run with --debug), 2 bad usage or input, 3 no face found, "
           "4 weights missing or corrupt, 5 some batch items failed, 6 a doctor check failed, "

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from .. import signals
+from ..runtime import signals
 from . import params as P
 from .app import STATE, app, print_json, run
 
@@ -72,8 +72,8 @@ def batch(
 
     The options are those of every row; a row's own columns change them for that row."""
     from .. import batch as B
-    from ..errors import EXIT_BATCH_FAILED
     from ..options import GenerateOptions
+    from ..runtime.errors import EXIT_BATCH_FAILED
 
     printer = B.Printer(quiet=quiet)
 
@@ -126,7 +126,7 @@ def landmarks(
 
     if edit:
         if overlay is not None or portrait is not None or video is not None:
-            from ..errors import InputError
+            from ..runtime.errors import InputError
             from .app import fail
 
             fail(InputError("--edit makes only the -o JSON; drop --overlay, --portrait and --video (draw an "

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from ..errors import TalkfaceError
+from ..runtime.errors import TalkfaceError
 from .app import print_json, run, weights_app
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from ..runtime.errors import InputError
 from .groups import EYE_L, EYE_R, MOUTH
 
 DETECTORS = ("auto", "dlib", "fan", "mesh", "cartoon")
@@ -432,7 +432,7 @@ def detect_faces(image: np.ndarray, detector: str = "auto", device: str = "cpu",
         chain = usable or ["dlib"]
     else:
         if detector == "fan" and "fan" not in usable:
-            from ..torch_needed import require_torch
+            from ..runtime.torch_needed import require_torch
 
             require_torch("--detector fan (face-alignment)")
             raise InputError("detector 'fan' needs face-alignment 1.5.0 and its weights in the torch hub "

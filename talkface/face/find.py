@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InputError, NoFaceError
-from ..progress import Reporter
+from ..runtime.errors import InputError, NoFaceError
+from ..runtime.progress import Reporter
 from .detect import Face, detect_faces
 from .landmarks_file import read_landmarks_json
 

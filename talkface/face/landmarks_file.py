@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from ..runtime.errors import InputError
 from .detect import Face
 
 FORMAT = '{"faces": [{"points": [[x, y] * 68]}]} or a bare list of 68 [x, y] pairs'
@@ -161,7 +161,7 @@ def _load(p: Path) -> tuple[dict, list[Face]]:
 def _check_image(p: Path, record: dict, faces: list[Face], image_path, size: tuple[int, int], check: str):
     """Refuse (or with ``check="warn"`` warn about) a file made for another image than
     ``image_path`` (``size``: its width, height); refuse points off that image."""
-    from ..log import logger
+    from ..runtime.log import logger
 
     w, h = size
     made_for = record.get("image") or "another image"

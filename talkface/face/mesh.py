@@ -16,7 +16,7 @@ import os
 
 import numpy as np
 
-from ..errors import InputError
+from ..runtime.errors import InputError
 
 # iBUG point -> ((mesh vertex, weight), ...); weights sum to 1. Derived by bench/mesh_map.py.
 MESH_TO_68: tuple[tuple[tuple[int, float], ...], ...] = (
@@ -113,7 +113,7 @@ def _quiet():
     import sys
     import warnings
 
-    from .. import signals
+    from ..runtime import signals
 
     with signals.held(), warnings.catch_warnings():
         warnings.simplefilter("ignore")

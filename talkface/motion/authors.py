@@ -26,9 +26,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import InputError, WeightsError
 from ..face.align import Alignment, invert, similarity
 from ..face.groups import ALIGN_POINTS
+from ..runtime.errors import InputError, WeightsError
 
 KIND = "atvgnet-original"
 CROP_SIZE = 128          # the region fed to VG-net
@@ -190,7 +190,7 @@ def import_atvgnet(atnet_path, vgnet_path, basics_dir, name: str = "atvgnet-orig
     Raises WeightsError for an unreadable, pickled or mismatching checkpoint or basics
     file, InputError for a missing basics file.
     """
-    from ..torch_needed import require_torch
+    from ..runtime.torch_needed import require_torch
 
     torch = require_torch("talkface weights import-atvgnet")
     from .. import weights as W

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from ..constants import DEFAULT_MAX_SECONDS, FPS, SAMPLE_RATE, WINDOW
-from ..errors import InputError
-from ..inputs import check_input_file
+from ..runtime.errors import InputError
+from ..runtime.inputs import check_input_file
 
 ROWS_PER_FRAME = 4
 PAD_SAMPLES = 1920  # 0.12 s = 3 video frames on each side (docs/paper_facts.md#audio-features)

@@ -69,7 +69,7 @@ class PhoneRecognizer:
         (Linux, torch not imported: forking its thread pools is unsafe); inline otherwise
         or when a process fails. The pieces are whole utterances to the recogniser, as
         training's 3 s clips were."""
-        from ..forked import ForkedJob, fork_is_safe, usable_cores
+        from ..runtime.forked import ForkedJob, fork_is_safe, usable_cores
 
         pcm = _int16(wav)
         if jobs is None:
@@ -181,7 +181,7 @@ class SpeechStream:
     def start(self) -> SpeechStream:
         """Start recognising the other pieces (in the process that reads the stream)."""
         self._started = True
-        from ..forked import fork_is_safe
+        from ..runtime.forked import fork_is_safe
 
         if fork_is_safe() and self._next < len(self._pieces):
             recognizer()  # loaded once here, inherited by every piece's process
@@ -189,7 +189,7 @@ class SpeechStream:
         return self
 
     def _pump(self):
-        from ..forked import ForkedJob, fork_is_safe, usable_cores
+        from ..runtime.forked import ForkedJob, fork_is_safe, usable_cores
 
         if not fork_is_safe():
             return

@@ -3,7 +3,7 @@ then written to a temp file beside the target and renamed into place only when c
 
 The temp file is ``.NAME.HOST-PID.RANDOM.EXT.part`` (``.HASH.HOST-PID.RANDOM.EXT.part``
 when that would be longer than the file system allows, so that every output name that
-fits has a temp name that fits), recorded in :mod:`talkface.signals` until its commit, so
+fits has a temp name that fits), recorded in :mod:`talkface.runtime.signals` until its commit, so
 an interrupt at any moment leaves nothing; one left by a killed run is removed by the next
 write to the same target.
 
@@ -17,8 +17,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from .. import signals
-from ..errors import InputError
+from ..runtime import signals
+from ..runtime.errors import InputError
 
 VIDEO_EXTS = {".mp4", ".m4v", ".mov", ".mkv"}
 NAME_MAX = 255  # bytes in one file name, where the file system does not say
@@ -190,7 +190,7 @@ class AtomicFile:
     The temp file is ``.NAME.HOST-PID.RANDOM.EXT.part`` (NAME replaced by a hash of it when
     the temp name would be too long, see :func:`temp_affixes`); one left behind by a killed run
     (kill -9, power loss) is removed by the next write to the same target on that host.
-    Until ``commit()`` or ``discard()`` it is recorded in :mod:`talkface.signals`, so an
+    Until ``commit()`` or ``discard()`` it is recorded in :mod:`talkface.runtime.signals`, so an
     interrupt at any moment (even before this constructor returns) removes it. The rename
     in ``commit()`` is the single commit point: a signal that came before it discards the
     temp file instead.

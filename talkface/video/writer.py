@@ -17,9 +17,9 @@ from typing import Iterator
 
 import numpy as np
 
-from .. import signals
 from ..constants import FPS
-from ..errors import InputError
+from ..runtime import signals
+from ..runtime.errors import InputError
 from ..speech.audio import ffmpeg_exe
 from .outputs import (
     VIDEO_EXTS,
@@ -75,7 +75,7 @@ class VideoWriter:
 
     Interrupts: whatever moment an exception (Ctrl-C, SIGTERM) hits, from inside this
     constructor to the final rename, the encoder is killed and the temp file removed
-    (``abort``, and :mod:`talkface.signals` as a net); no wait here is unbounded unless a
+    (``abort``, and :mod:`talkface.runtime.signals` as a net); no wait here is unbounded unless a
     signal can end it.
     """
 

@@ -33,8 +33,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import WeightsError
-from ..torch_needed import require_torch
+from ..runtime.errors import WeightsError
+from ..runtime.torch_needed import require_torch
 from .files import load_tensors, save_tensors, sha256, verify_entry, verify_file
 from .manifests import (
     ENV_DIR,

@@ -2,7 +2,7 @@
 MouthNet (numpy, with its motion basis and gain) and VG-net, checked against their configs."""
 from __future__ import annotations
 
-from ..errors import WeightsError
+from ..runtime.errors import WeightsError
 
 
 def _load_atnet(sd, spec, e, d):

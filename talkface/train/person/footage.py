@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from ...constants import FPS
-from ...errors import InputError, NoFaceError
 from ...face.clips import CLIP_EXTS, LandmarkTracker, find_clips
 from ...face.detect import _detect_dlib, box_iou, shrink
-from ...inputs import check_input_file
+from ...runtime.errors import InputError, NoFaceError
+from ...runtime.inputs import check_input_file
 from ...video.writer import DECODE_FLAGS
 from .common import (
     CHECK_EVERY,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ... import signals
 from ...constants import FPS, SAMPLE_RATE
-from ...errors import InputError
+from ...runtime import signals
+from ...runtime.errors import InputError
 from ..data import DATA_SIZE, DATA_ZOOM, write_item
 from .common import (
     SMOOTH_SIGMA,

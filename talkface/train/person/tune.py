@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ... import signals
-from ...errors import InputError
+from ...runtime import signals
+from ...runtime.errors import InputError
 from ..data import list_items
 from .common import (
     Progress,

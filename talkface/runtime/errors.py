@@ -10,7 +10,7 @@ Exit codes (also in the README):
   6  talkface doctor: a check failed (ffmpeg, face detectors, phone recogniser); the
      weights' check failing is 4
   130 interrupted: Ctrl-C (SIGINT) or SIGTERM, for every command; the unfinished output
-      is removed (see talkface.signals)
+      is removed (see talkface.runtime.signals)
 """
 from __future__ import annotations
 

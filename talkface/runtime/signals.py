@@ -336,7 +336,7 @@ def _cleanup(wait: float):
 def _stop_helpers(wait: float):
     """``multiprocessing`` children this run started (``batch --jobs`` workers, when the
     pool itself could not stop them): end them with the run. talkface's forked jobs
-    (``talkface.forked``) are recorded processes, ended with the others above."""
+    (``talkface.runtime.forked``) are recorded processes, ended with the others above."""
     import multiprocessing
 
     try:

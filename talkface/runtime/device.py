@@ -19,7 +19,7 @@ def resolve_device(device: str | None = "auto") -> str:
     """``cpu`` or ``cuda:N`` for ``device`` (``auto``: the first GPU when there is one);
     InputError (exit 2) for a GPU this machine lacks or an unknown name. Imports torch,
     except for ``cpu``; ``auto`` is ``cpu`` where torch is not installed, and a GPU by name
-    says that it needs PyTorch (:mod:`talkface.torch_needed`)."""
+    says that it needs PyTorch (:mod:`talkface.runtime.torch_needed`)."""
     from .torch_needed import optional_torch, require_torch
 
     gpu = wants_gpu(device)  # an unknown name fails before torch is imported
@@ -40,7 +40,7 @@ def resolve_device(device: str | None = "auto") -> str:
 def fan_may_run(detector: str = "auto", landmarks=None) -> bool:
     """face-alignment (torch) may look for the face, in this process, on the device:
     ``--detector fan``, or ``auto`` with its weights cached (no ``--landmarks`` file)."""
-    from .face.detect import fan_available
+    from ..face.detect import fan_available
 
     return not landmarks and detector in ("auto", "fan") and fan_available()
 

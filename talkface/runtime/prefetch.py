@@ -1,12 +1,12 @@
 """Reading the audio and finding the face while torch starts: a forked helper process."""
 from __future__ import annotations
 
+from ..face.detect import Face
+from ..face.find import candidate_faces
+from ..motion.predict import speech_input
+from ..speech import audio as A
 from .errors import InputError, NoFaceError, WeightsError
-from .face.detect import Face
-from .face.find import candidate_faces
 from .forked import ForkedJob, fork_is_safe
-from .motion.predict import speech_input
-from .speech import audio as A
 
 
 class Prefetch:
@@ -45,7 +45,7 @@ class Prefetch:
     def _fork_pays(detector) -> bool:
         import sys
 
-        from .face import detect as D
+        from ..face import detect as D
 
         if not fork_is_safe() or detector == "fan":
             return False

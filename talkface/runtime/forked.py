@@ -61,7 +61,7 @@ def _run(fn, args) -> tuple:
 class ForkedJob:
     """``fn(*args)`` in a forked process, started at once. :meth:`result` waits for it:
     ("ok", value), ("error", (error class name, message, exit code)) for a
-    :class:`~talkface.errors.TalkfaceError`, or ("crash", None or text) when it failed
+    :class:`~talkface.runtime.errors.TalkfaceError`, or ("crash", None or text) when it failed
     otherwise or died (killed, out of memory); the caller then does the job itself."""
 
     def __init__(self, fn, args=()):
