@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from clips import to_mpg, write_clip, write_corrupt, write_faceless
 from helpers import SHARED
-from talkface import evaluate as E
 from talkface.cli import app
+from talkface.commands import evaluate as E
 
 runner = CliRunner()
 ROW_KEYS = {"clip", "frames", "psnr", "psnr_rgb", "ssim", "lmd", "still_psnr", "still_lmd", "sync_error",

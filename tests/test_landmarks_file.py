@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from helpers import draw_face, synth_speech, write_png, write_wav
 from talkface.cli import app
+from talkface.commands.landmarks import template_face
 from talkface.face.landmarks_file import read_landmarks_json
-from talkface.landmarks_cmd import template_face
 from talkface.runtime.errors import InputError
 
 runner = CliRunner()

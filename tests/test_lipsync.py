@@ -58,7 +58,7 @@ def test_evaluate_flags_out_of_sync_clips_and_leaves_them_out_of_the_in_sync_mea
 
     from rich.console import Console
 
-    from talkface.evaluate import _mean_row, print_table
+    from talkface.commands.evaluate import _mean_row, print_table
 
     rows = [{"clip": "a.mp4", "open_corr": 0.7, "av_offset": 0, "offset_corr": 0.7},
             {"clip": "b.mp4", "open_corr": 0.1, "av_offset": 16, "offset_corr": 0.6}]

@@ -79,7 +79,7 @@ def test_cartoon_template_box_fits_the_cartoon():
     """--template --box puts the eyes and mouth on examples/cartoon.png's (drawn by
     tests/helpers.draw_face(360, 440): eyes at (140, 200) and (220, 200), mouth at
     (180, 285)); the old box 120,80,200,240 put a second mouth on the cheek."""
-    from talkface.landmarks_cmd import parse_box, template_face
+    from talkface.commands.landmarks import parse_box, template_face
 
     def fits(box: str) -> bool:
         p = template_face(parse_box(box, 360, 440)).points

@@ -164,7 +164,7 @@ def test_evaluate_table_prints_brackets_in_names():
 
     from rich.console import Console
 
-    from talkface.evaluate import KEYS, print_table
+    from talkface.commands.evaluate import KEYS, print_table
 
     row = {"clip": "s1/[bold]x[/] [1].mp4", **{k: 1.0 for k in KEYS}}
     buf = io.StringIO()
@@ -175,7 +175,7 @@ def test_evaluate_table_prints_brackets_in_names():
 
 
 def test_saved_video_names_never_collide():
-    from talkface.evaluate import _video_names
+    from talkface.commands.evaluate import _video_names
 
     clips = ["a.mp4", "a.mpg", "grid/s9/b.mpg", "x/y.mp4", "x__y.mp4", "a_mp4.mp4", "B.mov"]
     names = _video_names(clips)

@@ -23,8 +23,8 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ):
     """Generate from each clip's first frame and own audio; PSNR, SSIM, LMD and lip-sync against the real frames."""
-    from ..evaluate import evaluate as ev
-    from ..evaluate import print_table
+    from ..commands.evaluate import evaluate as ev
+    from ..commands.evaluate import print_table
     from ..runtime.progress import Reporter
 
     rep = Reporter(show=not (quiet or as_json))
@@ -46,7 +46,7 @@ def doctor(as_json: bool = typer.Option(False, "--json")):
 
     Exits 4 when a weights set is missing or corrupt, 6 when another check fails (ffmpeg,
     face detectors, phone recogniser), 0 when all pass; --json lists them under "failed"."""
-    from ..doctor import report
+    from ..commands.doctor import report
     from ..runtime.errors import EXIT_CHECK_FAILED, EXIT_WEIGHTS
 
     r = run(report)

@@ -122,7 +122,7 @@ def landmarks(
 ):
     """68 landmarks of an image (--edit: fixed by hand in a local page), or the landmark sequence predicted
     from audio."""
-    from .. import landmarks_cmd
+    from ..commands import landmarks as landmarks_cmd
 
     if edit:
         if overlay is not None or portrait is not None or video is not None:

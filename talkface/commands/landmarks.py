@@ -10,16 +10,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .constants import FPS
-from .face.detect import Face
-from .runtime.errors import InputError, NoFaceError
-from .video.outputs import AtomicFile, write_error
+from ..constants import FPS
+from ..face.detect import Face
+from ..runtime.errors import InputError, NoFaceError
+from ..video.outputs import AtomicFile, write_error
 
 AUDIO_EXTS = {".wav", ".mp3", ".flac", ".m4a", ".ogg", ".aac", ".opus", ".wma", ".aiff", ".aif"}
 
 
 def _check_out(p: Path | None, exts: set, force: bool, inputs=()):
-    from .video.outputs import check_target, refuse_same_file
+    from ..video.outputs import check_target, refuse_same_file
 
     if p is None:
         return
@@ -92,7 +92,7 @@ class Outputs:
 
 def template_face(box) -> Face:
     """The mean 68-point face fitted into a user box (x, y, w, h)."""
-    from .face.template import TEMPLATE_128
+    from ..face.template import TEMPLATE_128
 
     x, y, w, h = box
     t = TEMPLATE_128
@@ -155,13 +155,13 @@ def _faces(source: Path, img: np.ndarray, landmarks, template, box, device, dete
         raise InputError("--landmarks and --template both give the points; use one of them")
     h, w = img.shape[:2]
     if landmarks is not None:
-        from .face.landmarks_file import read_landmarks_json
+        from ..face.landmarks_file import read_landmarks_json
 
         return read_landmarks_json(landmarks, source, (w, h), check=check), "file"
     if template:
         return [template_face(parse_box(box, w, h))], "template"
-    from .face.detect import detect_faces
-    from .runtime.device import detector_device
+    from ..face.detect import detect_faces
+    from ..runtime.device import detector_device
 
     faces = detect_faces(img, detector, detector_device(device, detector))
     return faces, faces[0].detector if faces else "none"
@@ -169,8 +169,8 @@ def _faces(source: Path, img: np.ndarray, landmarks, template, box, device, dete
 
 def run(source, output, overlay, portrait, video, template, box, weights, device, detector, face_index, force,
         landmarks=None):
-    from .face.image import load_image
-    from .face.landmarks_file import landmarks_json
+    from ..face.image import load_image
+    from ..face.landmarks_file import landmarks_json
 
     source = Path(source)
     if portrait is not None or source.suffix.lower() in AUDIO_EXTS:
@@ -189,7 +189,7 @@ def run(source, output, overlay, portrait, video, template, box, weights, device
                           f"--edit -o face.json, or write a starting point with talkface landmarks {source} "
                           "--template --box x,y,w,h -o face.json")
     if face_index is not None:
-        from .face.find import choose_face
+        from ..face.find import choose_face
 
         faces = [choose_face(faces, source, face_index)]
     res = landmarks_json(source, img, faces)
@@ -217,9 +217,9 @@ def edit(source, output, landmarks, template, box, device, detector, face_index,
     The points start from ``landmarks`` (a file), ``template`` with ``box``, or detection;
     where nothing is found, from the template in the middle of the image. ``on_ready(url)``
     is called once the page can be opened."""
-    from .editor import LandmarkEditor
-    from .face.image import load_image
-    from .runtime.log import logger
+    from ..editor import LandmarkEditor
+    from ..face.image import load_image
+    from ..runtime.log import logger
 
     source = Path(source)
     if source.suffix.lower() in AUDIO_EXTS:
@@ -231,7 +231,7 @@ def edit(source, output, landmarks, template, box, device, detector, face_index,
     faces, start = _faces(source, img, landmarks, template, box, device, detector, check="warn")  # fixed here
     h, w = img.shape[:2]
     if faces:
-        from .face.find import choose_face
+        from ..face.find import choose_face
 
         face = choose_face(faces, source, face_index)
         if face_index is None and len(faces) > 1:
@@ -260,8 +260,8 @@ def edit(source, output, landmarks, template, box, device, detector, face_index,
 
 
 def _audio(audio, output, portrait, video, weights, device, detector, face_index, force):
-    from .pipeline import audio_landmarks
-    from .video.outputs import check_output_path
+    from ..pipeline import audio_landmarks
+    from ..video.outputs import check_output_path
 
     if portrait is None:
         raise InputError(f"{audio}: landmarks from audio need --portrait IMAGE")
@@ -324,7 +324,7 @@ def _landmarks_video(path: Path, img: np.ndarray, pts: np.ndarray, audio):
     """The predicted points drawn on the dimmed portrait (at most 512 px a side), with the audio."""
     import cv2
 
-    from .video.writer import VideoWriter
+    from ..video.writer import VideoWriter
 
     h, w = img.shape[:2]
     s = min(1.0, 512 / max(h, w))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 
-from .runtime.torch_needed import INSTALL, optional_torch
+from ..runtime.torch_needed import INSTALL, optional_torch
 
 # what needs PyTorch (the torch extra); the default path (MouthNet in numpy, warp) does not
 NEEDS_TORCH = ("the neural renderer (--renderer neural), the authors' AT-net weights, weights import-atvgnet, "
@@ -21,10 +21,10 @@ def _torch_line() -> str:
 
 
 def report() -> dict:
-    from . import __version__
-    from . import weights as W
-    from .face import detect
-    from .speech.audio import ffmpeg_exe
+    from .. import __version__
+    from .. import weights as W
+    from ..face import detect
+    from ..speech.audio import ffmpeg_exe
 
     failed: list[str] = []  # the checks that failed (the exit code of talkface doctor)
     r = {"talkface": __version__, "python": platform.python_version(), "platform": platform.platform(),
@@ -45,7 +45,7 @@ def report() -> dict:
     if not detect.fan_weights_present():
         r["detectors"] += " (face-alignment: weights not in the torch hub cache)"
     try:  # the default AT-net's phone recogniser (models ship in its wheel)
-        from .speech.phones import recognizer
+        from ..speech.phones import recognizer
 
         recognizer()
         r["phones"] = "pocketsphinx en-us phone loop: ok"

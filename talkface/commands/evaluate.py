@@ -52,16 +52,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .speech import audio as A
-from .motion.articulation import (OFFSET_WARN, articulation, inner_lip_opening, loudness_envelope, mouth_width,
-                                  out_of_sync)
-from .constants import FPS
-from .runtime.errors import InputError, NoFaceError, TalkfaceError
-from .options import GenerateOptions
-from .runtime.progress import Reporter
+from ..speech import audio as A
+from ..motion.articulation import (OFFSET_WARN, articulation, inner_lip_opening, loudness_envelope, mouth_width,
+                                   out_of_sync)
+from ..constants import FPS
+from ..runtime.errors import InputError, NoFaceError, TalkfaceError
+from ..options import GenerateOptions
+from ..runtime.progress import Reporter
 
 if TYPE_CHECKING:
-    from .api import TalkingFace
+    from ..api import TalkingFace
 
 EVAL_SIZE = 128        # the paper's aligned crop
 EVAL_ZOOM = 1.0        # the paper's template, unzoomed
@@ -109,7 +109,7 @@ def _metrics(r: np.ndarray, f: np.ndarray, r_grey: np.ndarray) -> tuple[float, f
 
 def mouth_distance(a, b) -> float:
     """Mean per-point distance of mouth points 48-67, each set centred on its own centroid."""
-    from .face.shape import mouth_error
+    from ..face.shape import mouth_error
 
     return mouth_error(a, b)
 
@@ -120,7 +120,7 @@ def crop_landmarks(crop: np.ndarray) -> np.ndarray | None:
     or fitted template), so real and generated frames are measured alike."""
     import cv2
 
-    from .face.detect import detect_faces
+    from ..face.detect import detect_faces
 
     faces = detect_faces(crop, "dlib", retries=False)
     if faces:
@@ -132,7 +132,7 @@ def crop_landmarks(crop: np.ndarray) -> np.ndarray | None:
 
 def reference_face(frame: np.ndarray):
     """The dlib face of the first frame (the usual retries, but never a fitted template)."""
-    from .face.detect import detect_faces
+    from ..face.detect import detect_faces
 
     faces = detect_faces(frame, "dlib", retries=False) or detect_faces(frame, "dlib", retries=True)
     faces = [f for f in faces if f.detector == "dlib"]
@@ -142,7 +142,7 @@ def reference_face(frame: np.ndarray):
 # ----------------------------------------------------------------------------- clips
 def find_clips(clips_dir) -> list[tuple[str, Path]]:
     """(name, path) of every clip under ``clips_dir`` (recursively), sorted."""
-    from .face.clips import find_clips as _find
+    from ..face.clips import find_clips as _find
 
     d = Path(clips_dir)
     if not d.is_dir():
@@ -154,8 +154,8 @@ def find_clips(clips_dir) -> list[tuple[str, Path]]:
 
 
 def _first_frame(path, max_size):
-    from .face.image import fit_image
-    from .video.writer import read_frames
+    from ..face.image import fit_image
+    from ..video.writer import read_frames
 
     try:
         gen = read_frames(path)
@@ -170,7 +170,7 @@ def _first_frame(path, max_size):
 
 def _to_crop(al_from, al_to, seq_norm, crop_size):
     """Landmarks in the weights' crop space -> pixels of the evaluation crop."""
-    from .face.shape import from_norm
+    from ..face.shape import from_norm
 
     img = al_from.to_image(from_norm(seq_norm, crop_size).reshape(-1, 2))
     return al_to.to_crop(img).reshape(-1, 68, 2)
@@ -181,13 +181,13 @@ def evaluate_clip(path: Path, video_out: Path, tf: TalkingFace, options: Generat
     renderer, ``max_size``); raises TalkfaceError subclasses."""
     import cv2
 
-    from .face.align import align
-    from .face.image import fit_image
-    from .face.shape import stabilise, to_norm
-    from .face.clips import LandmarkTracker
-    from .motion.baseline import loudness_baseline  # numpy: evaluate runs without torch
-    from .motion.predict import audio_features, predict_sequence
-    from .video.writer import read_frames
+    from ..face.align import align
+    from ..face.image import fit_image
+    from ..face.shape import stabilise, to_norm
+    from ..face.clips import LandmarkTracker
+    from ..motion.baseline import loudness_baseline  # numpy: evaluate runs without torch
+    from ..motion.predict import audio_features, predict_sequence
+    from ..video.writer import read_frames
 
     wts, device, max_size = tf.weights, tf.device_for(not tf.speech), options.max_size  # MouthNet: numpy
 
@@ -313,7 +313,7 @@ def evaluate(clips_dir, *, weights: str = "default", renderer: str = "auto", dev
     baseline_static, baseline_loudness, open_corr, open_ratio, loud_corr, av_offset,
     offset_corr`` (see the module doc); the mean row has no ``av_offset`` / ``offset_corr``
     but ``open_corr_in_sync``. Clips that fail are listed, not fatal."""
-    from .api import load
+    from ..api import load
 
     rep = reporter or Reporter(show=False)
     # the whole clip; crf 0: lossless, the frames as rendered (the module doc)
