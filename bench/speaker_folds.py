@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from talkface.motion.mouthnet import MouthNet, MouthNetConfig
+from talkface.motion.mouthnet import MouthNetConfig
 from talkface.train.mouthnet import evaluate_items, load_items
+from talkface.train.networks.mouthnet import MouthNet
 
 
 def _model(run: Path):

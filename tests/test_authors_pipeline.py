@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from talkface.models import ATNet, VGNet, get_config
 from talkface.motion import authors as original
+from talkface.motion.atnet import ATNet
+from talkface.render.vgnet import VGNet
 from talkface.runtime.errors import InputError, WeightsError
+from talkface.weights.configs import get_config
 
 torch.set_num_threads(1)
 

@@ -112,7 +112,8 @@ def test_speech_features_shape_and_silence():
 def test_mouthnet_chunks_equal_one_pass():
     import torch
 
-    from talkface.motion.mouthnet import MouthNet, MouthNetConfig, predict_chunks, predict_motion
+    from talkface.motion.mouthnet import MouthNetConfig, predict_chunks, predict_motion
+    from talkface.train.networks.mouthnet import MouthNet
 
     torch.manual_seed(0)
     m = MouthNet(MouthNetConfig(n_in=P.N_FEATURES))
@@ -154,7 +155,8 @@ def test_mouthnet_utterance_norm_runs_in_one_pass():
     """With utterance-level normalisation the whole utterance is one pass, whatever the chunk."""
     import torch
 
-    from talkface.motion.mouthnet import MouthNet, MouthNetConfig, predict_motion
+    from talkface.motion.mouthnet import MouthNetConfig, predict_motion
+    from talkface.train.networks.mouthnet import MouthNet
 
     torch.manual_seed(0)
     m = MouthNet(MouthNetConfig(n_in=P.N_FEATURES, norm="group"))

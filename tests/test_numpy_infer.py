@@ -82,7 +82,8 @@ def test_torchs_gelu_is_the_exact_one_too():
 def test_numpy_mouthnet_equals_torch(cfg):
     import torch
 
-    from talkface.motion.mouthnet import MouthNet, MouthNetConfig, NumpyMouthNet, predict_chunks, predict_motion
+    from talkface.motion.mouthnet import MouthNetConfig, NumpyMouthNet, predict_chunks, predict_motion
+    from talkface.train.networks.mouthnet import MouthNet
 
     torch.manual_seed(0)
     c = MouthNetConfig(**cfg)
@@ -116,8 +117,9 @@ def test_shipped_weights_numpy_equals_torch_on_real_speech():
     """The default weights as generate runs them (numpy) and as trained (torch), on the
     example speech: the same motion."""
     from talkface import weights as W
-    from talkface.motion.mouthnet import MouthNet, MouthNetConfig, NumpyMouthNet, predict_motion
+    from talkface.motion.mouthnet import MouthNetConfig, NumpyMouthNet, predict_motion
     from talkface.motion.predict import speech_input
+    from talkface.train.networks.mouthnet import MouthNet
 
     wts = W.load("default", "cpu")
     if wts.pca is not None:

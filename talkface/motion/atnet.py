@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..models.config import ATNetConfig
+from ..weights.configs import ATNetConfig
 from .baseline import loudness_baseline  # noqa: F401 - here before; numpy only, for evaluate without torch
 from .pca import LandmarkPCA
 

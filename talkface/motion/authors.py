@@ -194,7 +194,9 @@ def import_atvgnet(atnet_path, vgnet_path, basics_dir, name: str = "atvgnet-orig
 
     torch = require_torch("talkface weights import-atvgnet")
     from .. import weights as W
-    from ..models import ATNet, VGNet, get_config
+    from ..render.vgnet import VGNet
+    from ..weights.configs import get_config
+    from .atnet import ATNet
 
     out_dir = W.target_dir(name, out_dir)  # the user folder unless told; a shipped name is refused
     basics = load_basics(basics_dir)      # cheap, fail early

@@ -9,8 +9,8 @@ mouth; a calibrated gain keeps the spread of the motion at a real mouth's.
 Prediction lives here: :func:`predict_motion` gives the (T, 136) motion in the weights'
 normalised crop space, and :func:`predict_chunks` the landmarks, a chunk at a time. They
 run :class:`NumpyMouthNet` (what ``talkface.weights.load`` builds: numpy, no torch) or the
-torch module :class:`MouthNet` that training uses (``talkface.models.mouthnet_torch``,
-importable from here; importing this module does not import torch).
+torch module ``MouthNet`` that training uses (``talkface.train.networks.mouthnet``;
+importing this module does not import torch).
 """
 from __future__ import annotations
 
@@ -44,16 +44,6 @@ class MouthNetConfig:
     def from_dict(cls, d):
         d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in cls.__dataclass_fields__}
         return cls(**d)
-
-
-def __getattr__(name: str):
-    """``MouthNet`` (the torch module, for training) is imported on first use: inference
-    here needs no torch."""
-    if name in ("MouthNet", "_Block"):
-        from ..models import mouthnet_torch
-
-        return getattr(mouthnet_torch, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # ----------------------------------------------------------------------------- numpy inference

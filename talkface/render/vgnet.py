@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models.config import VGNetConfig
 from ..motion.atnet import conv_bn
+from ..weights.configs import VGNetConfig
 
 
 def deconv_bn(cin, cout):

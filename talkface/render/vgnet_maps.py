@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models.config import VGNetConfig
+from ..weights.configs import VGNetConfig
 
 # landmark groups, one map each: jaw, brows, nose, eyes, outer lips, inner lips
 GROUPS = ((0, 17), (17, 27), (27, 36), (36, 48), (48, 60), (60, 68))

@@ -17,9 +17,10 @@ import numpy as np
 import torch
 
 from ..face.shape import MOUTH, mouth_error
-from ..models import ATNet, LandmarkPCA, get_config
-from ..motion.atnet import loudness_baseline, predict
+from ..motion.atnet import ATNet, loudness_baseline, predict
+from ..motion.pca import LandmarkPCA
 from ..speech import audio as A
+from ..weights.configs import get_config
 from .common import Log, init_weights, load_checkpoint, save_checkpoint, setup_distributed, unwrap, wrap_ddp
 from .data import heldout, list_items, read_item
 

@@ -17,9 +17,10 @@ import torch
 import torch.nn.functional as F
 
 from ..face.shape import to_norm
-from ..models import Discriminator, get_config
+from ..weights.configs import get_config
 from .common import Log, init_weights, load_checkpoint, save_checkpoint, setup_distributed, unwrap, wrap_ddp
 from .data import list_items
+from .networks.discriminator import Discriminator
 
 
 def mouth_weights(n_points=68, device="cpu"):

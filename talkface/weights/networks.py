@@ -7,7 +7,9 @@ from ..runtime.errors import WeightsError
 
 def _load_atnet(sd, spec, e, d):
     """The authors' AT-net layout (talkface's older weights and the imported original)."""
-    from ..models import ATNet, ATNetConfig, LandmarkPCA
+    from ..motion.atnet import ATNet
+    from ..motion.pca import LandmarkPCA
+    from .configs import ATNetConfig
 
     pca = LandmarkPCA(sd.pop("pca.mean").numpy(), sd.pop("pca.basis").numpy(),
                       float(e.get("pipeline", {}).get("pca_scale", 1.0)),
@@ -48,8 +50,8 @@ def _load_strict(model, sd, path):
 
 def _load_vgnet(sd, spec, d):
     """VG-net of its config (``arch``: the authors' layout or landmark maps)."""
-    from ..models import VGNetConfig
     from ..render.vgnet_maps import build_vgnet
+    from .configs import VGNetConfig
 
     vg = build_vgnet(VGNetConfig.from_dict(spec["config"]))
     _load_strict(vg, sd, d / spec["file"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..motion.atnet import conv_bn
-from .config import DiscriminatorConfig
+from ...motion.atnet import conv_bn
+from ...weights.configs import DiscriminatorConfig
 
 
 class Discriminator(nn.Module):

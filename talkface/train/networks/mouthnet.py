@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..motion.mouthnet import MouthNetConfig
+from ...motion.mouthnet import MouthNetConfig
 
 
 class _Block(nn.Module):
