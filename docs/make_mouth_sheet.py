@@ -34,8 +34,9 @@ def _crop(frame, pts):
 
 
 def main(out: Path):
+    from talkface import generate
+    from talkface.commands.landmarks import audio_landmarks
     from talkface.motion.articulation import inner_lip_opening
-    from talkface.pipeline import audio_landmarks, generate
     from talkface.video.writer import read_frames
 
     speech = ROOT / "examples" / "speech.wav"

@@ -1,9 +1,10 @@
 """``generate`` wired together: portrait + speech -> MP4, streamed from stage to stage.
 
-Each stage lives in its own module: face (``face/``: detect, align, paste back), audio
-(``audio.py``, ``phones.py``), AT-net (``predict.py``: which AT-net the weights have, and
-its landmark motion), render (``render/``), video (``video.py``: the streaming writer and
-mux), weights (``weights/``). Here they only meet, in three steps:
+The stages are packages, in the order a video passes them: ``face/`` (find, align, paste
+back), ``speech/`` (what the AT-net hears), ``motion/`` (the AT-net's landmark motion;
+``motion.kinds``: which AT-net the weights have), ``render/`` (landmarks -> frames),
+``video/`` (the streaming writer and mux); ``weights/`` loads the networks. Here they only
+meet, in three steps:
 
 1. :func:`_inputs`: the portrait read and shrunk to ``--max-size``; the audio read and the
    face found (:class:`~talkface.runtime.prefetch.Prefetch`, in forked processes) while the weights
@@ -14,8 +15,7 @@ mux), weights (``weights/``). Here they only meet, in three steps:
 3. :func:`_encode`: every frame pasted into the portrait (or blended into the crop) and
    piped to the encoder.
 
-``talkface.pipeline.generate`` is ``talkface.generate``; the AT-net functions, the face
-search and the prefetch are importable from here as before.
+``talkface.generate`` and ``TalkingFace.generate`` (``talkface.api``) call :func:`make_video`.
 """
 from __future__ import annotations
 
@@ -27,16 +27,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .api import generate
 from .constants import CROP_SIZE
 from .face.align import Alignment, Paster, align, face_mask
 from .face.detect import Face
-from .face.find import candidate_faces, choose_face, find_face
+from .face.find import choose_face
 from .face.image import fit_image, fit_scale, load_image
 from .face.shape import from_norm, to_norm
-from .motion.predict import audio_features, predict_chunks, predict_sequence, speech_input
-from .runtime.device import fan_may_run, resolve_device
-from .runtime.errors import InputError
+from .motion.predict import predict_chunks
+from .runtime.device import fan_may_run
 from .runtime.memory import fixed_mmap_threshold
 from .runtime.prefetch import Prefetch
 from .runtime.progress import Reporter
@@ -46,10 +44,6 @@ from .speech import audio as A
 if TYPE_CHECKING:
     from .api import TalkingFace
     from .options import GenerateOptions
-
-__all__ = ["generate", "make_video", "audio_landmarks", "default_output", "Prefetch", "candidate_faces",
-           "choose_face", "find_face", "resolve_device", "speech_input", "audio_features", "predict_chunks",
-           "predict_sequence"]
 
 
 def default_output(portrait, audio) -> Path:
@@ -254,29 +248,3 @@ def _encode(render: _Render, src: _Inputs, o: GenerateOptions, out: Path, audio,
                     first_frame = t2 - t_start
                 advance()
     return width, height, first_frame
-
-
-# ----------------------------------------------------------------------------- landmarks from audio
-def audio_landmarks(audio, portrait, *, weights: str = "default", device: str = "auto", detector: str = "auto",
-                    landmarks=None, face_index=None, max_seconds: float | None = A.DEFAULT_MAX_SECONDS,
-                    reporter: Reporter | None = None):
-    """Predicted 68-point sequence (T, 68, 2) in portrait pixels, 25 fps, the portrait and its face."""
-    from .api import TalkingFace
-
-    rep = reporter or Reporter(show=False)
-    tf = TalkingFace(weights, device)
-    dev = tf.device_for(not tf.speech or fan_may_run(detector, landmarks))  # MouthNet: no torch
-    wts = tf.weights
-    if wts.pipeline.get("kind", "talkface") != "talkface":
-        raise InputError(f"--weights {weights}: landmark sequences in portrait pixels need talkface weights; "
-                         "use --weights default")
-    img = load_image(portrait)
-    face = find_face(img, portrait, detector, landmarks, face_index, dev, rep)
-    wav = A.load_audio(audio, max_seconds=max_seconds)
-    feats = audio_features(wts, wav)
-    crop_size = int(wts.pipeline.get("crop_size", CROP_SIZE))
-    al = align(face.points, crop_size, float(wts.pipeline.get("zoom", 1.0)))
-    ref_norm = to_norm(al.to_crop(face.points), crop_size).reshape(-1)
-    seq = predict_sequence(wts, ref_norm, feats, dev)
-    pts = al.to_image(from_norm(seq, crop_size).reshape(-1, 2)).reshape(-1, 68, 2).astype(np.float32)
-    return pts, img, face

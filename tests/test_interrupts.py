@@ -23,7 +23,8 @@ import pytest
 
 from helpers import synth_speech, write_wav
 from talkface.runtime import signals
-from talkface.video.writer import AtomicFile, VideoWriter
+from talkface.video.outputs import AtomicFile
+from talkface.video.writer import VideoWriter
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="signals, fork and /proc are Linux here")
 HERE = Path(__file__).resolve().parent

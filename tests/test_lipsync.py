@@ -131,7 +131,7 @@ def test_shipped_mouth_opens_with_speech_and_closes_in_silence():
     from talkface import weights as W
     from talkface.face.align import template
     from talkface.face.shape import to_norm
-    from talkface.pipeline import audio_features, predict_sequence
+    from talkface.motion.predict import audio_features, predict_sequence
 
     wts = W.load("default", "cpu", need_vgnet=False)
     if wts.pca is not None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from helpers import ROOT
-from talkface.runtime.torch_needed import INSTALL
+from talkface.runtime.errors import INSTALL
 
 EXAMPLES = ROOT / "examples"
 

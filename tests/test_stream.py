@@ -70,7 +70,8 @@ def test_face_search_in_a_forked_process(assets, tmp_path):
     r = _in_fresh_python(f"""
         import json, sys
         from talkface.face.image import load_image
-        from talkface.pipeline import Prefetch, candidate_faces
+        from talkface.face.find import candidate_faces
+        from talkface.runtime.prefetch import Prefetch
         from talkface.runtime.errors import NoFaceError
         img = load_image({str(assets['face'])!r})
         with Prefetch(img, "face.png") as s:
@@ -117,7 +118,7 @@ def test_prefetch_reads_audio_in_the_forked_process(assets, tmp_path):
         from talkface import audio as A
         from talkface.runtime.errors import InputError
         from talkface.face.image import load_image
-        from talkface.pipeline import Prefetch
+        from talkface.runtime.prefetch import Prefetch
         img = load_image({str(assets['face'])!r})
         with Prefetch(img, "face.png", audio={str(assets['speech'])!r}) as p:
             forked = p.forked
@@ -189,7 +190,7 @@ def test_prefetch_decodes_long_audio_in_pieces_from_its_process(assets, tmp_path
     r = _in_fresh_python(f"""
         import json
         from talkface.face.image import load_image
-        from talkface.pipeline import Prefetch
+        from talkface.runtime.prefetch import Prefetch
         img = load_image({str(assets['face'])!r})
         with Prefetch(img, "face.png", audio={str(long)!r}, speech=True) as p:
             status, value = p.jobs["audio"].result()
@@ -214,7 +215,7 @@ def test_long_audio_streams_its_phones(assets, tmp_path):
         import numpy as np
         from talkface import audio as A, phones as P
         from talkface.face.image import load_image
-        from talkface.pipeline import Prefetch
+        from talkface.runtime.prefetch import Prefetch
         img = load_image({str(assets['face'])!r})
         with Prefetch(img, "face.png", audio={str(long)!r}, speech=True) as p:
             n, stream = p.audio()
@@ -257,7 +258,7 @@ def test_forked_jobs_end_with_the_process_that_started_them(assets, tmp_path):
     code = textwrap.dedent(f"""
         import os, signal, time
         from talkface.face.image import load_image
-        from talkface.pipeline import Prefetch
+        from talkface.runtime.prefetch import Prefetch
         img = load_image({str(assets['face'])!r})
         p = Prefetch(img, "face.png", audio={str(long)!r}, speech=True)
         n, stream = p.audio()

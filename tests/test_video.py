@@ -9,7 +9,8 @@ import pytest
 
 from helpers import probe, synth_speech, video_size, write_wav
 from talkface.runtime.errors import InputError
-from talkface.video.writer import VideoWriter, check_output_path, read_frames
+from talkface.video.outputs import check_output_path
+from talkface.video.writer import VideoWriter, read_frames
 
 
 def leftovers(d):
@@ -165,7 +166,7 @@ def test_atomic_commit_never_replaces_a_file_that_appeared_meanwhile(tmp_path):
     import pytest
 
     from talkface.runtime.errors import InputError
-    from talkface.video.writer import AtomicFile
+    from talkface.video.outputs import AtomicFile
 
     target = tmp_path / "out.mp4"
     a = AtomicFile(target, overwrite=False)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import platform
 
-from ..runtime.torch_needed import INSTALL, optional_torch
+from ..runtime.errors import INSTALL
+from ..runtime.torch_needed import optional_torch
 
 # what needs PyTorch (the torch extra); the default path (MouthNet in numpy, warp) does not
 NEEDS_TORCH = ("the neural renderer (--renderer neural), the authors' AT-net weights, weights import-atvgnet, "

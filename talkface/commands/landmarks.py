@@ -7,13 +7,17 @@ import json
 import math
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..constants import FPS
+from ..constants import CROP_SIZE, DEFAULT_MAX_SECONDS, FPS
 from ..face.detect import Face
 from ..runtime.errors import InputError, NoFaceError
 from ..video.outputs import AtomicFile, write_error
+
+if TYPE_CHECKING:
+    from ..runtime.progress import Reporter
 
 AUDIO_EXTS = {".wav", ".mp3", ".flac", ".m4a", ".ogg", ".aac", ".opus", ".wma", ".aiff", ".aif"}
 
@@ -259,8 +263,40 @@ def edit(source, output, landmarks, template, box, device, detector, face_index,
     return editor.serve(ready)
 
 
+def audio_landmarks(audio, portrait, *, weights: str = "default", device: str = "auto", detector: str = "auto",
+                    landmarks=None, face_index=None, max_seconds: float | None = DEFAULT_MAX_SECONDS,
+                    reporter: Reporter | None = None):
+    """Predicted 68-point sequence (T, 68, 2) in portrait pixels, 25 fps, the portrait and its face."""
+    from ..api import TalkingFace
+    from ..face.align import align
+    from ..face.find import find_face
+    from ..face.image import load_image
+    from ..face.shape import from_norm, to_norm
+    from ..motion.predict import audio_features, predict_sequence
+    from ..runtime.device import fan_may_run
+    from ..runtime.progress import Reporter
+    from ..speech import audio as A
+
+    rep = reporter or Reporter(show=False)
+    tf = TalkingFace(weights, device)
+    dev = tf.device_for(not tf.speech or fan_may_run(detector, landmarks))  # MouthNet: no torch
+    wts = tf.weights
+    if wts.pipeline.get("kind", "talkface") != "talkface":
+        raise InputError(f"--weights {weights}: landmark sequences in portrait pixels need talkface weights; "
+                         "use --weights default")
+    img = load_image(portrait)
+    face = find_face(img, portrait, detector, landmarks, face_index, dev, rep)
+    wav = A.load_audio(audio, max_seconds=max_seconds)
+    feats = audio_features(wts, wav)
+    crop_size = int(wts.pipeline.get("crop_size", CROP_SIZE))
+    al = align(face.points, crop_size, float(wts.pipeline.get("zoom", 1.0)))
+    ref_norm = to_norm(al.to_crop(face.points), crop_size).reshape(-1)
+    seq = predict_sequence(wts, ref_norm, feats, dev)
+    pts = al.to_image(from_norm(seq, crop_size).reshape(-1, 2)).reshape(-1, 68, 2).astype(np.float32)
+    return pts, img, face
+
+
 def _audio(audio, output, portrait, video, weights, device, detector, face_index, force):
-    from ..pipeline import audio_landmarks
     from ..video.outputs import check_output_path
 
     if portrait is None:

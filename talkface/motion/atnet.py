@@ -8,7 +8,6 @@ import torch
 from torch import nn
 
 from ..weights.configs import ATNetConfig
-from .baseline import loudness_baseline  # noqa: F401 - here before; numpy only, for evaluate without torch
 from .pca import LandmarkPCA
 
 

@@ -51,6 +51,18 @@ class WeightsError(TalkfaceError):
     exit_code = EXIT_WEIGHTS
 
 
+INSTALL = "pip install torch (CPU: pip install torch --index-url https://download.pytorch.org/whl/cpu)"
+
+
+class TorchMissing(InputError):
+    """Something asked for needs PyTorch, which is not installed (exit 2)."""
+
+
+def missing(what: str) -> TorchMissing:
+    """The one-line error: ``WHAT needs PyTorch: pip install torch (CPU: ...)``."""
+    return TorchMissing(f"{what} needs PyTorch: {INSTALL}")
+
+
 def describe(e: BaseException, out_of_memory: str = "try a smaller --max-size or shorter audio") -> tuple[int, str]:
     """(exit code, one-line message) for an exception, as the command line reports it;
     ``out_of_memory`` finishes the ``MemoryError`` line with what to try."""
@@ -58,8 +70,6 @@ def describe(e: BaseException, out_of_memory: str = "try a smaller --max-size or
         return e.exit_code, e.message
     if isinstance(e, MemoryError):
         return EXIT_UNEXPECTED, f"out of memory; {out_of_memory}"
-    from .torch_needed import is_missing_torch, missing
-
     if is_missing_torch(e):  # a path without its own require_torch: still one line
         return describe(missing("this"))
     if isinstance(e, OSError):
@@ -71,3 +81,9 @@ def describe(e: BaseException, out_of_memory: str = "try a smaller --max-size or
         return EXIT_INPUT, f"{where}{e.strerror or e}; check the path"
     text = str(e).splitlines()[0] if str(e) else ""
     return EXIT_UNEXPECTED, f"unexpected {type(e).__name__}: {text} (run again with --debug and report it)"
+
+
+def is_missing_torch(e: BaseException) -> bool:
+    """``e`` is the ImportError of a torch that is not installed (also from a package that
+    imports it, such as face_alignment)."""
+    return isinstance(e, ModuleNotFoundError) and (e.name or "").split(".")[0] == "torch"

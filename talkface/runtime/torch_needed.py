@@ -8,18 +8,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from .errors import InputError
-
-INSTALL = "pip install torch (CPU: pip install torch --index-url https://download.pytorch.org/whl/cpu)"
-
-
-class TorchMissing(InputError):
-    """Something asked for needs PyTorch, which is not installed (exit 2)."""
-
-
-def missing(what: str) -> TorchMissing:
-    """The one-line error: ``WHAT needs PyTorch: pip install torch (CPU: ...)``."""
-    return TorchMissing(f"{what} needs PyTorch: {INSTALL}")
+from .errors import missing
 
 
 def optional_torch() -> ModuleType | None:
@@ -50,9 +39,3 @@ def torch_available() -> bool:
         return importlib.util.find_spec("torch") is not None
     except (ImportError, ValueError):
         return False
-
-
-def is_missing_torch(e: BaseException) -> bool:
-    """``e`` is the ImportError of a torch that is not installed (also from a package that
-    imports it, such as face_alignment)."""
-    return isinstance(e, ModuleNotFoundError) and (e.name or "").split(".")[0] == "torch"

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from ..face.shape import MOUTH, mouth_error
-from ..motion.atnet import ATNet, loudness_baseline, predict
+from ..motion.atnet import ATNet, predict
+from ..motion.baseline import loudness_baseline
 from ..motion.pca import LandmarkPCA
 from ..speech import audio as A
 from ..weights.configs import get_config

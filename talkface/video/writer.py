@@ -21,22 +21,7 @@ from ..constants import FPS
 from ..runtime import signals
 from ..runtime.errors import InputError
 from ..speech.audio import ffmpeg_exe
-from .outputs import (
-    VIDEO_EXTS,
-    AtomicFile,
-    _host,
-    check_output_path,
-    check_target,
-    refuse_same_file,
-    remove_stale_temps,
-    write_atomic,
-    write_error,
-)
-
-# the output checks and the atomic writes lived here: their names stay importable from talkface.video.writer
-__all__ = ["read_frames", "count_frames", "VideoWriter", "VIDEO_EXTS", "AtomicFile", "_host", "check_output_path",
-           "check_target", "refuse_same_file", "remove_stale_temps", "write_atomic", "write_error"]
-
+from .outputs import AtomicFile
 
 # ffmpeg's default YUV -> RGB conversion takes a fast path that rounds down: frames came
 # out about 1.2 levels darker than encoded (an RGB frame through our encoder and back:
