@@ -290,7 +290,7 @@ os._exit(1)
 """
 
 
-@pytest.mark.skipif(not __import__("talkface.face.mesh", fromlist=["x"]).mesh_installed(),
+@pytest.mark.skipif(not __import__("talkface.face.detectors.mesh", fromlist=["x"]).mesh_installed(),
                     reason="mediapipe (Face Mesh) is not installed")
 def test_signal_inside_face_mesh_leaves_no_log_on_stderr():
     """A SIGTERM anywhere in mediapipe's import, model start or a frame (its graph's threads

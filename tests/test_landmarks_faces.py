@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from helpers import write_png
 from talkface.cli import app
-from talkface.face import detect, mesh
+from talkface.face import detect
+from talkface.face.detectors import mesh
 from talkface.face.image import load_image
 
 runner = CliRunner()

@@ -12,8 +12,8 @@ from cartoons import CARTOONS, all_cartoons, landmark_error
 from helpers import SHARED, speech_wav, write_png
 from talkface.cli import app
 from talkface.face.detect import detect_faces
+from talkface.face.detectors.mesh import mesh_available
 from talkface.face.image import load_image
-from talkface.face.mesh import mesh_available
 
 runner = CliRunner()
 

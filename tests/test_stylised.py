@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from cartoons import KIND_68, STYLES_68, draw_from_points
-from talkface.face import detect, mesh
+from talkface.face import detect
+from talkface.face.detectors import mesh
 from talkface.face.groups import EYE_L, EYE_R
 from talkface.runtime.errors import InputError
 

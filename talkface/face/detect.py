@@ -223,7 +223,7 @@ def _detect_mesh(image: np.ndarray) -> list[Face]:
     that is small in the picture goes unseen. So where it finds any, mediapipe's full-range
     detector looks too, and each face it finds that none of Face Mesh's covers is looked at
     by Face Mesh in a crop around it (:func:`_mesh_in_crop`); counted when Face Mesh confirms it."""
-    from .mesh import face_boxes, mesh_points, to_68
+    from .detectors.mesh import face_boxes, mesh_points, to_68
 
     faces = [_points_face(to_68(m), 1.0) for m in mesh_points(image)]
     if not faces:
@@ -354,7 +354,7 @@ def usable_detectors(load: bool = True) -> list[str]:
     weights cached), MediaPipe Face Mesh (``mediapipe`` installed), dlib. With ``load``
     False, the ones installed, without loading them (the detector chain loads each only
     when it gets to it, and goes on without one that fails to load)."""
-    from .mesh import mesh_available, mesh_installed
+    from .detectors.mesh import mesh_available, mesh_installed
 
     out = []
     if fan_available():
@@ -468,7 +468,7 @@ def detect_faces(image: np.ndarray, detector: str = "auto", device: str = "cpu",
 
 def _mesh_loads() -> bool:
     """Whether mediapipe imports (looked up here each time: tests replace mesh_available)."""
-    from .mesh import mesh_available
+    from .detectors.mesh import mesh_available
 
     return mesh_available()
 
@@ -491,7 +491,7 @@ def _mesh_in_crop(image: np.ndarray, box, near=None) -> np.ndarray | None:
     default the box's centre, when there are several); None where there is none."""
     import cv2
 
-    from .mesh import mesh_points, to_68
+    from .detectors.mesh import mesh_points, to_68
 
     x, y, w, h = box
     side = 2.0 * max(w, h)

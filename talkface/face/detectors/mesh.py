@@ -16,7 +16,7 @@ import os
 
 import numpy as np
 
-from ..runtime.errors import InputError
+from ...runtime.errors import InputError
 
 # iBUG point -> ((mesh vertex, weight), ...); weights sum to 1. Derived by bench/mesh_map.py.
 MESH_TO_68: tuple[tuple[tuple[int, float], ...], ...] = (
@@ -113,7 +113,7 @@ def _quiet():
     import sys
     import warnings
 
-    from ..runtime import signals
+    from ...runtime import signals
 
     with signals.held(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -135,7 +135,7 @@ def _quiet():
 def mesh_installed() -> bool:
     """True when ``mediapipe`` is installed with its Face Mesh solution (nothing is
     imported: the detector chain loads it only when it runs)."""
-    from .detect import package_has
+    from ..detect import package_has
 
     return package_has("mediapipe", "python", "solutions", "face_mesh.py")
 
