@@ -29,12 +29,12 @@ import numpy as np
 
 from .constants import CROP_SIZE
 from .face.align import Alignment, Paster, align, face_mask
-from .face.detect import Face
+from .face.detectors import detection_needs_torch
+from .face.detectors.base import Face
 from .face.find import choose_face
 from .face.image import fit_image, fit_scale, load_image
 from .face.shape import from_norm, to_norm
 from .motion.predict import predict_chunks
-from .runtime.device import fan_may_run
 from .runtime.memory import fixed_mmap_threshold
 from .runtime.prefetch import Prefetch
 from .runtime.progress import Reporter
@@ -110,7 +110,7 @@ def _inputs(tf: TalkingFace, portrait, audio, o: GenerateOptions, rep: Reporter)
     if o.renderer == "neural" and tf.needs_torch(o):  # say so before any work
         require_torch("the neural renderer (VG-net, --renderer neural)")
     with Prefetch(img, portrait, o.detector, o.landmarks, audio, o.max_seconds, scale, speech) as search:
-        if tf.needs_torch(o) or fan_may_run(o.detector, o.landmarks):
+        if tf.needs_torch(o) or detection_needs_torch(o.detector, o.landmarks):
             with rep.stage("setup", "starting torch" if "torch" not in sys.modules else "setup"):
                 dev = tf.device_for(True)
         else:  # MouthNet and the warp renderer: numpy and OpenCV, no torch

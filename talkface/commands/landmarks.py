@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..constants import CROP_SIZE, DEFAULT_MAX_SECONDS, FPS
-from ..face.detect import Face
+from ..face.detectors.base import Face
 from ..runtime.errors import InputError, NoFaceError
 from ..video.outputs import AtomicFile, write_error
 
@@ -269,17 +269,17 @@ def audio_landmarks(audio, portrait, *, weights: str = "default", device: str = 
     """Predicted 68-point sequence (T, 68, 2) in portrait pixels, 25 fps, the portrait and its face."""
     from ..api import TalkingFace
     from ..face.align import align
+    from ..face.detectors import detection_needs_torch
     from ..face.find import find_face
     from ..face.image import load_image
     from ..face.shape import from_norm, to_norm
     from ..motion.predict import audio_features, predict_sequence
-    from ..runtime.device import fan_may_run
     from ..runtime.progress import Reporter
     from ..speech import audio as A
 
     rep = reporter or Reporter(show=False)
     tf = TalkingFace(weights, device)
-    dev = tf.device_for(not tf.speech or fan_may_run(detector, landmarks))  # MouthNet: no torch
+    dev = tf.device_for(not tf.speech or detection_needs_torch(detector, landmarks))  # MouthNet: no torch
     wts = tf.weights
     if wts.pipeline.get("kind", "talkface") != "talkface":
         raise InputError(f"--weights {weights}: landmark sequences in portrait pixels need talkface weights; "

@@ -35,7 +35,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 
 from ..face import groups as G
-from ..face.detect import Face
+from ..face.detectors.base import Face
 from ..face.landmarks_file import check_points_on_image, image_record, parse_points
 from ..runtime import signals
 from ..runtime.errors import InputError, describe

@@ -26,7 +26,7 @@ class LandmarkTracker:
         self.box = box
 
     def __call__(self, frame) -> np.ndarray:
-        from .detect import dlib_points
+        from .detectors.dlib import dlib_points
 
         p = dlib_points(frame, self.box)
         x0, y0 = p.min(0)

@@ -5,7 +5,8 @@ import numpy as np
 
 from ..runtime.errors import InputError, NoFaceError
 from ..runtime.progress import Reporter
-from .detect import Face, detect_faces
+from .detect import detect_faces
+from .detectors.base import Face
 from .landmarks_file import read_landmarks_json
 
 

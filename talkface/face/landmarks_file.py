@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..runtime.errors import InputError
-from .detect import Face
+from .detectors.base import Face
 
 FORMAT = '{"faces": [{"points": [[x, y] * 68]}]} or a bare list of 68 [x, y] pairs'
 MARGIN = 0.5  # how far past the image's edges a point may lie, in image widths / heights

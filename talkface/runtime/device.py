@@ -37,15 +37,9 @@ def resolve_device(device: str | None = "auto") -> str:
     return f"cuda:{idx}"
 
 
-def fan_may_run(detector: str = "auto", landmarks=None) -> bool:
-    """face-alignment (torch) may look for the face, in this process, on the device:
-    ``--detector fan``, or ``auto`` with its weights cached (no ``--landmarks`` file)."""
-    from ..face.detect import fan_available
-
-    return not landmarks and detector in ("auto", "fan") and fan_available()
-
-
 def detector_device(device: str | None = "auto", detector: str = "auto", landmarks=None) -> str:
     """The device face detection runs on: :func:`resolve_device` when face-alignment may
     run or a GPU was asked for by name, else ``cpu`` (no torch: dlib, Face Mesh)."""
-    return resolve_device(device) if wants_gpu(device) or fan_may_run(detector, landmarks) else "cpu"
+    from ..face.detectors import detection_needs_torch
+
+    return resolve_device(device) if wants_gpu(device) or detection_needs_torch(detector, landmarks) else "cpu"

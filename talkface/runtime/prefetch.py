@@ -1,7 +1,7 @@
 """Reading the audio and finding the face while torch starts: a forked helper process."""
 from __future__ import annotations
 
-from ..face.detect import Face
+from ..face.detectors.base import Face
 from ..face.find import candidate_faces
 from ..motion.predict import speech_input
 from ..speech import audio as A
@@ -43,16 +43,15 @@ class Prefetch:
 
     @staticmethod
     def _fork_pays(detector) -> bool:
-        import sys
+        from ..face.detectors import REGISTRY
 
-        from ..face import detect as D
-
-        if not fork_is_safe() or detector == "fan":
+        torch_ones = [d for d in REGISTRY.values() if d.needs_torch]
+        if not fork_is_safe() or any(d.name == detector for d in torch_ones):
             return False
         # face-alignment (which wants the GPU) runs here, never in the child; a detector this
         # process has loaded is fast here (and mediapipe's threads do not survive a fork)
-        loaded = D._dlib_models.cache_info().currsize > 0 or "mediapipe" in sys.modules
-        return not loaded and not (detector == "auto" and D.fan_weights_present())
+        loaded = any(d.loaded() for d in REGISTRY.values() if not d.needs_torch)
+        return not loaded and not (detector == "auto" and any(d.installed() for d in torch_ones))
 
     def _result(self, kind):
         """The job's (status, value) for ``kind``, or None when it ran inline."""

@@ -17,6 +17,8 @@ import os
 import numpy as np
 
 from ...runtime.errors import InputError
+from ..groups import EYE_L, EYE_R, MOUTH
+from .base import Detector, Face, package_has
 
 # iBUG point -> ((mesh vertex, weight), ...); weights sum to 1. Derived by bench/mesh_map.py.
 MESH_TO_68: tuple[tuple[tuple[int, float], ...], ...] = (
@@ -135,8 +137,6 @@ def _quiet():
 def mesh_installed() -> bool:
     """True when ``mediapipe`` is installed with its Face Mesh solution (nothing is
     imported: the detector chain loads it only when it runs)."""
-    from ..detect import package_has
-
     return package_has("mediapipe", "python", "solutions", "face_mesh.py")
 
 
@@ -248,3 +248,95 @@ def to_68(mesh: np.ndarray) -> np.ndarray:
         for v, wt in row:
             out[i] += wt * mesh[v]
     return out
+
+
+def _points_face(pts: np.ndarray, score: float, attempt: str = "original") -> Face:
+    """A Face Mesh face from its 68 points (the box is their extent)."""
+    pts = np.asarray(pts, np.float32)
+    x0, y0 = pts.min(0)
+    x1, y1 = pts.max(0)
+    return Face((float(x0), float(y0), float(x1 - x0), float(y1 - y0)), float(score), pts, "mesh", attempt)
+
+
+def _detect_mesh(image: np.ndarray) -> list[Face]:
+    """Face Mesh's faces. Its own detector is short-range: beside a face it finds, a face
+    that is small in the picture goes unseen. So where it finds any, mediapipe's full-range
+    detector looks too, and each face it finds that none of Face Mesh's covers is looked at
+    by Face Mesh in a crop around it (:func:`_mesh_in_crop`); counted when Face Mesh confirms it."""
+    faces = [_points_face(to_68(m), 1.0) for m in mesh_points(image)]
+    if not faces:
+        return faces
+    for box, score in face_boxes(image):
+        if any(_inside(f.points.mean(0), box) for f in faces):
+            continue
+        pts = _mesh_in_crop(image, box)
+        if pts is not None and not any(_inside(pts.mean(0), f.box) for f in faces):
+            faces.append(_points_face(pts, score))
+    return faces
+
+
+def _inside(p, box, margin: float = 0.0) -> bool:
+    """Whether point ``p`` lies in the (x, y, w, h) ``box`` grown by ``margin`` of its size."""
+    x, y, w, h = box
+    return x - margin * w <= p[0] <= x + (1 + margin) * w and y - margin * h <= p[1] <= y + (1 + margin) * h
+
+
+def _mesh_in_box(image: np.ndarray, face: Face) -> Face:
+    """``face`` with Face Mesh's points when Face Mesh, run on a crop around the face's
+    box, finds a face there whose eyes and mouth lie within the box (it is then the same
+    face); else ``face`` unchanged."""
+    if not mesh_available():
+        return face
+    pts = _mesh_in_crop(image, face.box, face.points.mean(0))
+    if pts is None:
+        return face
+    return _points_face(pts, face.score, f"{face.detector} box")
+
+
+def _mesh_in_crop(image: np.ndarray, box, near=None) -> np.ndarray | None:
+    """The 68 points (image pixels) of the face Face Mesh finds in a crop around the
+    (x, y, w, h) ``box`` whose eyes and mouth lie within the box (the one nearest ``near``,
+    default the box's centre, when there are several); None where there is none."""
+    import cv2
+
+    x, y, w, h = box
+    side = 2.0 * max(w, h)
+    size = 384
+    s = size / side
+    cx, cy = x + w / 2, y + h / 2
+    near = np.array([cx, cy]) if near is None else np.asarray(near, np.float64)
+    m = np.array([[s, 0, size / 2 - s * cx], [0, s, size / 2 - s * cy]], np.float32)
+    crop = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+    best = None
+    for mesh in mesh_points(crop):
+        pts = (to_68(mesh) - m[:, 2]) / s
+        parts = [pts[EYE_R].mean(0), pts[EYE_L].mean(0), pts[MOUTH].mean(0)]
+        if all(_inside(p, box, 0.1) for p in parts):
+            d = float(np.linalg.norm(pts.mean(0) - near))
+            if best is None or d < best[0]:
+                best = (d, pts)
+    return None if best is None else best[1].astype(np.float32)
+
+
+class MeshDetector(Detector):
+    name = "mesh"
+
+    def installed(self) -> bool:
+        return mesh_installed()
+
+    def load(self) -> bool:
+        return mesh_available()  # looked up here each time: tests replace mesh_available
+
+    def loaded(self) -> bool:
+        import sys
+
+        return "mediapipe" in sys.modules
+
+    def check(self, usable: list[str]) -> None:
+        if not ("mesh" in usable and self.load()):
+            raise InputError("detector 'mesh' needs mediapipe 0.10.14 (pip install 'talkface[mesh]'); "
+                             "use --detector dlib")
+
+    def detect(self, image: np.ndarray, device: str = "cpu") -> list[Face]:
+        return _detect_mesh(image) if self.load() else []

@@ -11,7 +11,8 @@ import numpy as np
 
 from ...constants import FPS
 from ...face.clips import CLIP_EXTS, LandmarkTracker, find_clips
-from ...face.detect import _detect_dlib, box_iou, shrink
+from ...face.detectors.base import box_iou, shrink
+from ...face.detectors.dlib import _detect_dlib
 from ...runtime.errors import InputError, NoFaceError
 from ...runtime.inputs import check_input_file
 from ...video.writer import DECODE_FLAGS
