@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from .options import GenerateOptions
 
 if TYPE_CHECKING:
+    from .motion.predict import ATNetKind
     from .runtime.progress import Reporter
     from .weights import LoadedWeights
 
@@ -80,7 +81,7 @@ class TalkingFace:
         if self._loaded is None:
             from . import weights as W
 
-            dev = self.device if self.gpu_requested or not self.speech else "cpu"
+            dev = self.device if self.gpu_requested or self.atnet_kind.needs_torch else "cpu"
             self._loaded = W.load(self.weights_name, dev)
             if self._loaded.entry.get("use") == "research":
                 from .runtime.log import logger
@@ -90,14 +91,18 @@ class TalkingFace:
         return self._loaded
 
     @property
+    def atnet_kind(self) -> ATNetKind:
+        """Which AT-net the weights have (:mod:`talkface.motion.predict`: what it reads from
+        the audio, whether it needs torch); known from the manifest before anything is loaded."""
+        from .motion.predict import atnet_kind
+
+        return atnet_kind(self.manifest_entry())
+
+    @property
     def speech(self) -> bool:
         """The AT-net reads speech features (MouthNet), not MFCC windows; known from the
         manifest before anything is loaded."""
-        if self._loaded is not None:
-            return self._loaded.pca is None
-        from . import weights as W
-
-        return W.atnet_arch(self.weights_name) == "mouthnet"
+        return self.atnet_kind.speech
 
     def manifest_entry(self) -> dict:
         """The weights' manifest entry (nothing loaded); empty when it cannot be read
@@ -118,7 +123,7 @@ class TalkingFace:
         renderer that may be neural for these weights (``talkface.render.choose``)."""
         from .render.choose import may_be_neural
 
-        if self.gpu_requested or not self.speech:
+        if self.gpu_requested or self.atnet_kind.needs_torch:
             return True
         e = self.manifest_entry()
         return may_be_neural((options or _DEFAULT).renderer, e.get("pipeline"), "vgnet" in e.get("files", {}))

@@ -2,7 +2,7 @@
 
 The stages are packages, in the order a video passes them: ``face/`` (find, align, paste
 back), ``speech/`` (what the AT-net hears), ``motion/`` (the AT-net's landmark motion;
-``motion.kinds``: which AT-net the weights have), ``render/`` (landmarks -> frames),
+``motion.predict``: which AT-net the weights have), ``render/`` (landmarks -> frames),
 ``video/`` (the streaming writer and mux); ``weights/`` loads the networks. Here they only
 meet, in three steps:
 
@@ -34,7 +34,7 @@ from .face.detectors.base import Face
 from .face.find import choose_face
 from .face.image import fit_image, fit_scale, load_image
 from .face.shape import from_norm, to_norm
-from .motion.predict import predict_chunks
+from .motion.predict import ATNetKind
 from .runtime.memory import fixed_mmap_threshold
 from .runtime.prefetch import Prefetch
 from .runtime.progress import Reporter
@@ -99,6 +99,7 @@ class _Inputs:
     n: int  # video frames
     n_samples: int  # audio samples
     tf: Any  # the TalkingFace: resolves the device if a renderer turns out to need torch
+    kind: ATNetKind  # which AT-net the weights have
 
 
 def _inputs(tf: TalkingFace, portrait, audio, o: GenerateOptions, rep: Reporter) -> _Inputs:
@@ -106,10 +107,10 @@ def _inputs(tf: TalkingFace, portrait, audio, o: GenerateOptions, rep: Reporter)
         full = load_image(portrait)
         img, scale = fit_image(full, o.max_size), fit_scale(full.shape, o.max_size)
         del full
-    speech = tf.speech  # which audio features the weights read
+    kind = tf.atnet_kind  # which AT-net the weights have, and so which audio features it reads
     if o.renderer == "neural" and tf.needs_torch(o):  # say so before any work
         require_torch("the neural renderer (VG-net, --renderer neural)")
-    with Prefetch(img, portrait, o.detector, o.landmarks, audio, o.max_seconds, scale, speech) as search:
+    with Prefetch(img, portrait, o.detector, o.landmarks, audio, o.max_seconds, scale, kind.read_audio) as search:
         if tf.needs_torch(o) or detection_needs_torch(o.detector, o.landmarks):
             with rep.stage("setup", "starting torch" if "torch" not in sys.modules else "setup"):
                 dev = tf.device_for(True)
@@ -124,14 +125,13 @@ def _inputs(tf: TalkingFace, portrait, audio, o: GenerateOptions, rep: Reporter)
             with rep.stage("weights", "loading weights"):
                 wts = tf.weights
             with rep.stage("audio"):
-                feats = rows if speech else \
-                    A.Features(None, norm=bool(wts.pipeline.get("feature_norm", True)), n_frames=n, rows=rows)
+                feats = kind.features(wts, rows, n)
             with rep.stage("face", "finding the face"):
                 face = choose_face(search.faces(dev), portrait, o.face_index, rep)
         except BaseException:
             _close_feats(rows)
             raise
-    return _Inputs(img, face, wts, dev, feats, n, n_samples, tf)
+    return _Inputs(img, face, wts, dev, feats, n, n_samples, tf, kind)
 
 
 # ----------------------------------------------------------------------------- 2. frames
@@ -146,12 +146,10 @@ class _Render:
 
 def _frames(src: _Inputs, o: GenerateOptions, rep: Reporter) -> _Render:
     wts, img, face, dev = src.wts, src.img, src.face, src.device
-    if wts.pipeline.get("kind", "talkface") == "atvgnet-original":
-        from .motion.authors import original_crop, render_original
-
-        ref_crop, al = original_crop(img, face.points, wts.pipeline["extra"]["template"])
+    if src.kind.renders_itself:  # the authors' pipeline: their crop, their VG-net's frames
+        ref_crop, al = src.kind.crop(wts, img, face.points)
         with rep.stage("atnet", "predicting landmarks"):
-            frames = render_original(wts, ref_crop, src.feats.window(), dev, batch=o.batch)
+            frames = src.kind.render(wts, ref_crop, src.feats, dev, o.batch)
         return _Render(frames, "neural", CROP_SIZE, al, ref_crop)
     crop_size = int(wts.pipeline.get("crop_size", CROP_SIZE))
     zoom = float(wts.pipeline.get("zoom", 1.0))
@@ -159,7 +157,7 @@ def _frames(src: _Inputs, o: GenerateOptions, rep: Reporter) -> _Render:
     ref_crop = al.warp(img)
     ref_norm = to_norm(al.to_crop(face.points), crop_size).reshape(-1)
     # AT-net runs a chunk at a time as the renderer asks for frames (timed as "atnet")
-    chunks = _timed(predict_chunks(wts, ref_norm, src.feats, dev), rep, "atnet")
+    chunks = _timed(src.kind.predict_chunks(wts, ref_norm, src.feats, dev), rep, "atnet")
     from .render.choose import choose_renderer
 
     used = choose_renderer(o.renderer, wts.pipeline, face, img) if wts.has_vgnet else "warp"

@@ -270,7 +270,7 @@ def test_batch_item_committed_just_before_the_signal_is_reported_ok(assets, rand
 
 _MESH_CHILD = r"""
 import os, signal, sys, threading, time
-from talkface import signals
+from talkface.runtime import signals
 signals.install()
 import numpy as np
 from talkface.face import mesh
@@ -309,7 +309,7 @@ def test_signals_while_the_process_is_leaving_change_nothing():
     the default there, which would end the process by the signal after a finished run)."""
     code = textwrap.dedent("""
         import os, subprocess, sys, time
-        from talkface import signals
+        from talkface.runtime import signals
         signals.install()
         import numpy, talkface.cli  # something to tear down
         signals.finish()

@@ -131,15 +131,16 @@ def test_shipped_mouth_opens_with_speech_and_closes_in_silence():
     from talkface import weights as W
     from talkface.face.align import template
     from talkface.face.shape import to_norm
-    from talkface.motion.predict import audio_features, predict_sequence
+    from talkface.motion.predict import atnet_kind
 
     wts = W.load("default", "cpu", need_vgnet=False)
-    if wts.pca is not None:
+    kind = atnet_kind(wts.entry)
+    if not kind.speech:
         pytest.skip("default weights are not MouthNet")
     sr = 16000
     wav = _speechlike(4.0)
     ref = to_norm(template(128, 0.85), 128).reshape(-1)
-    seq = predict_sequence(wts, ref, audio_features(wts, wav), "cpu")
+    seq = kind.predict_sequence(wts, ref, kind.features_of(wts, wav), "cpu")
     o = R.inner_lip_opening(seq.reshape(-1, 68, 2)) - R.inner_lip_opening(ref.reshape(68, 2))
     t = (np.arange(len(o)) + 0.5) / 25
     env = R.loudness_envelope(wav, len(o), sr)

@@ -115,7 +115,7 @@ def test_prefetch_reads_audio_in_the_forked_process(assets, tmp_path):
     r = _in_fresh_python(f"""
         import json, sys
         import numpy as np
-        from talkface import audio as A
+        from talkface.speech import audio as A
         from talkface.runtime.errors import InputError
         from talkface.face.image import load_image
         from talkface.runtime.prefetch import Prefetch
@@ -190,9 +190,10 @@ def test_prefetch_decodes_long_audio_in_pieces_from_its_process(assets, tmp_path
     r = _in_fresh_python(f"""
         import json
         from talkface.face.image import load_image
+        from talkface.motion.predict import speech_input
         from talkface.runtime.prefetch import Prefetch
         img = load_image({str(assets['face'])!r})
-        with Prefetch(img, "face.png", audio={str(long)!r}, speech=True) as p:
+        with Prefetch(img, "face.png", audio={str(long)!r}, read_audio=speech_input) as p:
             status, value = p.jobs["audio"].result()
         print(json.dumps({{"status": status, "value": None if status == "ok" else value,
                           "kind": type(value[1]).__name__ if status == "ok" else None}}))
@@ -213,11 +214,12 @@ def test_long_audio_streams_its_phones(assets, tmp_path):
     r = _in_fresh_python(f"""
         import json, pickle
         import numpy as np
-        from talkface import audio as A, phones as P
+        from talkface.speech import audio as A, phones as P
         from talkface.face.image import load_image
+        from talkface.motion.predict import speech_input
         from talkface.runtime.prefetch import Prefetch
         img = load_image({str(assets['face'])!r})
-        with Prefetch(img, "face.png", audio={str(long)!r}, speech=True) as p:
+        with Prefetch(img, "face.png", audio={str(long)!r}, read_audio=speech_input) as p:
             n, stream = p.audio()
         out = {{"kind": type(stream).__name__, "n": n, "len": len(stream), "ready": stream.ready(),
                "pieces": len(stream._pieces)}}
@@ -258,9 +260,10 @@ def test_forked_jobs_end_with_the_process_that_started_them(assets, tmp_path):
     code = textwrap.dedent(f"""
         import os, signal, time
         from talkface.face.image import load_image
+        from talkface.motion.predict import speech_input
         from talkface.runtime.prefetch import Prefetch
         img = load_image({str(assets['face'])!r})
-        p = Prefetch(img, "face.png", audio={str(long)!r}, speech=True)
+        p = Prefetch(img, "face.png", audio={str(long)!r}, read_audio=speech_input)
         n, stream = p.audio()
         stream.start()  # the other pieces: recognised in processes of this one
         time.sleep(0.5)

@@ -206,12 +206,13 @@ def train_vgnet(
 def _speech_of(weights: str):
     """(MouthNet, basis, gain) of ``weights``, for --predicted."""
     from .. import weights as W
+    from ..motion.predict import atnet_kind
 
     try:
         w = W.load(weights, "cpu", need_vgnet=False)
     except TalkfaceError as e:
         fail(e)
-    if w.pca is not None:
+    if not atnet_kind(w.entry).speech:
         fail(InputError(f"--drive {weights}: its AT-net is not a MouthNet; give weights whose AT-net reads speech"))
     return w.atnet, w.atnet.basis, w.atnet.gain
 

@@ -186,10 +186,10 @@ def evaluate_clip(path: Path, video_out: Path, tf: TalkingFace, options: Generat
     from ..face.shape import stabilise, to_norm
     from ..face.clips import LandmarkTracker
     from ..motion.baseline import loudness_baseline  # numpy: evaluate runs without torch
-    from ..motion.predict import audio_features, predict_sequence
     from ..video.writer import read_frames
 
-    wts, device, max_size = tf.weights, tf.device_for(not tf.speech), options.max_size  # MouthNet: numpy
+    kind = tf.atnet_kind
+    wts, device, max_size = tf.weights, tf.device_for(kind.needs_torch), options.max_size  # MouthNet: numpy
 
     first = _first_frame(path, max_size)
     face = reference_face(first)
@@ -206,13 +206,13 @@ def evaluate_clip(path: Path, video_out: Path, tf: TalkingFace, options: Generat
     # AT-net and the baselines, in the evaluation crop
     pred = static = loud = None
     wav = A.load_audio(path, max_seconds=None)  # AT-net's input and the loudness baseline
-    if wts.pipeline.get("kind", "talkface") == "talkface":
+    if not kind.renders_itself:  # landmarks in the weights' crop (not the authors' pipeline)
         n = A.n_frames_for(wav.size)
         cs = int(wts.pipeline.get("crop_size", 128))
         al_w = align(face.points, cs, float(wts.pipeline.get("zoom", 1.0)))
         ref_norm = to_norm(al_w.to_crop(face.points), cs).reshape(-1)
-        feats = audio_features(wts, wav)[:n]
-        pred = _to_crop(al_w, al, predict_sequence(wts, ref_norm, feats, device), cs)
+        feats = kind.features_of(wts, wav)[:n]
+        pred = _to_crop(al_w, al, kind.predict_sequence(wts, ref_norm, feats, device), cs)
         static = al.to_crop(face.points)[None]
         coef = wts.pipeline.get("extra", {}).get("loudness_coef")
         if coef is not None:

@@ -273,25 +273,25 @@ def audio_landmarks(audio, portrait, *, weights: str = "default", device: str = 
     from ..face.find import find_face
     from ..face.image import load_image
     from ..face.shape import from_norm, to_norm
-    from ..motion.predict import audio_features, predict_sequence
     from ..runtime.progress import Reporter
     from ..speech import audio as A
 
     rep = reporter or Reporter(show=False)
     tf = TalkingFace(weights, device)
-    dev = tf.device_for(not tf.speech or detection_needs_torch(detector, landmarks))  # MouthNet: no torch
+    kind = tf.atnet_kind
+    dev = tf.device_for(kind.needs_torch or detection_needs_torch(detector, landmarks))  # MouthNet: no torch
     wts = tf.weights
-    if wts.pipeline.get("kind", "talkface") != "talkface":
+    if kind.renders_itself:  # the authors' pipeline: no landmarks in the weights' crop
         raise InputError(f"--weights {weights}: landmark sequences in portrait pixels need talkface weights; "
                          "use --weights default")
     img = load_image(portrait)
     face = find_face(img, portrait, detector, landmarks, face_index, dev, rep)
     wav = A.load_audio(audio, max_seconds=max_seconds)
-    feats = audio_features(wts, wav)
+    feats = kind.features_of(wts, wav)
     crop_size = int(wts.pipeline.get("crop_size", CROP_SIZE))
     al = align(face.points, crop_size, float(wts.pipeline.get("zoom", 1.0)))
     ref_norm = to_norm(al.to_crop(face.points), crop_size).reshape(-1)
-    seq = predict_sequence(wts, ref_norm, feats, dev)
+    seq = kind.predict_sequence(wts, ref_norm, feats, dev)
     pts = al.to_image(from_norm(seq, crop_size).reshape(-1, 2)).reshape(-1, 68, 2).astype(np.float32)
     return pts, img, face
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from ..face.detectors.base import Face
 from ..face.find import candidate_faces
-from ..motion.predict import speech_input
 from ..speech import audio as A
 from .errors import InputError, NoFaceError, WeightsError
 from .forked import ForkedJob, fork_is_safe
@@ -17,16 +16,17 @@ class Prefetch:
     already imported (forking a process with torch's thread pools is unsafe), when the
     detector is already loaded (batch workers, repeated API calls) or on one core.
 
-    ``audio()`` gives (samples, raw MFCC rows), or with ``speech`` (MouthNet weights) the
-    speech features; ``faces(device)`` the faces, best first; errors are raised where these
-    are asked for, so they come in the same order as inline.
+    ``audio()`` gives what ``read_audio`` (the weights' AT-net kind's, e.g.
+    ``MouthNetATNet.read_audio``: the speech features) gives, by default (samples, raw MFCC
+    rows); ``faces(device)`` the faces, best first; errors are raised where these are asked
+    for, so they come in the same order as inline.
     """
 
     def __init__(self, image, image_path, detector="auto", landmarks=None, audio=None,
                  max_seconds: float | None = A.DEFAULT_MAX_SECONDS, scale: tuple[float, float] = (1.0, 1.0),
-                 speech: bool = False):
+                 read_audio=None):
         self.face_args = (image, image_path, detector, landmarks)
-        self.audio_fn = speech_input if speech else A.audio_rows  # phones + energy, or MFCC rows
+        self.audio_fn = read_audio or A.audio_rows  # phones + energy (MouthNet), or MFCC rows
         self.scale = scale  # of --landmarks points: the portrait was shrunk to --max-size
         self.audio_args = (audio, A.SAMPLE_RATE, max_seconds) if audio is not None else None
         self.jobs: dict[str, ForkedJob] = {}  # kind -> its job ("faces", "audio")
