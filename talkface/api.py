@@ -15,7 +15,7 @@ Nothing heavy is imported until it is needed, so ``import talkface`` is quick.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .options import GenerateOptions
 
@@ -152,22 +152,14 @@ def load(weights: str = "default", device: str = "auto") -> TalkingFace:
 
 
 def generate(portrait: PathLike, audio: PathLike, output: PathLike | None = None, *, weights: str = "default",
-             device: str = "auto", size: int = _DEFAULT.size, crop: bool = _DEFAULT.crop,
-             max_size: int = _DEFAULT.max_size, detector: str = _DEFAULT.detector,
-             landmarks: PathLike | None = None, face_index: int | None = None,
-             renderer: str = _DEFAULT.renderer, force: bool = False,
-             max_seconds: float | None = _DEFAULT.max_seconds, batch: int = _DEFAULT.batch, quiet: bool = True,
-             reporter: Reporter | None = None, blink: bool = _DEFAULT.blink,
-             head_motion: bool = _DEFAULT.head_motion, crf: int = _DEFAULT.crf) -> dict:
+             device: str = "auto", force: bool = False, quiet: bool = True, reporter: Reporter | None = None,
+             **options: Any) -> dict:
     """Make one talking-face MP4 from a portrait and speech; returns the summary dict.
 
-    The options are those of :class:`GenerateOptions` (``talkface generate --help``);
-    ``weights`` and ``device`` as for :func:`load`. For many videos, ``load`` once and call
-    ``TalkingFace.generate``. Raises ``TalkfaceError`` subclasses (with exit codes) for
-    anything the user can fix.
+    ``options`` are the fields of :class:`GenerateOptions` by name (``size=512, crop=True``;
+    ``talkface generate --help``); ``weights`` and ``device`` as for :func:`load`. For many
+    videos, ``load`` once and call ``TalkingFace.generate``. Raises ``TalkfaceError``
+    subclasses (with exit codes) for anything the user can fix.
     """
-    options = GenerateOptions(size=size, crop=crop, max_size=max_size, detector=detector, landmarks=landmarks,
-                              face_index=face_index, renderer=renderer, max_seconds=max_seconds, blink=blink,
-                              head_motion=head_motion, batch=batch, crf=crf)
-    return TalkingFace(weights, device).generate(portrait, audio, output, options, force=force, quiet=quiet,
-                                                 reporter=reporter)
+    return TalkingFace(weights, device).generate(portrait, audio, output, GenerateOptions(**options), force=force,
+                                                 quiet=quiet, reporter=reporter)

@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..options import GenerateOptions
 from ..runtime.errors import InputError
 
 MANIFEST_EXTS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -51,10 +52,23 @@ def _float(v):
         raise ValueError("is not a number") from None
 
 
-# column -> converter of the cell (None: keep the text; "path": relative to the manifest)
-OPTIONS = {"size": _int, "crop": _bool, "max_size": _int, "detector": None, "landmarks": "path",
-           "face_index": _int, "renderer": None, "weights": None, "max_seconds": _float, "blink": _bool,
-           "head_motion": _bool, "crf": _int}
+CELLS = {"int": _int, "float": _float, "bool": _bool, "text": None, "path": "path"}
+
+
+def _options() -> dict:
+    """column -> converter of the cell (None: keep the text; "path": relative to the
+    manifest): the options of ``GenerateOptions`` a row may set (their kinds of cell are in
+    its definition, ``talkface.options``), and ``weights`` (the row's set of weights, which
+    the ``TalkingFace`` holds, not the video's options) after ``renderer``."""
+    out = {}
+    for name, kind in GenerateOptions.columns().items():
+        out[name] = CELLS[kind]
+        if name == "renderer":
+            out["weights"] = None
+    return out
+
+
+OPTIONS = _options()
 COLUMNS = REQUIRED + ("id",) + tuple(OPTIONS)
 
 
