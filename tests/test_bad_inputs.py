@@ -445,6 +445,7 @@ VALID = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case,image,audio", VALID, ids=[c[0] for c in VALID])
 def test_odd_but_valid(case, image, audio, f, random_weights, tmp_path):
     portrait = f["dir"] / image if image else f["face"]

@@ -192,6 +192,7 @@ def test_port_in_use_is_a_one_line_error(face_img, start_points, tmp_path, serve
         LandmarkEditor(tmp_path / "f.png", face_img, start_points, tmp_path / "x.json", port=served.editor.port)
 
 
+@pytest.mark.slow
 def test_saved_file_drives_generate(face_img, start_points, tmp_path, random_weights):
     """What the page saves is what ``generate --landmarks`` reads: on a blank image (no face
     to detect) the video is made from the edited points."""

@@ -95,6 +95,7 @@ def result(clip_dir, assets):
     return r, clip_dir.parent / "videos"
 
 
+@pytest.mark.slow
 def test_evaluate_json_schema(result):
     r, _ = result
     assert r.exit_code == 0, r.output
@@ -113,6 +114,7 @@ def test_evaluate_json_schema(result):
         assert res["mean"][k] == pytest.approx(np.mean([c[k] for c in res["clips"]]), abs=1e-3)
 
 
+@pytest.mark.slow
 def test_failed_clips_are_reported_not_fatal(result):
     res = json.loads(result[0].stdout)
     failed = {f["clip"]: f["error"] for f in res["failed"]}
@@ -121,11 +123,13 @@ def test_failed_clips_are_reported_not_fatal(result):
     assert all(e and "\n" not in e for e in failed.values())
 
 
+@pytest.mark.slow
 def test_save_videos(result):
     _, videos = result
     assert sorted(p.name for p in videos.iterdir()) == ["a_speaker.mp4", "grid__s9__b_grid.mp4"]
 
 
+@pytest.mark.slow
 def test_table_output(clip_dir, random_weights):
     r = cli("evaluate", clip_dir, "--limit", 1, "--renderer", "warp")
     assert r.exit_code == 0, r.output

@@ -223,6 +223,7 @@ def test_too_long_a_name_is_refused_before_the_work(assets, random_weights, tmp_
     assert "not writable" not in line
 
 
+@pytest.mark.slow
 def test_generate_writes_a_250_byte_name(assets, random_weights, tmp_path):
     if outputs.name_max(tmp_path) < 255:
         pytest.skip("a file system with short names")

@@ -132,6 +132,7 @@ def test_bare_list_of_68_pairs_is_one_face(files, tmp_path):
     assert len(read_landmarks_json(one, files["face"])) == 1
 
 
+@pytest.mark.slow
 def test_generate_with_a_bare_list(files, random_weights, tmp_path):
     p = tmp_path / "bare.json"
     p.write_text(json.dumps(_points().tolist()))

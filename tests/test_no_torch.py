@@ -73,6 +73,7 @@ def one_line_needs_torch(r, what: str):
                        "https://download.pytorch.org/whl/cpu)")
 
 
+@pytest.mark.slow
 def test_blocker_hides_torch(no_torch):
     r = no_torch(code="import importlib.util\ntry:\n    import torch\nexcept ImportError as e:\n    print(e.name)\n"
                       "from talkface.runtime.torch_needed import torch_available\nprint(torch_available())")
@@ -108,6 +109,7 @@ def test_landmarks_batch_and_evaluate_without_torch(no_torch):
     assert len(d["clips"]) == 1 and not d["failed"], d
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args,what", [
     (["--renderer", "neural"], "the neural renderer (VG-net, --renderer neural)"),
     (["--device", "cuda"], "--device cuda"),
@@ -120,6 +122,7 @@ def test_generate_options_that_need_torch(no_torch, args, what):
     assert not any(no_torch.dir.glob("*.mp4")) and not any(no_torch.dir.glob(".*.part"))
 
 
+@pytest.mark.slow
 def test_authors_weights_need_torch(no_torch, assets):
     r = no_torch("generate", EXAMPLES / "astronaut.png", EXAMPLES / "speech.wav", "-o", "o.mp4",
                  env={"TALKFACE_WEIGHTS": str(assets["weights"])})  # the authors' AT-net layout
@@ -127,6 +130,7 @@ def test_authors_weights_need_torch(no_torch, assets):
     assert not (no_torch.dir / "o.mp4").exists()
 
 
+@pytest.mark.slow
 def test_commands_that_need_torch(no_torch):
     (no_torch.dir / "data").mkdir()
     cases = [
@@ -142,6 +146,7 @@ def test_commands_that_need_torch(no_torch):
     assert not (no_torch.dir / "run").exists()
 
 
+@pytest.mark.slow
 def test_doctor_says_torch_is_missing_in_one_line(no_torch):
     r = no_torch("doctor")
     assert "Traceback" not in r.stderr, r.stderr
@@ -152,6 +157,7 @@ def test_doctor_says_torch_is_missing_in_one_line(no_torch):
     assert "torch" not in (json.loads(no_torch("doctor", "--json").stdout).get("failed") or [])
 
 
+@pytest.mark.slow
 def test_help_needs_no_torch(no_torch):
     for args in (["--help"], ["train", "vgnet", "--help"], ["weights", "import-atvgnet", "--help"]):
         r = no_torch(*args)
@@ -169,6 +175,7 @@ def test_any_other_missing_torch_import_is_one_line_too():
     assert describe(ModuleNotFoundError("No module named 'torchvision'", name="torchvision"))[0] == 1
 
 
+@pytest.mark.slow
 def test_device_auto_is_cpu_without_torch(no_torch):
     r = no_torch(code="from talkface.runtime.device import resolve_device\nprint(resolve_device('auto'))\n"
                       "import talkface\nprint(talkface.TalkingFace().device)")

@@ -159,6 +159,7 @@ def test_mouthnet_state_dict_of_another_layout_is_refused(tmp_path):
         assert "x.safetensors" in e.value.message and e.value.exit_code == 4
 
 
+@pytest.mark.slow
 def test_default_weights_load_without_torch_and_vgnet_on_first_use():
     r = _in_fresh_python("""
         import json, sys

@@ -113,6 +113,7 @@ def test_weights_size_and_demo_output_as_the_readme_says():
     assert r.returncode == 0, "demo.mp4 (the set-up line's output) is not ignored by git"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("block,ok", [
     ("echo one > a.txt\ntest -f a.txt && test -f examples/astronaut.png   # a comment\n", True),
     ("true\nfalse ; true\ntrue\n", False),           # a failing command before ; fails the line
@@ -129,6 +130,7 @@ def test_readme_commands_script(tmp_path, block, ok):
         assert "Use commands ran" in r.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(subprocess.run([sys.executable, "-c", "import torch"]).returncode != 0, reason="needs torch")
 def test_readme_commands_script_hides_torch(tmp_path):
     readme = tmp_path / "README.md"

@@ -96,11 +96,13 @@ def test_face_search_in_a_forked_process(assets, tmp_path):
 
 @pytest.mark.slow
 def test_bench_runs_and_reports(tmp_path):
+    """bench/run.py on the shipped weights (part of the package): any failure of the run fails."""
+    from talkface import weights as W
+
+    assert (W.shipped_dir() / W.MANIFEST).is_file(), "the shipped weights are missing from the package"
     js = tmp_path / "bench.json"
     r = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--lengths", "1.5", "--variants", "crop256",
                         "--json", str(js)], capture_output=True, text=True, timeout=300, cwd=ROOT)
-    if r.returncode != 0 and "weights" in r.stderr:
-        pytest.skip("shipped weights not available")
     assert r.returncode == 0, r.stderr + r.stdout
     d = json.loads(js.read_text())
     assert d["machine"]["cores"] >= 1 and d["machine"]["cpu"]

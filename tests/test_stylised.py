@@ -99,6 +99,7 @@ def test_mesh_in_a_box_takes_over_another_detectors_face():
     assert mesh._mesh_in_box(img, far) is far
 
 
+@pytest.mark.slow
 @needs_mesh
 def test_chain_loads_only_what_it_uses():
     """A face Face Mesh finds: dlib's models are never loaded, mediapipe comes in without

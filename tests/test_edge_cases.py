@@ -1,4 +1,6 @@
-"""Review of batch, evaluate, warp and motion: edge cases users can hit."""
+"""Edge cases users can hit: odd batch manifests (line separators, BOM, CRLF, trailing
+delimiters), a dead batch worker, evaluate's names, the warp renderer and motion at the image's
+borders and on tiny or short inputs."""
 from __future__ import annotations
 
 import json
@@ -107,6 +109,7 @@ class _FakePool:
         self._settle()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("names", [["a.mp4", "b.mp4", "die.mp4", "c.mp4", "d.mp4"],
                                    ["a.mp4", "die.mp4", "b.mp4", "c.mp4", "d.mp4"]])
 def test_dead_worker_fails_only_its_own_item(tmp_path, monkeypatch, names):
@@ -140,6 +143,7 @@ def test_dead_worker_fails_only_its_own_item(tmp_path, monkeypatch, names):
     assert "worker process died" in died["error"] and died["exit_code"] == 1
 
 
+@pytest.mark.slow
 def test_batch_bom_crlf_unicode_spaces_one_frame_audio(tmp_path, assets, random_weights):
     d = tmp_path / "my jobs \u00e9"
     (d / "in put").mkdir(parents=True)
