@@ -236,7 +236,7 @@ def _encode(render: _Render, src: _Inputs, o: GenerateOptions, out: Path, audio,
                     frame = cv2.resize(np.clip(f + 0.5, 0, 255).astype(np.uint8), (size, size),
                                        interpolation=cv2.INTER_CUBIC if size > crop_size else cv2.INTER_AREA)
                 else:
-                    frame = paster.paste(color, alpha)
+                    frame = paster.paste(color, alpha)  # type: ignore[union-attr]  # made for these frames
                 t1 = time.perf_counter()
                 vw.write(frame)
                 t2 = time.perf_counter()

@@ -55,7 +55,7 @@ def precheck(it: Item, resume: bool = False, force: bool = False) -> dict | None
         return result(it, "failed", EXIT_INPUT, 0.0, it.error)
     from ..video.outputs import refuse_same_file
 
-    out = Path(it.output)
+    out = Path(it.output)  # type: ignore[arg-type]  # a row without error has it
     try:  # never written over an input of the row, --force or not
         refuse_same_file(out, (it.portrait, it.audio, it.options.get("landmarks")))
     except InputError as e:
@@ -89,7 +89,7 @@ def run_item(it: Item, common: Common, resume: bool = False, force: bool = False
         weights = row.pop("weights", common.weights)
         options = common.options.replace(**row)  # a bad cell (size 33) fails this item alone
         tf = (models or Models(common.device)).get(weights)
-        res = tf.generate(it.portrait, it.audio, it.output, options, force=force)
+        res = tf.generate(it.portrait, it.audio, it.output, options, force=force)  # type: ignore[arg-type]
     except Exception as e:  # noqa: BLE001 - every failure is reported per item
         signals.raise_if_lost()  # a library turned the interrupt into this error: stop the batch
         if debug:

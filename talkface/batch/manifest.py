@@ -127,7 +127,8 @@ def read_manifest(path) -> list[Item]:
     rows = _read_jsonl(p, text) if kind == "jsonl" else _read_csv(p, text, "\t" if kind == "tsv" else ",")
     if not rows:
         raise InputError(f"{p}: manifest has no items; add one row per video")
-    items, seen = [], {}  # what identifies each output so far -> (line, output)
+    items: list[Item] = []
+    seen: dict = {}  # what identifies each output so far -> (line, output)
     for i, (line, row, err) in enumerate(rows, 1):
         it = Item(i, line, error=err)
         if err is None:
@@ -183,7 +184,7 @@ def _read_csv(p: Path, text: str, delimiter: str):
     dup = sorted({c for c in cols if c and cols.count(c) > 1})
     if dup:
         raise InputError(f"{p}: column {dup[0]!r} appears twice in the header; keep one")
-    rows = []
+    rows: list[tuple[int, dict | None, str | None]] = []
     try:
         for cells in reader:
             if not any(c.strip() for c in cells):
@@ -205,7 +206,7 @@ def _read_csv(p: Path, text: str, delimiter: str):
 
 
 def _read_jsonl(p: Path, text: str):
-    rows = []
+    rows: list[tuple[int, dict | None, str | None]] = []
     # only "\n" ends a line (read_text already turned CRLF into it): str.splitlines() would also
     # split inside JSON strings at U+2028, U+0085 ... (valid unescaped JSON, e.g. in a path)
     for line, s in enumerate(text.split("\n"), 1):

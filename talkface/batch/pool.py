@@ -18,7 +18,7 @@ from .items import Common, Models, describe, run_item
 from .manifest import Item
 from .report import result
 
-_WORKER = {}
+_WORKER: dict = {}
 
 
 def _worker_term(signum, frame):
@@ -84,7 +84,7 @@ def run_pool(todo: list[Item], common: Common, jobs: int, resume: bool, force: b
         while queue or suspects:
             ex = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
                                      initargs=(os.getpid(), threads, debug))
-            running = {}
+            running: dict = {}
             broken = False
             try:
                 while queue or suspects or running:
@@ -145,8 +145,8 @@ def _close_pool(ex, stop: bool, items=()):
     if stop:  # the workers are gone: let the queue feeding them end too (it holds system-wide semaphores)
         q = getattr(ex, "_call_queue", None)
         try:
-            q.cancel_join_thread()
-            q.close()
+            q.cancel_join_thread()  # type: ignore[union-attr]  # None: caught below
+            q.close()  # type: ignore[union-attr]
         except Exception:  # noqa: BLE001 - not there (another Python), or closed already
             pass
     manager = getattr(ex, "_executor_manager_thread", None)
@@ -170,7 +170,7 @@ def _release_semaphores(queues):
              for lock in (getattr(q, "_rlock", None), getattr(q, "_wlock", None), getattr(q, "_sem", None))
              if lock is not None}
     try:
-        for fin in list(util._finalizer_registry.values()):
+        for fin in list(util._finalizer_registry.values()):  # type: ignore[attr-defined]
             ref = getattr(fin, "_weakref", None)
             if ref is not None and id(ref()) in locks:
                 fin()  # SemLock._cleanup: sem_unlink and unregister; removed from the registry

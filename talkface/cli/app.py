@@ -9,6 +9,7 @@ import json
 import os
 import sys
 import traceback
+from typing import Any
 
 import typer
 from typer.core import TyperGroup
@@ -75,7 +76,7 @@ class _NoSuchError(Exception):
     pass
 
 
-_NoArgsIsHelp = getattr(click_errors, "NoArgsIsHelpError", _NoSuchError)  # click >= 8.2
+_NoArgsIsHelp: Any = getattr(click_errors, "NoArgsIsHelpError", _NoSuchError)  # click >= 8.2
 
 
 class OneLineErrors(TyperGroup):
@@ -173,7 +174,7 @@ def print_json(obj):
 
 
 def entry():
-    code = EXIT_UNEXPECTED
+    code: Any = EXIT_UNEXPECTED
     try:
         signals.install()  # for good: this process ends in here
         try:

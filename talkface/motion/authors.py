@@ -337,14 +337,14 @@ def predict_landmarks(weights, feats: np.ndarray, device="cpu", chunk: int = 128
     dev = torch.device(device)
     atnet = weights.atnet
     ex = torch.from_numpy(ex_coef).to(dev)
-    coefs, state = [], None
+    coefs: list[np.ndarray] = []
+    state = None
     with torch.inference_mode():
         for i in range(0, t, chunk):
             a = torch.from_numpy(np.ascontiguousarray(feats[i:i + chunk])).unsqueeze(0).to(dev)
             y, state = atnet(ex, a, state)
             coefs.append(y[0].float().cpu().numpy())
-    coefs = np.concatenate(coefs)
-    lm = pca.reconstruct(coefs, boost=bool(weights.pipeline.get("boost", True))) * scale
+    lm = pca.reconstruct(np.concatenate(coefs), boost=bool(weights.pipeline.get("boost", True))) * scale
     return lm.astype(np.float32), example.astype(np.float32)
 
 

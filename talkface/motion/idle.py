@@ -109,7 +109,7 @@ def stream(frames, n_frames: int, blink: bool = True, head: bool = False, fps: i
         return
     closure = blink_schedule(n_frames, fps, seed) if blink else None
     sway = head_motion(n_frames, fps, seed) if head else None
-    centre = width = None
+    centre, width = None, 1.0  # of the face, measured on the first frame the sway moves
     for i, p in enumerate(frames):
         p = np.array(p, np.float32, copy=True) if rest is None else rest_eyes(p, rest)
         if closure is not None and i < len(closure) and closure[i] > 0:

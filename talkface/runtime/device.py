@@ -31,7 +31,7 @@ def resolve_device(device: str | None = "auto") -> str:
     torch = require_torch(f"--device {device}")
     if not torch.cuda.is_available():
         raise InputError(f"--device {device}: CUDA is not available on this machine; use --device cpu or auto")
-    idx = device.split(":", 1)[1] if ":" in device else "0"
+    idx = device.split(":", 1)[1] if ":" in device else "0"  # type: ignore[union-attr,operator]  # a GPU by name
     if not idx.isdigit() or int(idx) >= torch.cuda.device_count():
         raise InputError(f"--device {device}: no such GPU (found {torch.cuda.device_count()}); use cuda:0")
     return f"cuda:{idx}"

@@ -66,6 +66,7 @@ class ForkedJob:
 
     def __init__(self, fn, args=()):
         self._got: tuple | None = None
+        self._fd: int | None = None  # the read end of the result pipe, until closed
         with signals.held():  # forked and recorded, or neither
             r, w = os.pipe()
             parent = os.getpid()
@@ -123,7 +124,7 @@ class ForkedJob:
                 pid = self.pid
             if pid:
                 self._done = True
-            elif time.monotonic() >= end:
+            elif end is not None and time.monotonic() >= end:
                 raise TimeoutError(f"process {self.pid} still running")
             else:
                 time.sleep(0.005)

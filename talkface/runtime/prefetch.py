@@ -69,7 +69,7 @@ class Prefetch:
             return got[1]
         if got is not None and got[0] == "error":
             self._raise(got[1])
-        return self.audio_fn(*self.audio_args)  # inline, or the child failed unexpectedly: do it here
+        return self.audio_fn(*self.audio_args)  # type: ignore[misc]  # inline, or the child failed: do it here
 
     def faces(self, device="cpu") -> list[Face]:
         """The faces, best first; ``device`` is for face-alignment when it runs here."""

@@ -30,6 +30,7 @@ import os
 import signal
 import sys
 import threading
+from typing import Any
 
 from .errors import EXIT_INTERRUPTED
 
@@ -56,7 +57,7 @@ class _State:
         self.finish_on_commit = False  # generate: the first commit finishes the run
         self.reported = False  # the CLI printed the "interrupted" line
         self.files: dict[int, str] = {}  # temp files not committed yet
-        self.procs: dict[int, object] = {}  # child processes to kill (subprocess.Popen)
+        self.procs: dict[int, Any] = {}  # child processes to kill (subprocess.Popen, forked.ForkedJob)
         self.helpers_before: set[int] = set()  # multiprocessing children that were there before
         self.prev_hook = None  # sys.unraisablehook before ours
 
@@ -378,7 +379,7 @@ def _helper_pids() -> set[int]:
     import multiprocessing
 
     try:
-        return {k.pid for k in multiprocessing.active_children()}
+        return {k.pid for k in multiprocessing.active_children() if k.pid is not None}
     except Exception:  # noqa: BLE001
         return set()
 

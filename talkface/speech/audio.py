@@ -266,7 +266,7 @@ def audio_rows(path: str | os.PathLike, sr: int = SAMPLE_RATE, max_seconds: floa
         n, carry = 0, b""
         try:
             while True:
-                chunk = proc.stdout.read(1 << 18)
+                chunk = proc.stdout.read(1 << 18)  # type: ignore[union-attr]  # stdout=PIPE
                 if not chunk:
                     break
                 chunk = carry + chunk
@@ -279,7 +279,7 @@ def audio_rows(path: str | os.PathLike, sr: int = SAMPLE_RATE, max_seconds: floa
         finally:
             if proc.poll() is None:
                 proc.kill()
-            proc.stdout.close()
+            proc.stdout.close()  # type: ignore[union-attr]
             rc = proc.wait()
         if rc != 0:
             err.seek(0)
@@ -304,10 +304,10 @@ class Features:
     def __init__(self, wav: np.ndarray | None, sr: int = SAMPLE_RATE, norm: bool = True, n_frames: int | None = None,
                  rows: np.ndarray | None = None):
         if rows is None:  # else: MFCC rows of the padded waveform computed elsewhere (raw_rows)
-            self.n_frames = n_frames_for(wav.size, sr) if n_frames is None else int(n_frames)
-            rows = raw_rows(wav, sr)
+            self.n_frames = n_frames_for(wav.size, sr) if n_frames is None else int(n_frames)  # type: ignore[union-attr]
+            rows = raw_rows(wav, sr)  # type: ignore[arg-type]  # wav or rows is given
         else:
-            self.n_frames = int(n_frames)
+            self.n_frames = int(n_frames)  # type: ignore[arg-type]  # with rows, n_frames is given
         feats = rows
         if norm:
             core = feats[ROWS_PER_FRAME * 3: max(ROWS_PER_FRAME * 3 + 1, len(feats) - ROWS_PER_FRAME * 3)]

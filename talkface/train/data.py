@@ -128,7 +128,7 @@ def prepare(src, out, jobs: int = 1, size: int = DATA_SIZE, zoom: float = DATA_Z
         with ProcessPoolExecutor(jobs) as ex:
             futs = [ex.submit(_worker, t) for t in todo]
             for f in as_completed(futs):
-                _tally(report, *f.result(), progress)
+                _tally(report, *f.result(), progress)  # type: ignore[call-arg]
     rp.write_text(json.dumps(report, indent=2))
     return report
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,7 +36,8 @@ class VGData:
         """``speech``: (MouthNet, basis, gain) of the weights the renderer will be driven by;
         each clip's landmark motion is then predicted from its speech features once (for
         ``sample``'s ``predicted``)."""
-        self.items, self.motion = [], []
+        self.items: list = []
+        self.motion: list[Any] = []  # per clip: the predicted motion, or None
         for it in items:
             m = np.load(it / "meta.npz")
             frames = np.load(it / "frames.npy", mmap_mode="r")
@@ -43,7 +45,7 @@ class VGData:
             self.items.append((frames, to_norm(m["points"][:n], int(m["size"])).astype(np.float32), n))
             self.motion.append(_predicted_motion(it, m["wav"], n, speech) if speech is not None else None)
         self.size = self.items[0][0].shape[1]
-        self.basis = speech[1] if speech is not None else None
+        self.basis: Any = speech[1] if speech is not None else None
 
     def sample(self, rng, batch, t, jitter: float = 0.0, predicted: float = 0.0):
         """``batch`` windows of ``t`` frames + an example frame of the same clip.
@@ -161,7 +163,7 @@ def windows(G, x, lm, e, el, rng, shift: int = 6, lm_in=None):
     img = e[:, None].expand(-1, t, -1, -1, -1).reshape(n, 3, size, size)
     real = x.reshape(n, 3, size, size)
     maps, rmaps = landmark_maps(lmf, size), landmark_maps(elf, size)
-    cut = {k: [] for k in ("img", "rmaps", "maps", "real", "mask", "fade")}
+    cut: dict[str, list] = {k: [] for k in ("img", "rmaps", "maps", "real", "mask", "fade")}
     for i in range(n):
         y0, x0, h, w = mouth_window(lmf[i], size, G.cfg.window)
         dy, dx = (int(v) for v in rng.integers(-shift, shift + 1, 2))

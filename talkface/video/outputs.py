@@ -150,7 +150,7 @@ def remove_stale_temps(target: Path) -> list[Path]:
     left by a killed run: only those made on this host by a process that no longer exists."""
     target = Path(target)
     prefixes = [f".{key}.{_host()}-" for key in (target.name, _short_key(target.name))]
-    gone = []
+    gone: list[Path] = []
     try:
         entries = list(target.parent.iterdir())
     except OSError:

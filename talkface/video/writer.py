@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import threading
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Generator
 
 import numpy as np
 
@@ -29,7 +29,7 @@ from .outputs import AtomicFile
 DECODE_FLAGS = ["-sws_flags", "accurate_rnd+full_chroma_int"]
 
 
-def read_frames(path: str | os.PathLike, fps: int = FPS) -> Iterator[np.ndarray]:
+def read_frames(path: str | os.PathLike, fps: int = FPS) -> Generator[np.ndarray, None, None]:
     """Yield RGB uint8 frames of a video, resampled to ``fps``."""
     import imageio_ffmpeg
 
@@ -75,8 +75,11 @@ class VideoWriter:
         self.out = Path(out)
         self.size = (width, height)
         self.frames = 0
-        self._atomic = self.proc = self._pump = None
-        self._err = None
+        # set below (None only until then, which abort() checks)
+        self._atomic: Any = None
+        self.proc: Any = None
+        self._pump: Any = None
+        self._err: Any = None
         self._broken = False
         self._stop = threading.Event()
         # frames go to ffmpeg from a thread, so rendering the next frame overlaps the pipe

@@ -32,6 +32,7 @@ each set once.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ..runtime.errors import WeightsError
 from ..runtime.torch_needed import require_torch
@@ -78,7 +79,7 @@ class LoadedWeights:
     says, from the manifest, whether there is one. Every file was checked against its
     sha256 when the set was loaded."""
 
-    def __init__(self, name: str, entry: dict, atnet: object, vgnet: object | None, pca: object, pipeline: dict,
+    def __init__(self, name: str, entry: dict, atnet: Any, vgnet: object | None, pca: Any, pipeline: dict,
                  device="cpu", folder: Path | None = None):
         self.name, self.entry, self.atnet, self.pca, self.pipeline = name, entry, atnet, pca, pipeline
         self.device, self.folder = device, folder

@@ -167,7 +167,7 @@ def _lazy_pyplot():
             return getattr(importlib.import_module(name), attr)
 
         mod = types.ModuleType(name, f"imports {name} on first use")
-        mod.__getattr__ = real  # type: ignore[attr-defined]
+        mod.__getattr__ = real  # type: ignore[method-assign]
         return mod
 
     made = {}

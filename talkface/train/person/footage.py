@@ -122,7 +122,7 @@ def _detect(frame: np.ndarray):
     small, s = shrink(frame, DETECT_SIDE)
     faces = sorted(_detect_dlib(small), key=lambda f: f.box[2] * f.box[3], reverse=True)
     for f in faces:
-        f.box = tuple(v / s for v in f.box)
+        f.box = tuple(v / s for v in f.box)  # type: ignore[assignment]
     return faces
 
 
