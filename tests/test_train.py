@@ -148,7 +148,7 @@ def test_train_vgnet_on_predicted_landmarks(work, tmp_path):
 
     from talkface import weights as W
     from talkface.motion.mouthnet import close_mouth
-    from talkface.train.vgnet import VGData
+    from talkface.train.vgnet_data import VGData
 
     items = sorted(p for p in work["data"].iterdir() if p.is_dir())
     w = W.load("default", "cpu", need_vgnet=False)

@@ -75,8 +75,7 @@ class VideoWriter:
         self.out = Path(out)
         self.size = (width, height)
         self.frames = 0
-        # set below (None only until then, which abort() checks)
-        self._atomic: Any = None
+        self._atomic: Any = None  # these four are set below (None until then: abort() checks)
         self.proc: Any = None
         self._pump: Any = None
         self._err: Any = None
