@@ -25,9 +25,9 @@ Each folder's ``manifest.json``::
 Files are checked against their sha256 before anything is loaded; nothing is unpickled.
 
 Modules: ``manifests`` (the folders, their manifests, what a name means), ``files`` (sha256,
-safetensors), ``networks`` (state dicts -> AT-net, MouthNet, VG-net); :func:`load` ties
-them together. A :class:`talkface.TalkingFace` keeps what ``load`` built, so a batch loads
-each set once.
+safetensors), ``networks`` (state dicts -> AT-net, MouthNet, VG-net), ``configs`` (the
+networks' sizes each file's manifest entry records); :func:`load` ties them together. A
+:class:`talkface.TalkingFace` keeps what ``load`` built, so a batch loads each set once.
 """
 from __future__ import annotations
 
