@@ -145,6 +145,26 @@ def test_the_cycle_finder_finds_one():
     assert _path(g, ["a", "b", "c"]) == "a -> b -> c -> a"
 
 
+def test_every_import_of_the_package_names_a_module_that_is_there():
+    """A module moved or renamed leaves no import of its old path behind (also inside a
+    function, where only running it would tell): ``from .x import y`` needs module ``x``,
+    ``from . import y`` a module or package ``y`` or a name of the package."""
+    missing = []
+    for name, (path, is_pkg) in MODULES.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                missing += [f"{name}:{node.lineno} import {a.name}" for a in node.names
+                            if a.name.startswith("talkface.") and a.name not in MODULES]
+            elif isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("talkface")):
+                base = name.split(".") if is_pkg else name.split(".")[:-1]
+                prefix = ".".join(base[: len(base) - (node.level - 1)] + ([node.module] if node.module else [])) \
+                    if node.level else node.module
+                if prefix not in MODULES:
+                    missing.append(f"{name}:{node.lineno} from {prefix} import ...")
+    assert not missing, missing
+
+
 def test_inference_never_imports_training_code():
     """Nothing outside ``talkface.train`` imports it, but the ``talkface train`` / ``data``
     commands (``talkface.cli.train``), even inside a function."""
