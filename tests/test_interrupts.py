@@ -279,7 +279,7 @@ import os, signal, sys, threading, time
 from talkface.runtime import signals
 signals.install()
 import numpy as np
-from talkface.face import mesh
+from talkface.face.detectors import mesh
 delay = float(sys.argv[1])
 threading.Timer(delay, os.kill, (os.getpid(), signal.SIGTERM)).start()
 end = time.monotonic() + delay + 5.0
