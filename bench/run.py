@@ -5,6 +5,7 @@ frame, peak memory of the whole process tree, per-stage seconds, and frames per 
     python bench/run.py                      # 10 s, 60 s, 600 s of speech, full portrait and --crop 256
     python bench/run.py --lengths 10 --variants crop256 --cores 2 --json bench.json
     python bench/run.py --lengths 10 --variants neural,neural256 --device cuda   # VG-net's fps, GPU
+    python bench/run.py --lengths 10 --variants crop256 --weights old,new --repeat 3  # two weight sets, interleaved
 
 Each run is a fresh ``python -m talkface generate ... --json`` process (so interpreter start,
 imports and model loading are counted), optionally pinned to ``--cores`` CPUs. Memory is
@@ -127,10 +128,10 @@ class TreeMemory(threading.Thread):
 
 
 def run_one(portrait: Path, speech: Path, seconds: float, variant: str, device: str, cores: int | None,
-            workdir: Path) -> dict:
+            workdir: Path, weights: str | None = None) -> dict:
     out = workdir / f"out_{variant}_{int(seconds)}.mp4"
     cmd = [sys.executable, "-m", "talkface", "generate", str(portrait), str(speech), "-o", str(out), "--force",
-           "--json", "-q", "--device", device, *VARIANTS[variant]]
+           "--json", "-q", "--device", device, *VARIANTS[variant], *(["--weights", weights] if weights else [])]
     pre = None
     if cores:
         cpus = sorted(os.sched_getaffinity(0))[:cores]
@@ -149,7 +150,8 @@ def run_one(portrait: Path, speech: Path, seconds: float, variant: str, device: 
     total = r["seconds"]["total"]
     startup = wall - total  # interpreter start + imports before generate() begins
     return {
-        "variant": variant, "device": r["device"], "audio_s": r["audio_duration"], "frames": r["frames"],
+        "variant": variant, "weights": weights or "default",
+        "device": r["device"], "audio_s": r["audio_duration"], "frames": r["frames"],
         "size": r["size"], "renderer": r["renderer"],
         "wall_s": round(wall, 3), "rtf": round(wall / r["audio_duration"], 3),
         "rtf_in_process": round(total / r["audio_duration"], 3),
@@ -169,6 +171,8 @@ def main(argv=None):
     ap.add_argument("--cores", type=int, default=None, help="Pin each run to this many CPUs.")
     ap.add_argument("--warmup", action="store_true", help="One untimed 3 s run first (fills OS file caches).")
     ap.add_argument("--json", type=Path, default=None, help="Also write the figures here.")
+    ap.add_argument("--weights", default="", help="Comma separated weight sets, run in turn (side by side).")
+    ap.add_argument("--repeat", type=int, default=1, help="Runs of each (variant, weights), interleaved.")
     a = ap.parse_args(argv)
 
     info = machine()
@@ -182,11 +186,14 @@ def main(argv=None):
             run_one(a.portrait, make_speech(3, td / "w.wav"), 3, "crop256", a.device, a.cores, td)
         for seconds in [float(x) for x in a.lengths.split(",") if x]:
             speech = make_speech(seconds, td / f"speech_{int(seconds)}.wav")
-            for v in [x for x in a.variants.split(",") if x]:
-                r = run_one(a.portrait, speech, seconds, v, a.device, a.cores, td)
+            runs = [(v, w) for _ in range(a.repeat) for v in [x for x in a.variants.split(",") if x]
+                    for w in ([x for x in a.weights.split(",") if x] or [None])]
+            for v, w in runs:
+                r = run_one(a.portrait, speech, seconds, v, a.device, a.cores, td, w)
                 rows.append(r)
                 st = r["stages"]
-                print(f"{v:>8} {r['audio_s']:7.1f} s audio  {r['size'][0]}x{r['size'][1]}  wall {r['wall_s']:7.2f} s  "
+                print(f"{v:>8} {r['weights'][:24]:>24} {r['audio_s']:7.1f} s audio  {r['size'][0]}x{r['size'][1]}  "
+                      f"wall {r['wall_s']:7.2f} s  "
                       f"RTF {r['rtf']:.3f} (in-process {r['rtf_in_process']:.3f})  "
                       f"first frame {r['first_frame_s']:.2f} s  "
                       f"{r['fps']:6.1f} fps  peak RSS {r['peak_rss_mb']:.0f} MB / PSS {r['peak_pss_mb']:.0f} MB  | "

@@ -5,7 +5,10 @@ speakers it never saw, per speaker, against the loudness envelope.
     python bench/speaker_folds.py RUN [RUN ...] --data PREPARED_FOOTAGE [--json OUT]
 
 Prints one row per held-out speaker (clips, open r, loudness r, width r, open amp) and the
-mean over speakers.
+mean over speakers; then, per run, how much wider unseen speakers open than the model's
+held-out GRID clips do (the gain calibrated on the held-out speakers over the gain that fits
+held-out GRID s1), and its geometric mean over runs: the factor by which the shipped gain
+(fitted on held-out GRID s1) is raised so that unseen speakers' spread comes out right.
 """
 from __future__ import annotations
 
@@ -14,15 +17,15 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from talkface.motion.mouthnet import MouthNetConfig
+from talkface.train.common import load_checkpoint
 from talkface.train.mouthnet import evaluate_items, load_items
 from talkface.train.networks.mouthnet import MouthNet
 
 
 def _model(run: Path):
-    ck = torch.load(run / "best.pt", map_location="cpu", weights_only=False)
+    ck = load_checkpoint(run, "best.pt")
     m = MouthNet(MouthNetConfig.from_dict(ck["config"]))
     m.load_state_dict(ck["model"])
     return m.eval(), np.asarray(ck["basis"], np.float32), float(ck.get("gain", 1.0))
@@ -34,6 +37,13 @@ def _held(run: Path) -> list[str]:
         if row.get("event") == "speakers" and "held_out" in row:
             return row["held_out"]
     return []
+
+
+def _spread_factor(run: Path) -> float | None:
+    rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    val = [r for r in rows if r.get("event") == "val" and r.get("heldout_ratio")]
+    gain = [r["gain"] for r in rows if r.get("event") == "gain"]
+    return gain[0] * val[-1]["heldout_ratio"] if val and gain else None
 
 
 def main(argv=None):
@@ -61,8 +71,14 @@ def main(argv=None):
         m = {k: float(np.mean([r[k] for r in rows])) for k in ("corr", "loud", "width", "ratio")}
         print(f"mean over {len(rows)} speakers: open r {m['corr']:+.2f}, loudness {m['loud']:+.2f}, "
               f"width r {m['width']:+.2f}, open amp {m['ratio']:.2f}")
+    factors = {run.name: _spread_factor(run) for run in a.runs}
+    for name, f in factors.items():
+        print(f"{name}: unseen speakers' gain / held-out GRID s1's gain = {f:.3f}" if f else f"{name}: -")
+    ok = [f for f in factors.values() if f]
+    if ok:
+        print(f"geometric mean: {float(np.exp(np.mean(np.log(ok)))):.3f}")
     if a.json:
-        a.json.write_text(json.dumps(rows, indent=1))
+        a.json.write_text(json.dumps({"speakers": rows, "spread_factor": factors}, indent=1))
 
 
 if __name__ == "__main__":

@@ -114,6 +114,24 @@ def test_prepare_footage_folder(tmp_path, monkeypatch):
     # resumable: a second run prepares nothing again
     rep = S.prepare_footage(src, out)
     assert rep["prepared"] == 0 and rep["already_done"] == 3 and len(rep["kept"]) == 3
+    # train atnet on it beside a GRID-style folder, one speaker left out as a fold
+    from typer.testing import CliRunner
+
+    from talkface.cli import app
+
+    grid = tmp_path / "grid"
+    from talkface.train.data import prepare
+
+    prepare(src / "ann", grid)
+    run = tmp_path / "run"
+    r = CliRunner().invoke(app, ["train", "atnet", str(grid), str(out), "--out", str(run), "--steps", "3",
+                                 "--batch", "4", "--holdout", "0", "--holdout-speakers", "bob", "-q"])
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    spk = next(x for x in rows if x.get("event") == "speakers")
+    assert spk["held_out"] == ["bob"] and spk["train"] == 3  # ann_x, ann (footage) and the folder "grid"
+    final = next(x for x in rows if x.get("event") == "final")
+    assert np.isfinite(final["speakers_out_corr"]) and np.isfinite(final["speakers_out_loud"])
 
 
 def test_speaker_balanced_sampling():

@@ -123,6 +123,14 @@ def test_generate_options_that_need_torch(no_torch, args, what):
 
 
 @pytest.mark.slow
+def test_evaluate_neural_needs_torch(no_torch):
+    (no_torch.dir / "clips").mkdir()
+    (no_torch.dir / "clips" / "a.mp4").write_bytes(b"not looked at")
+    one_line_needs_torch(no_torch("evaluate", "clips", "--renderer", "neural"),
+                         "the neural renderer (VG-net, --renderer neural)")
+
+
+@pytest.mark.slow
 def test_authors_weights_need_torch(no_torch, assets):
     r = no_torch("generate", EXAMPLES / "astronaut.png", EXAMPLES / "speech.wav", "-o", "o.mp4",
                  env={"TALKFACE_WEIGHTS": str(assets["weights"])})  # the authors' AT-net layout

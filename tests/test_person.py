@@ -85,7 +85,7 @@ def test_person_weights_end_to_end(home, videos):
     m = json.loads((home / "weights" / "manifest.json").read_text())
     e = next(e for e in m["weights"] if e["name"] == "me")
     assert e["pipeline"]["identity"] == "me" and e["pipeline"]["vgnet_identities"] == "one"
-    assert e["files"]["atnet"]["arch"] == "mouthnet" and e["person"]["base"] == "talkface-grid-s1"
+    assert e["files"]["atnet"]["arch"] == "mouthnet" and e["person"]["base"] == "talkface-open"
     assert e["validation"]["vgnet_step"] == 1 and m["default"] is None  # not the default unless --default
     assert cli("weights", "verify", "me").exit_code == 0
     # the fine-tuned VG-net renders a photo of the person under --renderer auto
@@ -160,14 +160,14 @@ def test_usage_errors(home, videos, tmp_path):
     assert "DATA_DIR" in cli("train", "vgnet").output
     assert cli("train", "vgnet", tmp_path, "--video", videos["one"], "--name", "x").exit_code == 2
     assert "--name" in cli("train", "vgnet", "--video", videos["one"]).output
-    r = cli("train", "vgnet", "--video", videos["one"], "--name", "talkface-grid-s1")
+    r = cli("train", "vgnet", "--video", videos["one"], "--name", "talkface-open")
     assert r.exit_code == 2 and "ships weights of that name" in r.output
     assert cli("train", "vgnet", "--video", videos["one"], "--name", "x", "--recipe", "best").exit_code == 2
     assert "goes with a DATA_DIR" in cli("train", "vgnet", "--video", videos["one"], "--name", "x", "--config",
                                          "maps").output
     r = cli("train", "vgnet", "--video", videos["one"], "--name", "never-run", "--resume", "--min-seconds", 2)
     assert r.exit_code == 2 and "no run of never-run to resume" in r.output
-    assert cli("weights", "remove", "talkface-grid-s1").exit_code == 2
+    assert cli("weights", "remove", "talkface-open").exit_code == 2
 
 
 def test_moving_head_is_aligned_per_frame(tmp_path):

@@ -3,6 +3,7 @@ shipped examples (CI runs it: ``.ci/readme_commands``, which these tests also ch
 small READMEs of their own), and what it says of the install is true."""
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import subprocess
@@ -104,7 +105,10 @@ def test_cartoon_is_made_with_its_own_landmarks():
 
 def test_weights_size_and_demo_output_as_the_readme_says():
     text = README.read_text()
-    total = sum(p.stat().st_size for p in (ROOT / "talkface" / "assets" / "weights").glob("*.safetensors"))
+    shipped = ROOT / "talkface" / "assets" / "weights"
+    man = json.loads((shipped / "manifest.json").read_text())
+    entry = next(e for e in man["weights"] if e["name"] == man["default"])
+    total = sum((shipped / f["file"]).stat().st_size for f in entry["files"].values())
     sizes = re.findall(r"default weights \((\d+(?:\.\d+)?) MB\)", text)
     assert sizes and all(abs(float(s) - total / 1e6) < 0.05 for s in sizes), (sizes, total)
     setup = re.search(r"^```bash\n(pip install \. .*)$", text, re.M)

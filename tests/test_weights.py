@@ -53,7 +53,7 @@ def test_random_weights_verify_ok(random_weights):
     assert [row["ok"] for row in W.verify("test-random")] == [True, True]
 
 
-LIST_KEYS = {"name", "default", "kind", "where", "dir", "size", "ok", "error", "hidden", "files", "card"}
+LIST_KEYS = {"name", "default", "kind", "where", "dir", "size", "ok", "error", "hidden", "files", "card", "use"}
 LIST_COLUMNS = ["name", "default", "kind", "where", "size", "verified", "use", "folder"]
 
 
@@ -81,7 +81,7 @@ def test_weights_list_table(random_weights):
     assert lines[0].split("\t") == LIST_COLUMNS  # not a terminal: tab-separated
     row = lines[1].split("\t")
     assert row[:4] == ["test-random", "yes", "talkface", "custom"]
-    assert row[4].endswith(" MB") and row[5] == "ok" and row[6] == str(random_weights)
+    assert row[4].endswith(" MB") and row[5] == "ok" and row[6] == "any" and row[7] == str(random_weights)
 
 
 def test_manifest_sha256_matches_files(random_weights):
@@ -264,8 +264,8 @@ def test_shipped_default_with_an_empty_user_folder(home):
     d = json.loads(r.stdout)
     assert d["folders"] == [{"where": "shipped", "dir": str(W.shipped_dir())},
                             {"where": "user", "dir": str(home / "weights")}]
-    assert [(w["name"], w["where"], w["default"], w["ok"]) for w in d["weights"]] == [
-        (shipped_default(), "shipped", True, True)]
+    assert [(w["name"], w["where"], w["default"], w["ok"], w["use"]) for w in d["weights"]] == [
+        (shipped_default(), "shipped", True, True, "any"), ("talkface-research", "shipped", False, True, "research")]
     assert not home.exists()  # reading never creates the user folder
 
 
@@ -277,11 +277,12 @@ def test_user_and_shipped_sets_both_found(home, assets, tmp_path):
     r = cli("weights", "list")
     lines = [ln.split("\t") for ln in r.stdout.splitlines()]
     assert lines[0] == LIST_COLUMNS
-    assert [(ln[0], ln[1], ln[3], ln[5], ln[6]) for ln in lines[1:]] == [
+    assert [(ln[0], ln[1], ln[3], ln[5], ln[7]) for ln in lines[1:]] == [
         (shipped_default(), "", "shipped", "ok", str(W.shipped_dir())),
+        ("talkface-research", "", "shipped", "ok", str(W.shipped_dir())),
         ("test-random", "yes", "user", "ok", str(home / "weights"))]
     r = cli("weights", "verify")
-    assert r.exit_code == 0 and len(r.stdout.splitlines()) == 4
+    assert r.exit_code == 0 and len(r.stdout.splitlines()) == 6
     r = cli(*generate_args(assets, tmp_path), "--weights", "nope")
     assert r.exit_code == 4
     assert f"{shipped_default()} (shipped)" in r.stderr and "test-random (user)" in r.stderr
@@ -293,7 +294,8 @@ def test_user_set_named_like_a_shipped_one_is_reported(home, assets, capsys):
     user_copy(assets, home, name=name, default=False)
     r = cli("weights", "list", "--json")
     rows = json.loads(r.stdout)["weights"]
-    assert [(w["where"], w["hidden"], w["default"]) for w in rows] == [("shipped", False, True), ("user", True, False)]
+    assert [(w["where"], w["hidden"], w["default"]) for w in rows] == [
+        ("shipped", False, True), ("shipped", False, False), ("user", True, False)]
     r = cli("weights", "list")
     assert r.exit_code == 0
     assert "user, hidden" in r.stdout

@@ -261,6 +261,10 @@ def evaluate(clips_dir, *, weights: str = "default", renderer: str = "auto", dev
     tf = load(weights, device)  # once, for every clip
     if renderer == "neural" and "vgnet" not in tf.weights.entry.get("files", {}):
         raise InputError(f"--renderer neural: weights {tf.weights.name!r} have no VG-net; use --renderer warp")
+    if renderer == "neural":  # said once, before any clip, not as every clip's failure
+        from ..runtime.torch_needed import require_torch
+
+        require_torch("the neural renderer (VG-net, --renderer neural)")
     save = None
     if save_videos is not None:
         save = Path(save_videos)

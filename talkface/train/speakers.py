@@ -339,6 +339,14 @@ def prepare_footage(src, out, jobs: int = 1, limit: int | None = None, progress=
         with ProcessPoolExecutor(jobs) as ex:
             for f in as_completed([ex.submit(_worker, t) for t in todo]):
                 tally(*f.result())
+    listed = {k["clip"] for k in report["kept"]}
+    for it in list_items(out):  # items an earlier, interrupted run made: their summary from meta.npz
+        m = np.load(it / "meta.npz")
+        if "speaker" in m and str(m["source"]) not in listed:
+            report["kept"].append({"clip": str(m["source"]), "speaker": str(m["speaker"]), "frames": len(m["points"]),
+                                   "valid": round(float(m["valid"].mean()), 3), "av_offset": int(m["av_offset"]),
+                                   "sync": "shift" if int(m["av_offset"]) else "keep",
+                                   "sync_r": round(float(m["sync_r"]), 3)})
     norms = speaker_norms(list_items(out))
     (out / "speakers.json").write_text(json.dumps(norms))
     report["speakers"] = len(norms)

@@ -1,11 +1,12 @@
 """``WarpRenderer``: one portrait's frames for moved landmarks, composed of the motion
-field, the resampling back-end, the mouth and the eyelids."""
+field, the resampling back-end, the closing lips, the mouth and the eyelids."""
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import numpy as np
 
+from .closing import LipCloser
 from .colour import sample
 from .eyelids import EyelidPainter
 from .field import MotionField
@@ -32,6 +33,7 @@ class WarpRenderer:
         skin = sample(self.image, self.src[[29, 30]].mean(0), 3)
         self.mouth = MouthPainter(self.image, self.src, self.roi, skin, face_scale)
         self.eyelids = EyelidPainter(self.image, self.src, self.roi, skin)
+        self.closer = LipCloser(self.image, self.src, self.roi, skin, face_scale)
         self.device = device
         self.backend = backend_for(device, backend)
         self.resample = make_resampler(self.backend, self.image, self.roi, device)
@@ -56,8 +58,10 @@ class WarpRenderer:
         eff = np.array(dst, np.float64)
         self.mouth.scale_motion(eff)
         closures = self.eyelids.hold_open(eff)  # the eyes are warped open; the lids are painted
-        roi = self.resample(self.field.flow(eff))
-        self.mouth.paint(roi, eff)
+        b = self.field.flow(eff)
+        roi = self.resample(b)
+        self.closer.close(roi, b, eff, self.resample.upsample)  # lips closer than the portrait's
+        self.mouth.paint(roi, eff)  # a mouth open wider than the portrait's
         for info, c in zip(self.lids, closures):
             if info is not None and c > 0.04:
                 self.eyelids.paint(roi, eff, info, c)
