@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Derive and check the MediaPipe 468-vertex -> iBUG 68-point map of talkface/face/mesh.py.
+"""Derive and check the MediaPipe 468-vertex -> iBUG 68-point map of talkface/face/detectors/mesh.py.
 
     python bench/mesh_map.py            # fit on the dev photos, report the error on both parts
-    python bench/mesh_map.py --write    # and write the map into talkface/face/mesh.py
+    python bench/mesh_map.py --write    # and write the map into talkface/face/detectors/mesh.py
 
 Needs ``mediapipe`` (0.10.14) and ../shared. Frames: GRID s1 clips, the real_val clips of
 speakers 1-3 and the dev portraits of bench/stylised.py (fit); GRID s2 / s3 and real_val
@@ -53,7 +53,7 @@ def frames(split: str):
 def pairs(split: str):
     """IOD-normalised (dlib 68, mesh 468) pairs of the frames where both find one face."""
     from stylised import photo_truth
-    from talkface.face.mesh import mesh_points
+    from talkface.face.detectors.mesh import mesh_points
 
     out = []
     for _name, img in frames(split):
@@ -97,7 +97,7 @@ def errors(data, table):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--write", action="store_true", help="write the map into talkface/face/mesh.py")
+    ap.add_argument("--write", action="store_true", help="write the map into talkface/face/detectors/mesh.py")
     a = ap.parse_args(argv)
     fit_data, check_data = pairs("fit"), pairs("check")
     table = fit(fit_data)
@@ -106,7 +106,7 @@ def main(argv=None):
         print(f"{name:6s} {len(data):3d} frames: mean error (IOD) points 0-47 {e[:, 0].mean():.3f} "
               f"(max {e[:, 0].max():.3f}), mouth {e[:, 1].mean():.3f}")
     if a.write:
-        path = ROOT / "talkface" / "face" / "mesh.py"
+        path = ROOT / "talkface" / "face" / "detectors" / "mesh.py"
         body = "".join(f"    {row},  # {i}\n" for i, row in enumerate(table))
         src = path.read_text()
         new = re.sub(r"MESH_TO_68: (.*?) = \(.*?\n\)\n|MESH_TO_68: (.*?) = \(\)\n",

@@ -179,7 +179,7 @@ def mouth_check(video: Path, face, wav: Path) -> dict:
     the frame outside the face's region (codec noise only, should be ~0-1); ``sync``:
     correlation of the mouth box's darkness (an open mouth shows a dark cavity) with
     the speech loudness, frame by frame."""
-    from talkface.video import read_frames
+    from talkface.video.writer import read_frames
 
     frames = np.stack(list(read_frames(video))).astype(np.float32)
     p = face.points
@@ -276,7 +276,7 @@ def speed(frames: int = 100):
 
     from talkface.face.detect import detect_faces
     from talkface.face.image import load_image
-    from talkface.motion import add_blinks
+    from talkface.motion.idle import add_blinks
     from talkface.render.warp import WarpRenderer
 
     img = load_image(ROOT / "examples" / "astronaut.png")

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from talkface.models.mouthnet import MouthNet, MouthNetConfig
+from talkface.motion.mouthnet import MouthNetConfig
 from talkface.train.common import load_checkpoint
 from talkface.train.mouthnet import evaluate_items, load_items
+from talkface.train.networks.mouthnet import MouthNet
 
 
 def _model(run: Path):

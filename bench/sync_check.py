@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from talkface import phones as P
-from talkface.articulation import inner_lip_opening
-from talkface.audio import n_frames_for
 from talkface.face.shape import stabilise, to_norm
+from talkface.motion.articulation import inner_lip_opening
+from talkface.speech import phones as P
+from talkface.speech.audio import n_frames_for
 from talkface.train.data import list_items
 from talkface.train.speakers import SyncModel, shift_audio, sync_offset
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from talkface.face.detectors.mesh import MESH_TO_68, _mesh_model, _quiet
 from talkface.face.groups import STABLE
-from talkface.face.mesh import MESH_TO_68, _mesh_model, _quiet
-from talkface.video import read_frames
+from talkface.video.writer import read_frames
 
 ROOT = Path(__file__).resolve().parent.parent
 FLIP = (list(range(16, -1, -1)) + list(range(26, 16, -1)) + [27, 28, 29, 30] + [35, 34, 33, 32, 31]

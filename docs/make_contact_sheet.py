@@ -65,8 +65,8 @@ def _sheet(tmp: Path, out: Path):
     from talkface.face.detect import detect_faces
     from talkface.face.groups import MOUTH
     from talkface.face.image import load_image
-    from talkface.motion import blink_schedule
-    from talkface.video import read_frames
+    from talkface.motion.idle import blink_schedule
+    from talkface.video.writer import read_frames
 
     wav = speech(tmp / "s.wav", 6.0)
     picks = [("photo", load_image(ROOT / "examples" / "astronaut.png"))]

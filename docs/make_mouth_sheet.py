@@ -34,9 +34,10 @@ def _crop(frame, pts):
 
 
 def main(out: Path):
-    from talkface.articulation import inner_lip_opening
-    from talkface.pipeline import audio_landmarks, generate
-    from talkface.video import read_frames
+    from talkface import generate
+    from talkface.commands.landmarks import audio_landmarks
+    from talkface.motion.articulation import inner_lip_opening
+    from talkface.video.writer import read_frames
 
     speech = ROOT / "examples" / "speech.wav"
     shared = ROOT.parent / "shared" / "data" / "portraits"

@@ -72,10 +72,11 @@ def _voices(td: Path) -> list[tuple[str, Path]]:
 
 
 def main(argv=None):
-    from talkface.articulation import inner_lip_opening, loudness_envelope
-    from talkface.audio import load_audio
-    from talkface.pipeline import audio_landmarks, generate
-    from talkface.video import read_frames
+    from talkface import generate
+    from talkface.commands.landmarks import audio_landmarks
+    from talkface.motion.articulation import inner_lip_opening, loudness_envelope
+    from talkface.speech.audio import load_audio
+    from talkface.video.writer import read_frames
 
     ap = argparse.ArgumentParser()
     ap.add_argument("out", nargs="?", type=Path, default=ROOT / "docs" / "speech_sheet.jpg")

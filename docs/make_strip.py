@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from talkface.face.detect import detect_faces
-from talkface.video import read_frames
+from talkface.video.writer import read_frames
 
 
 def strip(video, out, n=8, every=6, start=10, pad=0.6):

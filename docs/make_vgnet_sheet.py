@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from talkface import weights as W
-from talkface.articulation import inner_lip_opening
 from talkface.face.shape import to_norm
+from talkface.motion.articulation import inner_lip_opening
 from talkface.render.neural import render_neural
 from talkface.train.data import heldout, list_items
 

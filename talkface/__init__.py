@@ -10,8 +10,8 @@
 __version__ = "0.1.0"
 
 from .api import TalkingFace, generate, load  # noqa: E402
-from .errors import EXIT_INPUT, EXIT_NO_FACE, EXIT_OK, EXIT_UNEXPECTED, EXIT_WEIGHTS, TalkfaceError  # noqa: E402
 from .options import GenerateOptions  # noqa: E402
+from .runtime.errors import EXIT_INPUT, EXIT_NO_FACE, EXIT_OK, EXIT_UNEXPECTED, EXIT_WEIGHTS, TalkfaceError  # noqa: E402
 
 __all__ = ["generate", "load", "TalkingFace", "GenerateOptions", "TalkfaceError", "__version__", "EXIT_OK",
            "EXIT_UNEXPECTED", "EXIT_INPUT", "EXIT_NO_FACE", "EXIT_WEIGHTS"]

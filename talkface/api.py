@@ -15,12 +15,13 @@ Nothing heavy is imported until it is needed, so ``import talkface`` is quick.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .options import GenerateOptions
 
 if TYPE_CHECKING:
-    from .progress import Reporter
+    from .motion.predict import ATNetKind
+    from .runtime.progress import Reporter
     from .weights import LoadedWeights
 
 PathLike = str | os.PathLike
@@ -55,7 +56,7 @@ class TalkingFace:
         """``cpu`` or ``cuda:N``: where the torch models run (resolving ``auto`` or a GPU
         imports torch)."""
         if self._device is None:
-            from .device import resolve_device
+            from .runtime.device import resolve_device
 
             self._device = resolve_device(self.requested_device)
         return self._device
@@ -64,7 +65,7 @@ class TalkingFace:
     def gpu_requested(self) -> bool:
         """A GPU was asked for by name (``cuda``, ``cuda:N``): it is checked and used
         whatever runs (InputError for an unknown device name)."""
-        from .device import wants_gpu
+        from .runtime.device import wants_gpu
 
         return wants_gpu(self.requested_device)
 
@@ -80,24 +81,28 @@ class TalkingFace:
         if self._loaded is None:
             from . import weights as W
 
-            dev = self.device if self.gpu_requested or not self.speech else "cpu"
+            dev = self.device if self.gpu_requested or self.atnet_kind.needs_torch else "cpu"
             self._loaded = W.load(self.weights_name, dev)
             if self._loaded.entry.get("use") == "research":
-                from .log import logger
+                from .runtime.log import logger
 
                 logger.warning(f"weights {self._loaded.name} are for research use only (trained on footage whose "
                                "terms allow no more; see their model card); the default weights are for any use")
         return self._loaded
 
     @property
+    def atnet_kind(self) -> ATNetKind:
+        """Which AT-net the weights have (:mod:`talkface.motion.predict`: what it reads from
+        the audio, whether it needs torch); known from the manifest before anything is loaded."""
+        from .motion.predict import atnet_kind
+
+        return atnet_kind(self.manifest_entry())
+
+    @property
     def speech(self) -> bool:
         """The AT-net reads speech features (MouthNet), not MFCC windows; known from the
         manifest before anything is loaded."""
-        if self._loaded is not None:
-            return self._loaded.pca is None
-        from . import weights as W
-
-        return W.atnet_arch(self.weights_name) == "mouthnet"
+        return self.atnet_kind.speech
 
     def manifest_entry(self) -> dict:
         """The weights' manifest entry (nothing loaded); empty when it cannot be read
@@ -105,7 +110,7 @@ class TalkingFace:
         if self._loaded is not None:
             return self._loaded.entry
         from . import weights as W
-        from .errors import WeightsError
+        from .runtime.errors import WeightsError
 
         try:
             return W.locate(self.weights_name).entry
@@ -118,7 +123,7 @@ class TalkingFace:
         renderer that may be neural for these weights (``talkface.render.choose``)."""
         from .render.choose import may_be_neural
 
-        if self.gpu_requested or not self.speech:
+        if self.gpu_requested or self.atnet_kind.needs_torch:
             return True
         e = self.manifest_entry()
         return may_be_neural((options or _DEFAULT).renderer, e.get("pipeline"), "vgnet" in e.get("files", {}))
@@ -132,7 +137,7 @@ class TalkingFace:
         replace an existing one; ``quiet``: no progress on stderr (``reporter``: your own).
         """
         from .pipeline import make_video
-        from .progress import Reporter
+        from .runtime.progress import Reporter
 
         rep = reporter or Reporter(show=not quiet)
         return make_video(self, portrait, audio, output, options or _DEFAULT, force=force, reporter=rep)
@@ -147,22 +152,14 @@ def load(weights: str = "default", device: str = "auto") -> TalkingFace:
 
 
 def generate(portrait: PathLike, audio: PathLike, output: PathLike | None = None, *, weights: str = "default",
-             device: str = "auto", size: int = _DEFAULT.size, crop: bool = _DEFAULT.crop,
-             max_size: int = _DEFAULT.max_size, detector: str = _DEFAULT.detector,
-             landmarks: PathLike | None = None, face_index: int | None = None,
-             renderer: str = _DEFAULT.renderer, force: bool = False,
-             max_seconds: float | None = _DEFAULT.max_seconds, batch: int = _DEFAULT.batch, quiet: bool = True,
-             reporter: Reporter | None = None, blink: bool = _DEFAULT.blink,
-             head_motion: bool = _DEFAULT.head_motion, crf: int = _DEFAULT.crf) -> dict:
+             device: str = "auto", force: bool = False, quiet: bool = True, reporter: Reporter | None = None,
+             **options: Any) -> dict:
     """Make one talking-face MP4 from a portrait and speech; returns the summary dict.
 
-    The options are those of :class:`GenerateOptions` (``talkface generate --help``);
-    ``weights`` and ``device`` as for :func:`load`. For many videos, ``load`` once and call
-    ``TalkingFace.generate``. Raises ``TalkfaceError`` subclasses (with exit codes) for
-    anything the user can fix.
+    ``options`` are the fields of :class:`GenerateOptions` by name (``size=512, crop=True``;
+    ``talkface generate --help``); ``weights`` and ``device`` as for :func:`load`. For many
+    videos, ``load`` once and call ``TalkingFace.generate``. Raises ``TalkfaceError``
+    subclasses (with exit codes) for anything the user can fix.
     """
-    options = GenerateOptions(size=size, crop=crop, max_size=max_size, detector=detector, landmarks=landmarks,
-                              face_index=face_index, renderer=renderer, max_seconds=max_seconds, blink=blink,
-                              head_motion=head_motion, batch=batch, crf=crf)
-    return TalkingFace(weights, device).generate(portrait, audio, output, options, force=force, quiet=quiet,
-                                                 reporter=reporter)
+    return TalkingFace(weights, device).generate(portrait, audio, output, GenerateOptions(**options), force=force,
+                                                 quiet=quiet, reporter=reporter)

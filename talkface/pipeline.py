@@ -1,12 +1,13 @@
 """``generate`` wired together: portrait + speech -> MP4, streamed from stage to stage.
 
-Each stage lives in its own module: face (``face/``: detect, align, paste back), audio
-(``audio.py``, ``phones.py``), AT-net (``predict.py``: which AT-net the weights have, and
-its landmark motion), render (``render/``), video (``video.py``: the streaming writer and
-mux), weights (``weights/``). Here they only meet, in three steps:
+The stages are packages, in the order a video passes them: ``face/`` (find, align, paste
+back), ``speech/`` (what the AT-net hears), ``motion/`` (the AT-net's landmark motion;
+``motion.predict``: which AT-net the weights have), ``render/`` (landmarks -> frames),
+``video/`` (the streaming writer and mux); ``weights/`` loads the networks. Here they only
+meet, in three steps:
 
 1. :func:`_inputs`: the portrait read and shrunk to ``--max-size``; the audio read and the
-   face found (:class:`~talkface.prefetch.Prefetch`, in forked processes) while the weights
+   face found (:class:`~talkface.runtime.prefetch.Prefetch`, in forked processes) while the weights
    of the :class:`~talkface.api.TalkingFace` load (on first use) and torch starts, when the
    video needs it (:meth:`~talkface.api.TalkingFace.needs_torch`: MouthNet weights with
    the warp renderer run without torch, on the CPU);
@@ -14,8 +15,7 @@ mux), weights (``weights/``). Here they only meet, in three steps:
 3. :func:`_encode`: every frame pasted into the portrait (or blended into the crop) and
    piped to the encoder.
 
-``talkface.pipeline.generate`` is ``talkface.generate``; the AT-net functions, the face
-search and the prefetch are importable from here as before.
+``talkface.generate`` and ``TalkingFace.generate`` (``talkface.api``) call :func:`make_video`.
 """
 from __future__ import annotations
 
@@ -27,29 +27,23 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import audio as A
-from .api import generate
 from .constants import CROP_SIZE
-from .device import fan_may_run, resolve_device
-from .errors import InputError
 from .face.align import Alignment, Paster, align, face_mask
-from .face.detect import Face
-from .face.find import candidate_faces, choose_face, find_face
+from .face.detectors import detection_needs_torch
+from .face.detectors.base import Face
+from .face.find import choose_face
 from .face.image import fit_image, fit_scale, load_image
 from .face.shape import from_norm, to_norm
-from .memory import fixed_mmap_threshold
-from .predict import audio_features, predict_chunks, predict_sequence, speech_input
-from .prefetch import Prefetch
-from .progress import Reporter
-from .torch_needed import require_torch
+from .motion.predict import ATNetKind
+from .runtime.memory import fixed_mmap_threshold
+from .runtime.prefetch import Prefetch
+from .runtime.progress import Reporter
+from .runtime.torch_needed import require_torch
+from .speech import audio as A
 
 if TYPE_CHECKING:
     from .api import TalkingFace
     from .options import GenerateOptions
-
-__all__ = ["generate", "make_video", "audio_landmarks", "default_output", "Prefetch", "candidate_faces",
-           "choose_face", "find_face", "resolve_device", "speech_input", "audio_features", "predict_chunks",
-           "predict_sequence"]
 
 
 def default_output(portrait, audio) -> Path:
@@ -63,7 +57,7 @@ def make_video(tf: TalkingFace, portrait, audio, output, options: GenerateOption
     """Make a talking-face MP4 from a portrait and speech with ``tf``'s models; returns the
     summary dict (what ``--json`` prints). Raises ``TalkfaceError`` subclasses (with exit
     codes) for anything the user can fix."""
-    from .outputs import check_output_path
+    from .video.outputs import check_output_path
 
     t_start = time.perf_counter()
     fixed_mmap_threshold()
@@ -105,6 +99,7 @@ class _Inputs:
     n: int  # video frames
     n_samples: int  # audio samples
     tf: Any  # the TalkingFace: resolves the device if a renderer turns out to need torch
+    kind: ATNetKind  # which AT-net the weights have
 
 
 def _inputs(tf: TalkingFace, portrait, audio, o: GenerateOptions, rep: Reporter) -> _Inputs:
@@ -112,11 +107,11 @@ def _inputs(tf: TalkingFace, portrait, audio, o: GenerateOptions, rep: Reporter)
         full = load_image(portrait)
         img, scale = fit_image(full, o.max_size), fit_scale(full.shape, o.max_size)
         del full
-    speech = tf.speech  # which audio features the weights read
+    kind = tf.atnet_kind  # which AT-net the weights have, and so which audio features it reads
     if o.renderer == "neural" and tf.needs_torch(o):  # say so before any work
         require_torch("the neural renderer (VG-net, --renderer neural)")
-    with Prefetch(img, portrait, o.detector, o.landmarks, audio, o.max_seconds, scale, speech) as search:
-        if tf.needs_torch(o) or fan_may_run(o.detector, o.landmarks):
+    with Prefetch(img, portrait, o.detector, o.landmarks, audio, o.max_seconds, scale, kind.read_audio) as search:
+        if tf.needs_torch(o) or detection_needs_torch(o.detector, o.landmarks):
             with rep.stage("setup", "starting torch" if "torch" not in sys.modules else "setup"):
                 dev = tf.device_for(True)
         else:  # MouthNet and the warp renderer: numpy and OpenCV, no torch
@@ -130,14 +125,13 @@ def _inputs(tf: TalkingFace, portrait, audio, o: GenerateOptions, rep: Reporter)
             with rep.stage("weights", "loading weights"):
                 wts = tf.weights
             with rep.stage("audio"):
-                feats = rows if speech else \
-                    A.Features(None, norm=bool(wts.pipeline.get("feature_norm", True)), n_frames=n, rows=rows)
+                feats = kind.features(wts, rows, n)
             with rep.stage("face", "finding the face"):
                 face = choose_face(search.faces(dev), portrait, o.face_index, rep)
         except BaseException:
             _close_feats(rows)
             raise
-    return _Inputs(img, face, wts, dev, feats, n, n_samples, tf)
+    return _Inputs(img, face, wts, dev, feats, n, n_samples, tf, kind)
 
 
 # ----------------------------------------------------------------------------- 2. frames
@@ -152,12 +146,10 @@ class _Render:
 
 def _frames(src: _Inputs, o: GenerateOptions, rep: Reporter) -> _Render:
     wts, img, face, dev = src.wts, src.img, src.face, src.device
-    if wts.pipeline.get("kind", "talkface") == "atvgnet-original":
-        from .authors_pipeline import original_crop, render_original
-
-        ref_crop, al = original_crop(img, face.points, wts.pipeline["extra"]["template"])
+    if src.kind.renders_itself:  # the authors' pipeline: their crop, their VG-net's frames
+        ref_crop, al = src.kind.crop(wts, img, face.points)
         with rep.stage("atnet", "predicting landmarks"):
-            frames = render_original(wts, ref_crop, src.feats.window(), dev, batch=o.batch)
+            frames = src.kind.render(wts, ref_crop, src.feats, dev, o.batch)
         return _Render(frames, "neural", CROP_SIZE, al, ref_crop)
     crop_size = int(wts.pipeline.get("crop_size", CROP_SIZE))
     zoom = float(wts.pipeline.get("zoom", 1.0))
@@ -165,12 +157,12 @@ def _frames(src: _Inputs, o: GenerateOptions, rep: Reporter) -> _Render:
     ref_crop = al.warp(img)
     ref_norm = to_norm(al.to_crop(face.points), crop_size).reshape(-1)
     # AT-net runs a chunk at a time as the renderer asks for frames (timed as "atnet")
-    chunks = _timed(predict_chunks(wts, ref_norm, src.feats, dev), rep, "atnet")
+    chunks = _timed(src.kind.predict_chunks(wts, ref_norm, src.feats, dev), rep, "atnet")
     from .render.choose import choose_renderer
 
     used = choose_renderer(o.renderer, wts.pipeline, face, img) if wts.has_vgnet else "warp"
     if used == "warp":
-        from .motion import stream as add_motion
+        from .motion.idle import stream as add_motion
         from .render.warp import render_warp
 
         if o.crop:  # warp the aligned crop at the output size: no full-resolution work per frame
@@ -217,7 +209,7 @@ def _encode(render: _Render, src: _Inputs, o: GenerateOptions, out: Path, audio,
     """Write the frames to ``out``; (width, height, seconds from ``t_start`` to the first frame)."""
     import cv2
 
-    from .video import VideoWriter
+    from .video.writer import VideoWriter
 
     img, face, n, size, crop_size = src.img, src.face, src.n, o.size, render.crop_size
     width, height = (size, size) if o.crop else (img.shape[1], img.shape[0])
@@ -244,7 +236,7 @@ def _encode(render: _Render, src: _Inputs, o: GenerateOptions, out: Path, audio,
                     frame = cv2.resize(np.clip(f + 0.5, 0, 255).astype(np.uint8), (size, size),
                                        interpolation=cv2.INTER_CUBIC if size > crop_size else cv2.INTER_AREA)
                 else:
-                    frame = paster.paste(color, alpha)
+                    frame = paster.paste(color, alpha)  # type: ignore[union-attr]  # made for these frames
                 t1 = time.perf_counter()
                 vw.write(frame)
                 t2 = time.perf_counter()
@@ -254,29 +246,3 @@ def _encode(render: _Render, src: _Inputs, o: GenerateOptions, out: Path, audio,
                     first_frame = t2 - t_start
                 advance()
     return width, height, first_frame
-
-
-# ----------------------------------------------------------------------------- landmarks from audio
-def audio_landmarks(audio, portrait, *, weights: str = "default", device: str = "auto", detector: str = "auto",
-                    landmarks=None, face_index=None, max_seconds: float | None = A.DEFAULT_MAX_SECONDS,
-                    reporter: Reporter | None = None):
-    """Predicted 68-point sequence (T, 68, 2) in portrait pixels, 25 fps, the portrait and its face."""
-    from .api import TalkingFace
-
-    rep = reporter or Reporter(show=False)
-    tf = TalkingFace(weights, device)
-    dev = tf.device_for(not tf.speech or fan_may_run(detector, landmarks))  # MouthNet: no torch
-    wts = tf.weights
-    if wts.pipeline.get("kind", "talkface") != "talkface":
-        raise InputError(f"--weights {weights}: landmark sequences in portrait pixels need talkface weights; "
-                         "use --weights default")
-    img = load_image(portrait)
-    face = find_face(img, portrait, detector, landmarks, face_index, dev, rep)
-    wav = A.load_audio(audio, max_seconds=max_seconds)
-    feats = audio_features(wts, wav)
-    crop_size = int(wts.pipeline.get("crop_size", CROP_SIZE))
-    al = align(face.points, crop_size, float(wts.pipeline.get("zoom", 1.0)))
-    ref_norm = to_norm(al.to_crop(face.points), crop_size).reshape(-1)
-    seq = predict_sequence(wts, ref_norm, feats, dev)
-    pts = al.to_image(from_norm(seq, crop_size).reshape(-1, 2)).reshape(-1, 68, 2).astype(np.float32)
-    return pts, img, face

@@ -49,8 +49,8 @@ def speech(seconds=2.0, sr=16000, seed=0):
 def write_clip(path, seconds=2.0, seed=0, style=0) -> Path:
     """A ``seconds`` long 25 fps MP4 of a drawn face speaking; returns its path."""
     from helpers import write_wav
-    from talkface import audio as A
-    from talkface.video import VideoWriter
+    from talkface.speech import audio as A
+    from talkface.video.writer import VideoWriter
 
     path = Path(path)
     w, h, skin, bg = STYLES[style % len(STYLES)]
@@ -92,8 +92,8 @@ def write_corrupt(path) -> Path:
 def write_faceless(path, seconds=1.0) -> Path:
     """A clip with speech but no face (flat grey frames)."""
     from helpers import write_wav
-    from talkface import audio as A
-    from talkface.video import VideoWriter
+    from talkface.speech import audio as A
+    from talkface.video.writer import VideoWriter
 
     path = Path(path)
     wav, _ = speech(seconds, seed=9)
@@ -109,8 +109,8 @@ def write_video(path, make_frame, w: int, h: int, seconds: float = 2.0, seed: in
     """An MP4 of ``seconds`` of speech whose frame ``i`` is ``make_frame(i, level)`` (RGB,
     ``h`` x ``w``; ``level`` 0..1 the speech loudness at that frame)."""
     from helpers import write_wav
-    from talkface import audio as A
-    from talkface.video import VideoWriter
+    from talkface.speech import audio as A
+    from talkface.video.writer import VideoWriter
 
     path = Path(path)
     wav, env = speech(seconds, seed=seed)

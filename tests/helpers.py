@@ -109,7 +109,9 @@ def make_random_weights(d: Path, name="test-random", default=True, seed=0):
     from talkface import weights as W
     from talkface.face.align import template
     from talkface.face.shape import to_norm
-    from talkface.models import ATNet, VGNet, get_config
+    from talkface.motion.atnet import ATNet
+    from talkface.render.vgnet import VGNet
+    from talkface.weights.configs import get_config
 
     torch.manual_seed(seed)
     acfg = get_config("small", "atnet")

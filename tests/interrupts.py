@@ -73,7 +73,7 @@ class Forked:
         if pid == 0:  # the child: a talkface process from entry() on
             code = 1
             try:
-                from talkface import signals
+                from talkface.runtime import signals
 
                 install = signals.install
 
@@ -129,10 +129,10 @@ def preload():
 
     import talkface.cli  # noqa: F401
     import talkface.pipeline  # noqa: F401
-    from talkface.face import detect as D
+    from talkface.face.detectors import dlib
 
     try:
-        D._dlib_models()
+        dlib._dlib_models()
     except Exception:  # noqa: BLE001 - detection loads it itself then
         pass
 

@@ -1,4 +1,4 @@
-"""Audio stage: decoding/resampling through ffmpeg and the MFCC windows (talkface.audio)."""
+"""Audio stage: decoding/resampling through ffmpeg and the MFCC windows (talkface.speech.audio)."""
 from __future__ import annotations
 
 import math
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from helpers import synth_speech, write_wav
-from talkface import audio as A
-from talkface.errors import InputError
+from talkface.runtime.errors import InputError
+from talkface.speech import audio as A
 
 # -- features ----------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Import and inference of the authors' ATVG-net weights (talkface.authors_pipeline)."""
+"""Import and inference of the authors' ATVG-net weights (talkface.motion.authors)."""
 from __future__ import annotations
 
 import re
@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from talkface import authors_pipeline as original
-from talkface.errors import InputError, WeightsError
-from talkface.models import ATNet, VGNet, get_config
+from talkface.motion import authors as original
+from talkface.motion.atnet import ATNet
+from talkface.render.vgnet import VGNet
+from talkface.runtime.errors import InputError, WeightsError
+from talkface.weights.configs import get_config
 
 torch.set_num_threads(1)
 
@@ -261,7 +263,7 @@ def test_cli_import_and_generate(synthetic, tmp_path, monkeypatch, assets):
 
     from talkface import weights as W
     from talkface.cli import app
-    from talkface.video import count_frames
+    from talkface.video.writer import count_frames
 
     home = tmp_path / "home"
     monkeypatch.setenv("TALKFACE_HOME", str(home))

@@ -253,9 +253,9 @@ def _disk_full_ffmpeg(f, t, out, a, m):
     fake.write_text("#!/bin/sh\nhead -c 100000 >/dev/null\necho 'Error writing trailer: No space left on device' >&2\n"
                     "exit 1\n")
     fake.chmod(0o755)
-    import talkface.video
+    import talkface.video.writer
 
-    m.setattr(talkface.video, "ffmpeg_exe", lambda: str(fake))
+    m.setattr(talkface.video.writer, "ffmpeg_exe", lambda: str(fake))
     return f["face"], f["wav"], [], out
 
 
@@ -445,6 +445,7 @@ VALID = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case,image,audio", VALID, ids=[c[0] for c in VALID])
 def test_odd_but_valid(case, image, audio, f, random_weights, tmp_path):
     portrait = f["dir"] / image if image else f["face"]

@@ -15,8 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from helpers import MOUTH_CENTRE, probe, synth_speech, video_size, write_png, write_wav
-from talkface import audio as A
 from talkface.cli import app
+from talkface.speech import audio as A
 
 runner = CliRunner()
 FACE_W, FACE_H = 320, 400  # draw_face() default size
@@ -104,7 +104,7 @@ def test_generate_end_to_end(e2e, inputs):
 def test_generate_frames_keep_the_portrait_outside_the_face(e2e, inputs):
     """Full-portrait output: the area far from the face is the portrait (up to H.264 loss)."""
     from talkface.face.image import load_image
-    from talkface.video import read_frames
+    from talkface.video.writer import read_frames
 
     r, out = e2e
     assert r.returncode == 0
@@ -115,6 +115,7 @@ def test_generate_frames_keep_the_portrait_outside_the_face(e2e, inputs):
     assert np.abs(first[-40:] - src[-40:]).mean() < 6
 
 
+@pytest.mark.slow
 def test_generate_crop_default_name_and_force(inputs, random_weights, tmp_path):
     audio_dir = tmp_path / "audio"
     audio_dir.mkdir()
@@ -144,6 +145,7 @@ def test_generate_crop_default_name_and_force(inputs, random_weights, tmp_path):
     assert not [p for p in audio_dir.iterdir() if p.name.endswith(".part")]
 
 
+@pytest.mark.slow
 def test_generate_neural_renderer_full_portrait(inputs, random_weights, tmp_path):
     """VG-net frames pasted back into the whole portrait (the Paster path of the pipeline)."""
     out = tmp_path / "neural.mp4"
@@ -155,6 +157,7 @@ def test_generate_neural_renderer_full_portrait(inputs, random_weights, tmp_path
     assert n_frames(out) == res["frames"] == 10
 
 
+@pytest.mark.slow
 def test_generate_max_size_keeps_even_dims(inputs, random_weights, tmp_path):
     out = tmp_path / "small.mp4"
     r = cli("generate", inputs["face"], inputs["short"], "-o", out, "--max-size", 155, "--json")
@@ -164,6 +167,7 @@ def test_generate_max_size_keeps_even_dims(inputs, random_weights, tmp_path):
     assert video_size(out) == (w, h)
 
 
+@pytest.mark.slow
 def test_generate_missing_portrait_exit_2(inputs, tmp_path):
     missing = tmp_path / "nobody.png"
     r = talkface("generate", missing, inputs["short"], "-o", tmp_path / "o.mp4", weights=inputs["weights"])
@@ -192,6 +196,7 @@ def test_generate_blank_image_exit_3(inputs, random_weights, tmp_path):
     assert not (tmp_path / "o.mp4").exists()
 
 
+@pytest.mark.slow
 def test_generate_with_landmarks_file_skips_detection(inputs, face_json, random_weights, tmp_path):
     r0, lm, _ = face_json
     assert r0.exit_code == 0, r0.output
@@ -221,6 +226,7 @@ def test_generate_bad_options_exit_2(inputs, random_weights, tmp_path, args):
     assert not (tmp_path / "o.mp4").exists()
 
 
+@pytest.mark.slow
 def test_generate_crf_sets_the_quality(inputs, random_weights, tmp_path):
     sizes = {}
     for crf in (0, 40):
@@ -368,6 +374,7 @@ def test_landmarks_audio_needs_portrait(inputs, tmp_path):
 
 # -- help, version, doctor ---------------------------------------------------------------
 
+@pytest.mark.slow
 def test_help():
     r = talkface("--help")
     assert r.returncode == 0
@@ -404,6 +411,7 @@ def test_doctor_json(random_weights):
     assert os.path.isfile(d["ffmpeg"])
 
 
+@pytest.mark.slow
 def test_landmarks_file_of_a_large_portrait_follows_max_size(inputs, random_weights, tmp_path):
     """Points written for the portrait's own pixels land on the face after --max-size shrinks it."""
     import cv2
@@ -446,6 +454,7 @@ def test_usage_errors_are_one_line(inputs, args, named):
     assert "Usage:" not in r.stderr and "Try " not in r.stderr
 
 
+@pytest.mark.slow
 def test_usage_error_in_a_real_process(inputs):
     r = talkface("generate", inputs["face"], inputs["short"], "--frobnicate")
     assert r.returncode == 2

@@ -18,10 +18,10 @@ from typer.testing import CliRunner
 
 from helpers import draw_face, synth_speech, write_png, write_wav
 from talkface.cli import app
+from talkface.commands.landmarks import template_face
 from talkface.editor import LandmarkEditor
 from talkface.face import groups as G
 from talkface.face.landmarks_file import read_landmarks_json
-from talkface.landmarks_cmd import template_face
 
 runner = CliRunner()
 
@@ -186,12 +186,13 @@ def test_existing_output_kept_without_force(face_img, start_points, tmp_path):
 
 
 def test_port_in_use_is_a_one_line_error(face_img, start_points, tmp_path, served):
-    from talkface.errors import InputError
+    from talkface.runtime.errors import InputError
 
     with pytest.raises(InputError, match=f"--port {served.editor.port}: .*in use"):
         LandmarkEditor(tmp_path / "f.png", face_img, start_points, tmp_path / "x.json", port=served.editor.port)
 
 
+@pytest.mark.slow
 def test_saved_file_drives_generate(face_img, start_points, tmp_path, random_weights):
     """What the page saves is what ``generate --landmarks`` reads: on a blank image (no face
     to detect) the video is made from the edited points."""
@@ -213,7 +214,7 @@ def test_saved_file_drives_generate(face_img, start_points, tmp_path, random_wei
 def _edit_in_thread(image, out, landmarks, detector):
     """``landmarks_cmd.edit`` serving in a thread: (thread, result holder, base URL, key,
     the starting points the page gets)."""
-    from talkface import landmarks_cmd
+    from talkface.commands import landmarks as landmarks_cmd
 
     urls, res = [], {}
     t = threading.Thread(target=lambda: res.update(r=landmarks_cmd.edit(

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from helpers import draw_face
+from talkface.commands.landmarks import template_face
 from talkface.editor import LandmarkEditor
 from talkface.face import groups as G
 from talkface.face.landmarks_file import read_landmarks_json
-from talkface.landmarks_cmd import template_face
 from webdriver import browser_or_skip
 
 pytestmark = pytest.mark.slow  # a real browser: a few seconds

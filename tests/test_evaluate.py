@@ -11,8 +11,9 @@ from typer.testing import CliRunner
 
 from clips import to_mpg, write_clip, write_corrupt, write_faceless
 from helpers import SHARED
-from talkface import evaluate as E
 from talkface.cli import app
+from talkface.commands import evaluate as E
+from talkface.commands import evaluate_metrics as M
 
 runner = CliRunner()
 ROW_KEYS = {"clip", "frames", "psnr", "psnr_rgb", "ssim", "lmd", "still_psnr", "still_lmd", "sync_error",
@@ -29,11 +30,11 @@ def cli(*args):
 def test_psnr_is_computed_in_float():
     a = np.zeros((8, 8), np.uint8)
     b = np.full((8, 8), 255, np.uint8)
-    assert E.psnr(a, b) == pytest.approx(0.0)  # uint8 arithmetic would wrap to MSE 1 (48 dB)
-    assert E.psnr(a, a) == 100.0
+    assert M.psnr(a, b) == pytest.approx(0.0)  # uint8 arithmetic would wrap to MSE 1 (48 dB)
+    assert M.psnr(a, a) == 100.0
     c = a.copy()
     c[0, 0] = 16  # MSE = 256 / 64 = 4
-    assert E.psnr(a, c) == pytest.approx(20 * np.log10(255 / 2))
+    assert M.psnr(a, c) == pytest.approx(20 * np.log10(255 / 2))
 
 
 def test_image_metrics_on_256_px_crops():
@@ -41,14 +42,14 @@ def test_image_metrics_on_256_px_crops():
 
     rng = np.random.default_rng(0)
     real = rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)
-    assert E.image_metrics(real, real) == (100.0, 100.0, pytest.approx(1.0))
+    assert M.image_metrics(real, real) == (100.0, 100.0, pytest.approx(1.0))
     fake = np.clip(real.astype(int) + rng.integers(-20, 21, real.shape), 0, 255).astype(np.uint8)
-    grey, rgb, ssim = E.image_metrics(real, fake)
+    grey, rgb, ssim = M.image_metrics(real, fake)
     import cv2
 
     r, f = (cv2.resize(x, (256, 256), interpolation=cv2.INTER_AREA) for x in (real, fake))
-    assert rgb == pytest.approx(E.psnr(r, f))
-    assert grey == pytest.approx(E.psnr(cv2.cvtColor(r, cv2.COLOR_RGB2GRAY), cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)))
+    assert rgb == pytest.approx(M.psnr(r, f))
+    assert grey == pytest.approx(M.psnr(cv2.cvtColor(r, cv2.COLOR_RGB2GRAY), cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)))
     assert ssim == pytest.approx(structural_similarity(f, r, channel_axis=2, data_range=255))
     assert 0 < ssim < 1 and grey > rgb - 5
 
@@ -57,14 +58,14 @@ def test_mouth_distance_is_a_centred_per_point_mean():
     rng = np.random.default_rng(1)
     a = rng.uniform(0, 128, (68, 2))
     b = a + [5.0, -3.0]  # translation only: centring removes it
-    assert E.mouth_distance(a, b) == pytest.approx(0.0, abs=1e-9)
+    assert M.mouth_distance(a, b) == pytest.approx(0.0, abs=1e-9)
     c = a.copy()
     c[48:68] = a[48:68].mean(0) + 1.5 * (a[48:68] - a[48:68].mean(0))  # mouth scaled about its centroid
     want = 0.5 * np.linalg.norm(a[48:68] - a[48:68].mean(0), axis=1).mean()
-    assert E.mouth_distance(a, c) == pytest.approx(want)
+    assert M.mouth_distance(a, c) == pytest.approx(want)
     d = a.copy()
     d[:48] += 50  # points outside the mouth do not count
-    assert E.mouth_distance(a, d) == pytest.approx(0.0, abs=1e-9)
+    assert M.mouth_distance(a, d) == pytest.approx(0.0, abs=1e-9)
 
 
 # ----------------------------------------------------------------------------- end to end
@@ -95,6 +96,7 @@ def result(clip_dir, assets):
     return r, clip_dir.parent / "videos"
 
 
+@pytest.mark.slow
 def test_evaluate_json_schema(result):
     r, _ = result
     assert r.exit_code == 0, r.output
@@ -113,6 +115,7 @@ def test_evaluate_json_schema(result):
         assert res["mean"][k] == pytest.approx(np.mean([c[k] for c in res["clips"]]), abs=1e-3)
 
 
+@pytest.mark.slow
 def test_failed_clips_are_reported_not_fatal(result):
     res = json.loads(result[0].stdout)
     failed = {f["clip"]: f["error"] for f in res["failed"]}
@@ -121,11 +124,13 @@ def test_failed_clips_are_reported_not_fatal(result):
     assert all(e and "\n" not in e for e in failed.values())
 
 
+@pytest.mark.slow
 def test_save_videos(result):
     _, videos = result
     assert sorted(p.name for p in videos.iterdir()) == ["a_speaker.mp4", "grid__s9__b_grid.mp4"]
 
 
+@pytest.mark.slow
 def test_table_output(clip_dir, random_weights):
     r = cli("evaluate", clip_dir, "--limit", 1, "--renderer", "warp")
     assert r.exit_code == 0, r.output

@@ -6,10 +6,10 @@ import pytest
 from PIL import Image
 
 from helpers import MOUTH_CENTRE, draw_face
-from talkface.errors import InputError
 from talkface.face.align import Paster, align, face_mask, similarity, template
 from talkface.face.detect import detect_faces
 from talkface.face.image import load_image
+from talkface.runtime.errors import InputError
 
 
 @pytest.fixture(scope="module")

@@ -36,7 +36,7 @@ def test_frontalise_takes_the_head_pose_out(angles):
     assert pose.residual < 1e-6
     np.testing.assert_allclose(frontalise(seen, pose), face[:, :2], atol=1e-6)
     # the mouth opening read off the frontal points is the true one whatever the pose
-    from talkface.articulation import inner_lip_opening
+    from talkface.motion.articulation import inner_lip_opening
 
     assert inner_lip_opening(frontalise(seen)) == pytest.approx(inner_lip_opening(face[:, :2]), abs=1e-6)
     assert abs(pose.angles[0]) == pytest.approx(abs(angles[0]), abs=5) if angles[1:] == (0, 0) else True

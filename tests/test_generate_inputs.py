@@ -18,11 +18,12 @@ import pytest
 from typer.testing import CliRunner
 
 import talkface
-from talkface import outputs, pipeline
+from talkface import pipeline
 from talkface import weights as W
 from talkface.cli import app
-from talkface.errors import InputError
 from talkface.options import GenerateOptions
+from talkface.runtime.errors import InputError
+from talkface.video import outputs
 
 runner = CliRunner()
 
@@ -222,6 +223,7 @@ def test_too_long_a_name_is_refused_before_the_work(assets, random_weights, tmp_
     assert "not writable" not in line
 
 
+@pytest.mark.slow
 def test_generate_writes_a_250_byte_name(assets, random_weights, tmp_path):
     if outputs.name_max(tmp_path) < 255:
         pytest.skip("a file system with short names")

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from helpers import synth_speech, write_wav
 from talkface.cli import app
-from talkface.video import AtomicFile, _host
+from talkface.video.outputs import AtomicFile, _host
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform != "linux", reason="kill -9 and /proc are Linux")]
 

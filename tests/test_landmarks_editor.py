@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from helpers import draw_face
+from talkface.commands.landmarks import template_face
 from talkface.editor import LandmarkEditor
 from talkface.face.landmarks_file import read_landmarks_json
-from talkface.landmarks_cmd import template_face
 
 
 def _points():

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from helpers import write_png
 from talkface.cli import app
-from talkface.face import detect, mesh
+from talkface.face import detect
+from talkface.face.detectors import mesh
 from talkface.face.image import load_image
 
 runner = CliRunner()
@@ -74,7 +75,7 @@ def test_face_index_1_and_the_warning(pictures, tmp_path):
     d = json.loads((tmp_path / "f.json").read_text())
     assert len(d["faces"]) == 1
     from talkface.face.find import choose_face
-    from talkface.progress import Reporter
+    from talkface.runtime.progress import Reporter
 
     faces = detect.detect_faces(pictures["astronaut+hopper"])
     warned = []

@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 
 from helpers import draw_face, synth_speech, write_png, write_wav
 from talkface.cli import app
-from talkface.errors import InputError
+from talkface.commands.landmarks import template_face
 from talkface.face.landmarks_file import read_landmarks_json
-from talkface.landmarks_cmd import template_face
+from talkface.runtime.errors import InputError
 
 runner = CliRunner()
 ASTRONAUT = Path(__file__).resolve().parent.parent / "examples" / "astronaut.png"
@@ -132,6 +132,7 @@ def test_bare_list_of_68_pairs_is_one_face(files, tmp_path):
     assert len(read_landmarks_json(one, files["face"])) == 1
 
 
+@pytest.mark.slow
 def test_generate_with_a_bare_list(files, random_weights, tmp_path):
     p = tmp_path / "bare.json"
     p.write_text(json.dumps(_points().tolist()))

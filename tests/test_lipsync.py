@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from talkface import articulation as R
-from talkface import phones as P
+from talkface.motion import articulation as R
+from talkface.speech import phones as P
 
 
 def _face(opening: float) -> np.ndarray:
@@ -58,7 +58,7 @@ def test_evaluate_flags_out_of_sync_clips_and_leaves_them_out_of_the_in_sync_mea
 
     from rich.console import Console
 
-    from talkface.evaluate import _mean_row, print_table
+    from talkface.commands.evaluate import _mean_row, print_table
 
     rows = [{"clip": "a.mp4", "open_corr": 0.7, "av_offset": 0, "offset_corr": 0.7},
             {"clip": "b.mp4", "open_corr": 0.1, "av_offset": 16, "offset_corr": 0.6}]
@@ -112,7 +112,8 @@ def test_speech_features_shape_and_silence():
 def test_mouthnet_chunks_equal_one_pass():
     import torch
 
-    from talkface.models.mouthnet import MouthNet, MouthNetConfig, predict_chunks, predict_motion
+    from talkface.motion.mouthnet import MouthNetConfig, predict_chunks, predict_motion
+    from talkface.train.networks.mouthnet import MouthNet
 
     torch.manual_seed(0)
     m = MouthNet(MouthNetConfig(n_in=P.N_FEATURES))
@@ -130,15 +131,16 @@ def test_shipped_mouth_opens_with_speech_and_closes_in_silence():
     from talkface import weights as W
     from talkface.face.align import template
     from talkface.face.shape import to_norm
-    from talkface.pipeline import audio_features, predict_sequence
+    from talkface.motion.predict import atnet_kind
 
     wts = W.load("default", "cpu", need_vgnet=False)
-    if wts.pca is not None:
+    kind = atnet_kind(wts.entry)
+    if not kind.speech:
         pytest.skip("default weights are not MouthNet")
     sr = 16000
     wav = _speechlike(4.0)
     ref = to_norm(template(128, 0.85), 128).reshape(-1)
-    seq = predict_sequence(wts, ref, audio_features(wts, wav), "cpu")
+    seq = kind.predict_sequence(wts, ref, kind.features_of(wts, wav), "cpu")
     o = R.inner_lip_opening(seq.reshape(-1, 68, 2)) - R.inner_lip_opening(ref.reshape(68, 2))
     t = (np.arange(len(o)) + 0.5) / 25
     env = R.loudness_envelope(wav, len(o), sr)
@@ -154,7 +156,8 @@ def test_mouthnet_utterance_norm_runs_in_one_pass():
     """With utterance-level normalisation the whole utterance is one pass, whatever the chunk."""
     import torch
 
-    from talkface.models.mouthnet import MouthNet, MouthNetConfig, predict_motion
+    from talkface.motion.mouthnet import MouthNetConfig, predict_motion
+    from talkface.train.networks.mouthnet import MouthNet
 
     torch.manual_seed(0)
     m = MouthNet(MouthNetConfig(n_in=P.N_FEATURES, norm="group"))
@@ -166,10 +169,10 @@ def test_mouthnet_utterance_norm_runs_in_one_pass():
 
 def test_open_portrait_is_closed_first():
     """An open-mouthed portrait gets a closed mouth to add the motion to, the jaw rising with it."""
-    from talkface.articulation import inner_lip_opening
     from talkface.face.align import template
     from talkface.face.shape import to_norm
-    from talkface.models.mouthnet import CLOSED, close_mouth
+    from talkface.motion.articulation import inner_lip_opening
+    from talkface.motion.mouthnet import CLOSED, close_mouth
 
     ref = to_norm(template(128, 0.85), 128).reshape(68, 2).copy()
     basis = np.zeros((136, 10), np.float32)
@@ -202,7 +205,7 @@ def test_phones_do_not_depend_on_what_was_decoded_before():
     a fresh process and after others (batch, API)."""
     from pathlib import Path
 
-    from talkface import audio as A
+    from talkface.speech import audio as A
 
     wav = A.load_audio_int16(Path(__file__).resolve().parent.parent / "examples" / "speech.wav", A.SAMPLE_RATE, None)
     first = P.PhoneRecognizer().segments(wav[: 4 * A.SAMPLE_RATE])
@@ -217,7 +220,7 @@ def test_long_audio_is_decoded_in_pieces_side_by_side():
     processes; the phones are those of one pass but for a few around the cuts."""
     from pathlib import Path
 
-    from talkface import audio as A
+    from talkface.speech import audio as A
 
     wav = A.load_audio_int16(Path(__file__).resolve().parent.parent / "examples" / "speech.wav", A.SAMPLE_RATE, None)
     wav = np.concatenate([wav] * 7)  # about 64 s
@@ -235,7 +238,7 @@ def test_digital_silence_keeps_the_mouth_closed(level):
     """Five seconds of digital silence (or dither): the recogniser hears a fricative there, but
     frames below SILENT_DB are silence, the speech gate shuts and the motion is zero."""
     from talkface import weights as W
-    from talkface.models.mouthnet import predict_motion, speech_gate
+    from talkface.motion.mouthnet import predict_motion, speech_gate
 
     wav = np.random.default_rng(0).normal(0, level, 80000).astype(np.float32) if level else np.zeros(80000, np.float32)
     f = P.speech_features(wav)

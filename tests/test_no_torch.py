@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from helpers import ROOT
-from talkface.torch_needed import INSTALL
+from talkface.runtime.errors import INSTALL
 
 EXAMPLES = ROOT / "examples"
 
@@ -73,9 +73,10 @@ def one_line_needs_torch(r, what: str):
                        "https://download.pytorch.org/whl/cpu)")
 
 
+@pytest.mark.slow
 def test_blocker_hides_torch(no_torch):
     r = no_torch(code="import importlib.util\ntry:\n    import torch\nexcept ImportError as e:\n    print(e.name)\n"
-                      "from talkface.torch_needed import torch_available\nprint(torch_available())")
+                      "from talkface.runtime.torch_needed import torch_available\nprint(torch_available())")
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["torch", "False"]
     assert no_torch.tried()
@@ -108,6 +109,7 @@ def test_landmarks_batch_and_evaluate_without_torch(no_torch):
     assert len(d["clips"]) == 1 and not d["failed"], d
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args,what", [
     (["--renderer", "neural"], "the neural renderer (VG-net, --renderer neural)"),
     (["--device", "cuda"], "--device cuda"),
@@ -120,6 +122,7 @@ def test_generate_options_that_need_torch(no_torch, args, what):
     assert not any(no_torch.dir.glob("*.mp4")) and not any(no_torch.dir.glob(".*.part"))
 
 
+@pytest.mark.slow
 def test_evaluate_neural_needs_torch(no_torch):
     (no_torch.dir / "clips").mkdir()
     (no_torch.dir / "clips" / "a.mp4").write_bytes(b"not looked at")
@@ -127,6 +130,7 @@ def test_evaluate_neural_needs_torch(no_torch):
                          "the neural renderer (VG-net, --renderer neural)")
 
 
+@pytest.mark.slow
 def test_authors_weights_need_torch(no_torch, assets):
     r = no_torch("generate", EXAMPLES / "astronaut.png", EXAMPLES / "speech.wav", "-o", "o.mp4",
                  env={"TALKFACE_WEIGHTS": str(assets["weights"])})  # the authors' AT-net layout
@@ -134,6 +138,7 @@ def test_authors_weights_need_torch(no_torch, assets):
     assert not (no_torch.dir / "o.mp4").exists()
 
 
+@pytest.mark.slow
 def test_commands_that_need_torch(no_torch):
     (no_torch.dir / "data").mkdir()
     cases = [
@@ -149,6 +154,7 @@ def test_commands_that_need_torch(no_torch):
     assert not (no_torch.dir / "run").exists()
 
 
+@pytest.mark.slow
 def test_doctor_says_torch_is_missing_in_one_line(no_torch):
     r = no_torch("doctor")
     assert "Traceback" not in r.stderr, r.stderr
@@ -159,6 +165,7 @@ def test_doctor_says_torch_is_missing_in_one_line(no_torch):
     assert "torch" not in (json.loads(no_torch("doctor", "--json").stdout).get("failed") or [])
 
 
+@pytest.mark.slow
 def test_help_needs_no_torch(no_torch):
     for args in (["--help"], ["train", "vgnet", "--help"], ["weights", "import-atvgnet", "--help"]):
         r = no_torch(*args)
@@ -167,7 +174,7 @@ def test_help_needs_no_torch(no_torch):
 
 def test_any_other_missing_torch_import_is_one_line_too():
     """A path without its own check (a bug) still reports one line, exit 2."""
-    from talkface.errors import describe
+    from talkface.runtime.errors import describe
 
     code, msg = describe(ModuleNotFoundError("No module named 'torch'", name="torch"))
     assert code == 2 and msg == f"this needs PyTorch: {INSTALL}"
@@ -176,8 +183,9 @@ def test_any_other_missing_torch_import_is_one_line_too():
     assert describe(ModuleNotFoundError("No module named 'torchvision'", name="torchvision"))[0] == 1
 
 
+@pytest.mark.slow
 def test_device_auto_is_cpu_without_torch(no_torch):
-    r = no_torch(code="from talkface.device import resolve_device\nprint(resolve_device('auto'))\n"
+    r = no_torch(code="from talkface.runtime.device import resolve_device\nprint(resolve_device('auto'))\n"
                       "import talkface\nprint(talkface.TalkingFace().device)")
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["cpu", "cpu"]

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from helpers import ROOT
-from talkface import phones as P
+from talkface.speech import phones as P
 
 SHIPPED = ROOT / "talkface" / "assets" / "weights"
 
@@ -44,7 +44,7 @@ def _is_exact_gelu(got: np.ndarray, x: np.ndarray = GELU_X) -> bool:
 
 
 def test_gelu_is_the_exact_one():
-    from talkface.models.mouthnet import gelu
+    from talkface.motion.mouthnet import gelu
 
     got = gelu(GELU_X)
     assert got.dtype == np.float32
@@ -82,7 +82,8 @@ def test_torchs_gelu_is_the_exact_one_too():
 def test_numpy_mouthnet_equals_torch(cfg):
     import torch
 
-    from talkface.models.mouthnet import MouthNet, MouthNetConfig, NumpyMouthNet, predict_chunks, predict_motion
+    from talkface.motion.mouthnet import MouthNetConfig, NumpyMouthNet, predict_chunks, predict_motion
+    from talkface.train.networks.mouthnet import MouthNet
 
     torch.manual_seed(0)
     c = MouthNetConfig(**cfg)
@@ -116,8 +117,9 @@ def test_shipped_weights_numpy_equals_torch_on_real_speech():
     """The default weights as generate runs them (numpy) and as trained (torch), on the
     example speech: the same motion."""
     from talkface import weights as W
-    from talkface.models.mouthnet import MouthNet, MouthNetConfig, NumpyMouthNet, predict_motion
-    from talkface.predict import speech_input
+    from talkface.motion.mouthnet import MouthNetConfig, NumpyMouthNet, predict_motion
+    from talkface.motion.predict import speech_input
+    from talkface.train.networks.mouthnet import MouthNet
 
     wts = W.load("default", "cpu")
     if wts.pca is not None:
@@ -140,8 +142,8 @@ def test_shipped_weights_numpy_equals_torch_on_real_speech():
 
 
 def test_mouthnet_state_dict_of_another_layout_is_refused(tmp_path):
-    from talkface.errors import WeightsError
-    from talkface.models.mouthnet import MouthNetConfig, NumpyMouthNet
+    from talkface.motion.mouthnet import MouthNetConfig, NumpyMouthNet
+    from talkface.runtime.errors import WeightsError
     from talkface.weights.networks import _load_mouthnet
 
     cfg = MouthNetConfig(hidden=8, dilations=(1,))
@@ -157,6 +159,7 @@ def test_mouthnet_state_dict_of_another_layout_is_refused(tmp_path):
         assert "x.safetensors" in e.value.message and e.value.exit_code == 4
 
 
+@pytest.mark.slow
 def test_default_weights_load_without_torch_and_vgnet_on_first_use():
     r = _in_fresh_python("""
         import json, sys
@@ -209,7 +212,7 @@ def test_default_warp_video_without_torch_then_neural_with_the_same_models(asset
 def test_cuda_by_name_is_still_checked_with_mouthnet(assets, tmp_path):
     import torch
 
-    from talkface.errors import InputError
+    from talkface.runtime.errors import InputError
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")

@@ -45,7 +45,7 @@ def small_validation(monkeypatch):
 
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory):
-    from talkface.video import read_frames
+    from talkface.video.writer import read_frames
 
     def face(i, level):
         return draw_talking_face(level)
@@ -71,6 +71,7 @@ def train_me(videos, *more):
                "--device", "cpu", "--json", "-q", *more)
 
 
+@pytest.mark.slow
 def test_person_weights_end_to_end(home, videos):
     r = train_me(videos, "--steps", 1)
     assert r.exit_code == 0, r.output
@@ -97,6 +98,7 @@ def test_person_weights_end_to_end(home, videos):
     assert again.exit_code == 2 and "--force" in again.output and "exist" in again.output
 
 
+@pytest.mark.slow
 def test_resume_continues_from_the_checkpoint(home, videos):
     if not (home / "runs" / "me" / "vgnet" / "last.pt").exists():
         assert train_me(videos, "--steps", 1).exit_code == 0

@@ -12,8 +12,8 @@ from cartoons import CARTOONS, all_cartoons, landmark_error
 from helpers import SHARED, speech_wav, write_png
 from talkface.cli import app
 from talkface.face.detect import detect_faces
+from talkface.face.detectors.mesh import mesh_available
 from talkface.face.image import load_image
-from talkface.face.mesh import mesh_available
 
 runner = CliRunner()
 
@@ -33,7 +33,7 @@ def speech(tmp_path_factory):
 
 
 def _frames(path):
-    from talkface.video import read_frames
+    from talkface.video.writer import read_frames
 
     return np.stack(list(read_frames(path))).astype(np.float32)
 
@@ -98,6 +98,7 @@ def test_landmarks_json_reports_the_attempt(tmp_path, drawn):
     assert len(d["faces"][0]["points"]) == 68
 
 
+@pytest.mark.slow
 def test_template_box_then_generate(tmp_path, speech, random_weights):
     """The manual route: a template fitted to a box, edited or not, drives generate."""
     img, truth = CARTOONS["pink_heart"]()
@@ -115,6 +116,7 @@ def test_template_box_then_generate(tmp_path, speech, random_weights):
 
 # -- generate: both renderers, paste-back ----------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["round_dot", "chibi", "robot"])
 def test_warp_video_mouth_moves_and_nothing_else(tmp_path, drawn, speech, name):
     """Default weights (AT-net trained on GRID): the drawn mouth opens and closes; the
@@ -143,6 +145,7 @@ def test_warp_video_mouth_moves_and_nothing_else(tmp_path, drawn, speech, name):
         assert f[:, far].std(0).mean() < 0.5
 
 
+@pytest.mark.slow
 def test_neural_paste_back_on_a_drawn_face(tmp_path, drawn, speech, random_weights):
     """--renderer neural: the generated crop is colour-matched and feathered into the
     full portrait; outside the paste region the portrait is unchanged."""

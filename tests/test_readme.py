@@ -80,7 +80,7 @@ def test_cartoon_template_box_fits_the_cartoon():
     """--template --box puts the eyes and mouth on examples/cartoon.png's (drawn by
     tests/helpers.draw_face(360, 440): eyes at (140, 200) and (220, 200), mouth at
     (180, 285)); the old box 120,80,200,240 put a second mouth on the cheek."""
-    from talkface.landmarks_cmd import parse_box, template_face
+    from talkface.commands.landmarks import parse_box, template_face
 
     def fits(box: str) -> bool:
         p = template_face(parse_box(box, 360, 440)).points
@@ -117,6 +117,7 @@ def test_weights_size_and_demo_output_as_the_readme_says():
     assert r.returncode == 0, "demo.mp4 (the set-up line's output) is not ignored by git"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("block,ok", [
     ("echo one > a.txt\ntest -f a.txt && test -f examples/astronaut.png   # a comment\n", True),
     ("true\nfalse ; true\ntrue\n", False),           # a failing command before ; fails the line
@@ -133,6 +134,7 @@ def test_readme_commands_script(tmp_path, block, ok):
         assert "Use commands ran" in r.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(subprocess.run([sys.executable, "-c", "import torch"]).returncode != 0, reason="needs torch")
 def test_readme_commands_script_hides_torch(tmp_path):
     readme = tmp_path / "README.md"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from helpers import ROOT, synth_speech, write_png, write_wav
-from talkface import audio as A
+from talkface.speech import audio as A
 
 
 def test_chunked_mfcc_equals_python_speech_features():
@@ -38,7 +38,7 @@ def test_features_windows_cut_on_demand_match_the_whole():
 def test_atnet_in_chunks_equals_one_pass(tmp_path):
     from helpers import make_random_weights
     from talkface import weights as W
-    from talkface.models.atnet import predict, predict_iter
+    from talkface.motion.atnet import predict, predict_iter
 
     make_random_weights(tmp_path)
     wts = W.load("test-random", "cpu", need_vgnet=False, d=tmp_path)
@@ -70,8 +70,9 @@ def test_face_search_in_a_forked_process(assets, tmp_path):
     r = _in_fresh_python(f"""
         import json, sys
         from talkface.face.image import load_image
-        from talkface.pipeline import Prefetch, candidate_faces
-        from talkface.errors import NoFaceError
+        from talkface.face.find import candidate_faces
+        from talkface.runtime.prefetch import Prefetch
+        from talkface.runtime.errors import NoFaceError
         img = load_image({str(assets['face'])!r})
         with Prefetch(img, "face.png") as s:
             forked = s.forked
@@ -95,11 +96,13 @@ def test_face_search_in_a_forked_process(assets, tmp_path):
 
 @pytest.mark.slow
 def test_bench_runs_and_reports(tmp_path):
+    """bench/run.py on the shipped weights (part of the package): any failure of the run fails."""
+    from talkface import weights as W
+
+    assert (W.shipped_dir() / W.MANIFEST).is_file(), "the shipped weights are missing from the package"
     js = tmp_path / "bench.json"
     r = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--lengths", "1.5", "--variants", "crop256",
                         "--json", str(js)], capture_output=True, text=True, timeout=300, cwd=ROOT)
-    if r.returncode != 0 and "weights" in r.stderr:
-        pytest.skip("shipped weights not available")
     assert r.returncode == 0, r.stderr + r.stdout
     d = json.loads(js.read_text())
     assert d["machine"]["cores"] >= 1 and d["machine"]["cpu"]
@@ -114,10 +117,10 @@ def test_prefetch_reads_audio_in_the_forked_process(assets, tmp_path):
     r = _in_fresh_python(f"""
         import json, sys
         import numpy as np
-        from talkface import audio as A
-        from talkface.errors import InputError
+        from talkface.speech import audio as A
+        from talkface.runtime.errors import InputError
         from talkface.face.image import load_image
-        from talkface.pipeline import Prefetch
+        from talkface.runtime.prefetch import Prefetch
         img = load_image({str(assets['face'])!r})
         with Prefetch(img, "face.png", audio={str(assets['speech'])!r}) as p:
             forked = p.forked
@@ -140,7 +143,7 @@ def test_prefetch_reads_audio_in_the_forked_process(assets, tmp_path):
 
 
 def test_eyes_take_the_portraits_shape_so_lids_move_by_blinks_alone():
-    from talkface.motion import blink_schedule, stream
+    from talkface.motion.idle import blink_schedule, stream
 
     rng = np.random.default_rng(0)
     rest = rng.uniform(0, 100, (68, 2)).astype(np.float32)
@@ -189,9 +192,10 @@ def test_prefetch_decodes_long_audio_in_pieces_from_its_process(assets, tmp_path
     r = _in_fresh_python(f"""
         import json
         from talkface.face.image import load_image
-        from talkface.pipeline import Prefetch
+        from talkface.motion.predict import speech_input
+        from talkface.runtime.prefetch import Prefetch
         img = load_image({str(assets['face'])!r})
-        with Prefetch(img, "face.png", audio={str(long)!r}, speech=True) as p:
+        with Prefetch(img, "face.png", audio={str(long)!r}, read_audio=speech_input) as p:
             status, value = p.jobs["audio"].result()
         print(json.dumps({{"status": status, "value": None if status == "ok" else value,
                           "kind": type(value[1]).__name__ if status == "ok" else None}}))
@@ -212,11 +216,12 @@ def test_long_audio_streams_its_phones(assets, tmp_path):
     r = _in_fresh_python(f"""
         import json, pickle
         import numpy as np
-        from talkface import audio as A, phones as P
+        from talkface.speech import audio as A, phones as P
         from talkface.face.image import load_image
-        from talkface.pipeline import Prefetch
+        from talkface.motion.predict import speech_input
+        from talkface.runtime.prefetch import Prefetch
         img = load_image({str(assets['face'])!r})
-        with Prefetch(img, "face.png", audio={str(long)!r}, speech=True) as p:
+        with Prefetch(img, "face.png", audio={str(long)!r}, read_audio=speech_input) as p:
             n, stream = p.audio()
         out = {{"kind": type(stream).__name__, "n": n, "len": len(stream), "ready": stream.ready(),
                "pieces": len(stream._pieces)}}
@@ -257,9 +262,10 @@ def test_forked_jobs_end_with_the_process_that_started_them(assets, tmp_path):
     code = textwrap.dedent(f"""
         import os, signal, time
         from talkface.face.image import load_image
-        from talkface.pipeline import Prefetch
+        from talkface.motion.predict import speech_input
+        from talkface.runtime.prefetch import Prefetch
         img = load_image({str(assets['face'])!r})
-        p = Prefetch(img, "face.png", audio={str(long)!r}, speech=True)
+        p = Prefetch(img, "face.png", audio={str(long)!r}, read_audio=speech_input)
         n, stream = p.audio()
         stream.start()  # the other pieces: recognised in processes of this one
         time.sleep(0.5)

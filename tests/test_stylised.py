@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 
 from cartoons import KIND_68, STYLES_68, draw_from_points
-from talkface.errors import InputError
-from talkface.face import detect, mesh
+from talkface.face import detect, detectors
+from talkface.face.detectors import mesh
+from talkface.face.detectors.base import Face
 from talkface.face.groups import EYE_L, EYE_R
+from talkface.runtime.errors import InputError
 
 
 def _error(points, truth):
@@ -47,7 +49,7 @@ def test_chain_without_mediapipe(monkeypatch):
     """mediapipe absent: the chain is dlib (+ the cartoon fit) as before, and asking for
     the mesh detector is a one-line usage error naming the fix."""
     monkeypatch.setattr(mesh, "mesh_available", lambda: False)
-    assert "mesh" not in detect.usable_detectors()
+    assert "mesh" not in detectors.usable_detectors()
     img, pts = draw_from_points("flat", 1)
     faces = detect.detect_faces(img)
     assert faces and faces[0].detector in ("dlib", "cartoon")
@@ -74,7 +76,7 @@ needs_mesh = pytest.mark.skipif(not mesh.mesh_available(), reason="mediapipe not
 @needs_mesh
 def test_mesh_detector_on_drawn_characters():
     """Face Mesh first in the auto chain; on drawn faces its points land within 0.10 IOD."""
-    assert detect.usable_detectors().index("mesh") < detect.usable_detectors().index("dlib")
+    assert detectors.usable_detectors().index("mesh") < detectors.usable_detectors().index("dlib")
     errs = []
     for style in ("flat", "sketch", "painted"):
         img, pts = draw_from_points(style, 2)
@@ -90,13 +92,14 @@ def test_mesh_in_a_box_takes_over_another_detectors_face():
     its box: the points become Face Mesh's, the attempt says whose box it was."""
     img, pts = draw_from_points("flat", 2)
     f = detect.detect_faces(img, "dlib", retries=False)[0]
-    g = detect._mesh_in_box(img, f)
+    g = mesh._mesh_in_box(img, f)
     assert g.detector == "mesh" and g.attempt == "dlib box"
     assert _error(g.points, pts) <= 0.10
-    far = detect.Face((0, 0, 20, 20), 1.0, f.points * 0 + 10, "dlib")  # a box with no face in it
-    assert detect._mesh_in_box(img, far) is far
+    far = Face((0, 0, 20, 20), 1.0, f.points * 0 + 10, "dlib")  # a box with no face in it
+    assert mesh._mesh_in_box(img, far) is far
 
 
+@pytest.mark.slow
 @needs_mesh
 def test_chain_loads_only_what_it_uses():
     """A face Face Mesh finds: dlib's models are never loaded, mediapipe comes in without
@@ -111,9 +114,10 @@ def test_chain_loads_only_what_it_uses():
     code = f"""
 import json, sys
 from talkface.face import detect
+from talkface.face.detectors import dlib
 from talkface.face.image import load_image
 faces = detect.detect_faces(load_image({str(photo)!r}))
-out = {{"detector": faces[0].detector, "dlib_loaded": detect._dlib_models.cache_info().currsize > 0,
+out = {{"detector": faces[0].detector, "dlib_loaded": dlib._dlib_models.cache_info().currsize > 0,
         "pyplot": "matplotlib.pyplot" in sys.modules}}
 import matplotlib
 matplotlib.use("Agg")

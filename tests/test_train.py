@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from clips import make_clips, write_corrupt
 from helpers import ROOT, probe
-from talkface.articulation import out_of_sync
 from talkface.cli import app
+from talkface.motion.articulation import out_of_sync
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
@@ -51,7 +51,8 @@ def log_rows(run):
 
 
 def test_data_prepare_and_resume(work):
-    cli("data", "prepare", work["clips"], work["data"], "-q")
+    r = cli("data", "prepare", work["clips"], work["data"], "-q")  # cli(): exit code 0 or the test fails
+    assert "4 prepared, 0 already done, 1 skipped" in r.output, r.output
     items = sorted(p.name for p in work["data"].iterdir() if p.is_dir())
     assert items == [f"speakers__speaker{i}" for i in range(4)]
     for it in items:
@@ -114,7 +115,7 @@ def test_train_mouthnet_resume_export_generate(work, tmp_path):
 def _first_png(clip, tmp_path):
     import cv2
 
-    from talkface.video import read_frames
+    from talkface.video.writer import read_frames
 
     frame = next(iter(read_frames(clip)))
     png = tmp_path / "first.png"
@@ -146,8 +147,8 @@ def test_train_vgnet_on_predicted_landmarks(work, tmp_path):
     import torch
 
     from talkface import weights as W
-    from talkface.models.mouthnet import close_mouth
-    from talkface.train.vgnet import VGData
+    from talkface.motion.mouthnet import close_mouth
+    from talkface.train.vgnet_data import VGData
 
     items = sorted(p for p in work["data"].iterdir() if p.is_dir())
     w = W.load("default", "cpu", need_vgnet=False)
@@ -216,7 +217,7 @@ def test_generate_with_exported_weights(work, monkeypatch):
     portrait = work["dir"] / "portrait.png"
     import cv2
 
-    from talkface.video import read_frames
+    from talkface.video.writer import read_frames
 
     cv2.imwrite(str(portrait), cv2.cvtColor(next(read_frames(clip)), cv2.COLOR_RGB2BGR))
     out = work["dir"] / "tiny.mp4"

@@ -1,4 +1,4 @@
-"""Video stage: the streaming H.264 + AAC writer and output-path checks (talkface.video)."""
+"""Video stage: the streaming H.264 + AAC writer and output-path checks (talkface.video.writer)."""
 from __future__ import annotations
 
 import os
@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from helpers import probe, synth_speech, video_size, write_wav
-from talkface.errors import InputError
-from talkface.video import VideoWriter, check_output_path, read_frames
+from talkface.runtime.errors import InputError
+from talkface.video.outputs import check_output_path
+from talkface.video.writer import VideoWriter, read_frames
 
 
 def leftovers(d):
@@ -164,8 +165,8 @@ def test_output_respects_umask(tmp_path):
 def test_atomic_commit_never_replaces_a_file_that_appeared_meanwhile(tmp_path):
     import pytest
 
-    from talkface.errors import InputError
-    from talkface.video import AtomicFile
+    from talkface.runtime.errors import InputError
+    from talkface.video.outputs import AtomicFile
 
     target = tmp_path / "out.mp4"
     a = AtomicFile(target, overwrite=False)
@@ -210,7 +211,7 @@ def test_stereo_comes_out_as_loud_as_mono_and_never_clips(tmp_path):
 
 
 def test_stereo_features_are_those_of_mono(tmp_path):
-    from talkface import audio as A
+    from talkface.speech import audio as A
 
     x = synth_speech(1.0) * 1.8
     mono = A.load_audio(write_wav(tmp_path / "m.wav", x))

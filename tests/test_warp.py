@@ -1,4 +1,4 @@
-"""Warp renderer (talkface.render.warp), blinks and head sway (talkface.motion), colour-matched
+"""Warp renderer (talkface.render.warp), blinks and head sway (talkface.motion.idle), colour-matched
 paste-back of the neural renderer (face.align.Paster), on drawn faces."""
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import pytest
 from cartoons import CARTOONS
 from helpers import draw_face
 from talkface.face.align import Paster, align, face_mask
-from talkface.face.detect import Face, detect_faces
+from talkface.face.detect import detect_faces
+from talkface.face.detectors.base import Face
 from talkface.face.template import MOUTH_RATIO, TEMPLATE_128, fit_template
-from talkface.motion import add_blinks, add_head_motion, apply, blink_schedule, head_motion, stream
+from talkface.motion.idle import add_blinks, add_head_motion, apply, blink_schedule, head_motion, stream
 from talkface.render.choose import choose_renderer
 from talkface.render.warp import WarpRenderer
 
@@ -125,12 +126,19 @@ def test_cuda_backend_agrees_with_cpu(face):
     assert np.abs(a - r.frame(q).astype(int)).mean() < 0.5
 
 
-def test_small_cartoon_mouth_opens_in_proportion(round_dot, face):
-    """Mouth motion follows the portrait's mouth size relative to a human one."""
+def test_cartoon_mouth_opens_in_proportion(round_dot, face):
+    """Mouth motion follows the portrait's mouth size relative to a human one: scaled by
+    that ratio (within 0.5..1.3) where the mouth is more than 20 % off a human one, as the
+    round dot's is; left alone on a face of human proportions."""
+    def ratio(p):
+        return np.linalg.norm(p[54] - p[48]) / np.linalg.norm(p[42:48].mean(0) - p[36:42].mean(0)) / MOUTH_RATIO
+
     img, p = round_dot
-    r = WarpRenderer(img, p)
-    ratio = np.linalg.norm(p[54] - p[48]) / np.linalg.norm(p[42:48].mean(0) - p[36:42].mean(0)) / MOUTH_RATIO
-    assert r.mouth_gain == pytest.approx(np.clip(ratio, 0.5, 1.3)) or r.mouth_gain == 1.0
+    assert abs(ratio(p) - 1) > 0.2, ratio(p)  # far from a human mouth: its motion must be scaled
+    gain = WarpRenderer(img, p).mouth_gain
+    assert gain != 1.0 and gain == pytest.approx(np.clip(ratio(p), 0.5, 1.3))
+    img, p = face
+    assert abs(ratio(p) - 1) <= 0.2 and WarpRenderer(img, p).mouth_gain == 1.0
 
 
 # -- blinks ----------------------------------------------------------------------------------

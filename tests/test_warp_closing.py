@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from helpers import ROOT, draw_face
-from talkface.articulation import inner_lip_opening
-from talkface.face.detect import detect_faces, dlib_points
+from talkface.face.detect import detect_faces
+from talkface.face.detectors.dlib import dlib_points
 from talkface.face.image import load_image
+from talkface.motion.articulation import inner_lip_opening
 from talkface.render.warp import WarpRenderer
 from talkface.render.warp.resample import upsample_box
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from talkface import weights as W
 from talkface.cli import app
-from talkface.errors import InputError, WeightsError
+from talkface.runtime.errors import InputError, WeightsError
 
 runner = CliRunner()
 

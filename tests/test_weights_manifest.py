@@ -22,9 +22,9 @@ import pytest
 from typer.testing import CliRunner
 
 from talkface import weights as W
-from talkface.authors_pipeline import BASICS
 from talkface.cli import app
-from talkface.errors import WeightsError
+from talkface.motion.authors import BASICS
+from talkface.runtime.errors import WeightsError
 
 runner = CliRunner()
 
@@ -237,12 +237,12 @@ def test_doctor_exits_4_on_unreadable_registry(tmp_path, monkeypatch):
 
 
 def test_doctor_exits_6_when_another_check_fails(random_weights, monkeypatch):
-    import talkface.audio
+    import talkface.speech.audio
 
     def no_ffmpeg():
         raise RuntimeError("no ffmpeg here")
 
-    monkeypatch.setattr(talkface.audio, "ffmpeg_exe", no_ffmpeg)
+    monkeypatch.setattr(talkface.speech.audio, "ffmpeg_exe", no_ffmpeg)
     r = cli("doctor")
     assert r.exit_code == 6, r.output
     assert "missing (no ffmpeg here)" in r.stdout
@@ -258,7 +258,7 @@ def test_doctor_exits_0_when_all_pass(random_weights):
 
 def test_weights_name_whose_files_would_not_fit_is_refused(tmp_path):
     """A set NAME is written as NAME-vgnet.safetensors(.tmp): a name that leaves no room is refused first."""
-    from talkface.errors import InputError
+    from talkface.runtime.errors import InputError
 
     assert W.target_dir("a" * 200, tmp_path) == tmp_path
     with pytest.raises(InputError, match="choose a shorter --name"):

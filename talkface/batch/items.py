@@ -7,11 +7,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import signals
 from ..api import TalkingFace
-from ..errors import EXIT_INPUT, InputError
-from ..errors import describe as _describe
 from ..options import GenerateOptions
+from ..runtime import signals
+from ..runtime.errors import EXIT_INPUT, InputError
+from ..runtime.errors import describe as _describe
 from .manifest import Item
 from .mp4 import valid_video
 from .report import result
@@ -53,9 +53,9 @@ def precheck(it: Item, resume: bool = False, force: bool = False) -> dict | None
     t0 = time.perf_counter()
     if it.error:
         return result(it, "failed", EXIT_INPUT, 0.0, it.error)
-    from ..outputs import refuse_same_file
+    from ..video.outputs import refuse_same_file
 
-    out = Path(it.output)
+    out = Path(it.output)  # type: ignore[arg-type]  # a row without error has it
     try:  # never written over an input of the row, --force or not
         refuse_same_file(out, (it.portrait, it.audio, it.options.get("landmarks")))
     except InputError as e:
@@ -89,7 +89,7 @@ def run_item(it: Item, common: Common, resume: bool = False, force: bool = False
         weights = row.pop("weights", common.weights)
         options = common.options.replace(**row)  # a bad cell (size 33) fails this item alone
         tf = (models or Models(common.device)).get(weights)
-        res = tf.generate(it.portrait, it.audio, it.output, options, force=force)
+        res = tf.generate(it.portrait, it.audio, it.output, options, force=force)  # type: ignore[arg-type]
     except Exception as e:  # noqa: BLE001 - every failure is reported per item
         signals.raise_if_lost()  # a library turned the interrupt into this error: stop the batch
         if debug:

@@ -14,7 +14,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import InputError
+from ..options import GenerateOptions
+from ..runtime.errors import InputError
 
 MANIFEST_EXTS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 REQUIRED = ("portrait", "audio", "output")
@@ -51,10 +52,23 @@ def _float(v):
         raise ValueError("is not a number") from None
 
 
-# column -> converter of the cell (None: keep the text; "path": relative to the manifest)
-OPTIONS = {"size": _int, "crop": _bool, "max_size": _int, "detector": None, "landmarks": "path",
-           "face_index": _int, "renderer": None, "weights": None, "max_seconds": _float, "blink": _bool,
-           "head_motion": _bool, "crf": _int}
+CELLS = {"int": _int, "float": _float, "bool": _bool, "text": None, "path": "path"}
+
+
+def _options() -> dict:
+    """column -> converter of the cell (None: keep the text; "path": relative to the
+    manifest): the options of ``GenerateOptions`` a row may set (their kinds of cell are in
+    its definition, ``talkface.options``), and ``weights`` (the row's set of weights, which
+    the ``TalkingFace`` holds, not the video's options) after ``renderer``."""
+    out = {}
+    for name, kind in GenerateOptions.columns().items():
+        out[name] = CELLS[kind]
+        if name == "renderer":
+            out["weights"] = None
+    return out
+
+
+OPTIONS = _options()
 COLUMNS = REQUIRED + ("id",) + tuple(OPTIONS)
 
 
@@ -113,7 +127,8 @@ def read_manifest(path) -> list[Item]:
     rows = _read_jsonl(p, text) if kind == "jsonl" else _read_csv(p, text, "\t" if kind == "tsv" else ",")
     if not rows:
         raise InputError(f"{p}: manifest has no items; add one row per video")
-    items, seen = [], {}  # what identifies each output so far -> (line, output)
+    items: list[Item] = []
+    seen: dict = {}  # what identifies each output so far -> (line, output)
     for i, (line, row, err) in enumerate(rows, 1):
         it = Item(i, line, error=err)
         if err is None:
@@ -169,7 +184,7 @@ def _read_csv(p: Path, text: str, delimiter: str):
     dup = sorted({c for c in cols if c and cols.count(c) > 1})
     if dup:
         raise InputError(f"{p}: column {dup[0]!r} appears twice in the header; keep one")
-    rows = []
+    rows: list[tuple[int, dict | None, str | None]] = []
     try:
         for cells in reader:
             if not any(c.strip() for c in cells):
@@ -191,7 +206,7 @@ def _read_csv(p: Path, text: str, delimiter: str):
 
 
 def _read_jsonl(p: Path, text: str):
-    rows = []
+    rows: list[tuple[int, dict | None, str | None]] = []
     # only "\n" ends a line (read_text already turned CRLF into it): str.splitlines() would also
     # split inside JSON strings at U+2028, U+0085 ... (valid unescaped JSON, e.g. in a path)
     for line, s in enumerate(text.split("\n"), 1):

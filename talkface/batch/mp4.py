@@ -42,7 +42,7 @@ def isobmff_complete(path) -> bool | None:
 def valid_video(path) -> bool:
     """True when ``path`` is a complete video: for MP4/MOV a structural check of the boxes
     (microseconds, so --resume of a large batch is quick), else ffmpeg decodes its first frame."""
-    from ..audio import ffmpeg_exe
+    from ..speech.audio import ffmpeg_exe
 
     quick = isobmff_complete(path)
     if quick is not None:

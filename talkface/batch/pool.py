@@ -12,13 +12,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .. import signals
-from ..errors import EXIT_UNEXPECTED
+from ..runtime import signals
+from ..runtime.errors import EXIT_UNEXPECTED
 from .items import Common, Models, describe, run_item
 from .manifest import Item
 from .report import result
 
-_WORKER = {}
+_WORKER: dict = {}
 
 
 def _worker_term(signum, frame):
@@ -32,7 +32,7 @@ def _worker_term(signum, frame):
 
 
 def _worker_init(parent: int, threads: int, debug: bool):
-    from ..forked import _die_with
+    from ..runtime.forked import _die_with
 
     _die_with(parent)  # killed when the batch process ends, however it ends (kill -9 too)
     # SIGINT ignored: the parent decides, and stops us with SIGTERM
@@ -74,7 +74,7 @@ def run_pool(todo: list[Item], common: Common, jobs: int, resume: bool, force: b
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    from ..forked import usable_cores
+    from ..runtime.forked import usable_cores
 
     threads = max(1, usable_cores() // jobs)
     queue = list(todo)
@@ -84,7 +84,7 @@ def run_pool(todo: list[Item], common: Common, jobs: int, resume: bool, force: b
         while queue or suspects:
             ex = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
                                      initargs=(os.getpid(), threads, debug))
-            running = {}
+            running: dict = {}
             broken = False
             try:
                 while queue or suspects or running:
@@ -134,7 +134,7 @@ def _close_pool(ex, stop: bool, items=()):
     """End the pool's worker processes, bounded in time. ``stop``: SIGTERM first, which makes
     a worker abort its item (its temp file removed) and leave. A worker still there after the
     wait is killed, and the temp files of ``items`` left by killed workers are removed."""
-    from ..outputs import remove_stale_temps
+    from ..video.outputs import remove_stale_temps
 
     procs = list((getattr(ex, "_processes", None) or {}).values())
     queues = [getattr(ex, "_call_queue", None), getattr(ex, "_result_queue", None)]  # shutdown() drops them
@@ -145,8 +145,8 @@ def _close_pool(ex, stop: bool, items=()):
     if stop:  # the workers are gone: let the queue feeding them end too (it holds system-wide semaphores)
         q = getattr(ex, "_call_queue", None)
         try:
-            q.cancel_join_thread()
-            q.close()
+            q.cancel_join_thread()  # type: ignore[union-attr]  # None: caught below
+            q.close()  # type: ignore[union-attr]
         except Exception:  # noqa: BLE001 - not there (another Python), or closed already
             pass
     manager = getattr(ex, "_executor_manager_thread", None)
@@ -170,7 +170,7 @@ def _release_semaphores(queues):
              for lock in (getattr(q, "_rlock", None), getattr(q, "_wlock", None), getattr(q, "_sem", None))
              if lock is not None}
     try:
-        for fin in list(util._finalizer_registry.values()):
+        for fin in list(util._finalizer_registry.values()):  # type: ignore[attr-defined]
             ref = getattr(fin, "_weakref", None)
             if ref is not None and id(ref()) in locks:
                 fin()  # SemLock._cleanup: sem_unlink and unregister; removed from the registry

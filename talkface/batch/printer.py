@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 
 class Printer:
@@ -10,8 +11,8 @@ class Printer:
     def __init__(self, quiet: bool = False):
         self.quiet = quiet
         self.tty = sys.stderr.isatty() and not quiet
-        self._progress = None
-        self._task = None
+        self._progress: Any = None  # a rich Progress, made on start
+        self._task: Any = None
 
     def start(self, n: int):
         if self.tty and n:

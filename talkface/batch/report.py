@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from ..errors import EXIT_UNEXPECTED
+from ..runtime.errors import EXIT_UNEXPECTED
 from .manifest import Item
 
 REPORT_EXTS = (".json", ".csv")
@@ -50,7 +50,7 @@ def check_report_path(report) -> Path | None:
     """``--report``: a .json or .csv file that can be written (InputError otherwise)."""
     if report is None:
         return None
-    from ..outputs import check_target
+    from ..video.outputs import check_target
 
     return check_target(Path(report), REPORT_EXTS, "report must be .json or .csv", "report")
 
@@ -61,7 +61,7 @@ def check_report_clash(report: Path | None, manifest, items: list[Item]):
     path (symbolic links count) or inode (hard links). Every row counts, not only this shard's."""
     if report is None:
         return
-    from ..errors import InputError
+    from ..runtime.errors import InputError
     from .manifest import file_keys
 
     keys = file_keys(report)
@@ -95,7 +95,7 @@ def check_report_clash(report: Path | None, manifest, items: list[Item]):
 
 def write_report(path: Path, summary: dict):
     """JSON (the ``--json`` object) or CSV (one row per item), written atomically."""
-    from ..outputs import write_atomic
+    from ..video.outputs import write_atomic
 
     path = Path(path)
     if path.suffix.lower() == ".csv":

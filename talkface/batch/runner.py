@@ -4,9 +4,9 @@ from __future__ import annotations
 import os
 import time
 
-from .. import signals
-from ..errors import InputError, TalkfaceError, WeightsError
 from ..options import GenerateOptions
+from ..runtime import signals
+from ..runtime.errors import InputError, TalkfaceError, WeightsError
 from .items import Common, Models, precheck, run_item
 from .manifest import in_shard, parse_shard, read_manifest
 from .mp4 import valid_video
@@ -27,7 +27,7 @@ def run_batch(manifest, *, jobs: int = 1, shard: str | None = None, report=None,
     shard, report path, device or weights) before any item runs.
     """
     from .. import weights as W
-    from ..device import resolve_device
+    from ..runtime.device import resolve_device
 
     t0 = time.perf_counter()
     if jobs < 1:

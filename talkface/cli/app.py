@@ -9,6 +9,7 @@ import json
 import os
 import sys
 import traceback
+from typing import Any
 
 import typer
 from typer.core import TyperGroup
@@ -18,9 +19,10 @@ try:  # recent typer carries its own copy of click
 except ImportError:  # older typer runs on click itself
     from click import exceptions as click_errors
 
-from .. import __version__, signals
-from ..errors import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_UNEXPECTED, TalkfaceError, describe
-from ..log import log_to_stderr
+from .. import __version__
+from ..runtime import signals
+from ..runtime.errors import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_UNEXPECTED, TalkfaceError, describe
+from ..runtime.log import log_to_stderr
 
 EPILOG = ("Exit codes: 0 ok, 1 unexpected error (run with --debug), 2 bad usage or input, 3 no face found, "
           "4 weights missing or corrupt, 5 some batch items failed, 6 a doctor check failed, "
@@ -74,7 +76,7 @@ class _NoSuchError(Exception):
     pass
 
 
-_NoArgsIsHelp = getattr(click_errors, "NoArgsIsHelpError", _NoSuchError)  # click >= 8.2
+_NoArgsIsHelp: Any = getattr(click_errors, "NoArgsIsHelpError", _NoSuchError)  # click >= 8.2
 
 
 class OneLineErrors(TyperGroup):
@@ -172,7 +174,7 @@ def print_json(obj):
 
 
 def entry():
-    code = EXIT_UNEXPECTED
+    code: Any = EXIT_UNEXPECTED
     try:
         signals.install()  # for good: this process ends in here
         try:

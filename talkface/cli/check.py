@@ -23,9 +23,9 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ):
     """Generate from each clip's first frame and own audio; PSNR, SSIM, LMD and lip-sync against the real frames."""
-    from ..evaluate import evaluate as ev
-    from ..evaluate import print_table
-    from ..progress import Reporter
+    from ..commands.evaluate import evaluate as ev
+    from ..commands.evaluate import print_table
+    from ..runtime.progress import Reporter
 
     rep = Reporter(show=not (quiet or as_json))
     res = run(lambda: ev(clips_dir, weights=weights, renderer=renderer, device=device, limit=limit,
@@ -46,8 +46,8 @@ def doctor(as_json: bool = typer.Option(False, "--json")):
 
     Exits 4 when a weights set is missing or corrupt, 6 when another check fails (ffmpeg,
     face detectors, phone recogniser), 0 when all pass; --json lists them under "failed"."""
-    from ..doctor import report
-    from ..errors import EXIT_CHECK_FAILED, EXIT_WEIGHTS
+    from ..commands.doctor import report
+    from ..runtime.errors import EXIT_CHECK_FAILED, EXIT_WEIGHTS
 
     r = run(report)
     failed = r.get("failed", [])

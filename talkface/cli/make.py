@@ -6,13 +6,15 @@ from typing import Optional
 
 import typer
 
-from .. import signals
+from ..batch.manifest import COLUMNS, REQUIRED
+from ..runtime import signals
 from . import params as P
 from .app import STATE, app, print_json, run
 
 
 @app.command()
 def generate(
+    ctx: typer.Context,
     portrait: Path = typer.Argument(..., help="Portrait image (PNG, JPEG, WebP, BMP; photo, painting or cartoon)."),
     audio: Path = typer.Argument(..., help="Speech (anything ffmpeg decodes: WAV, MP3, FLAC, M4A, OGG)."),
     output: Optional[Path] = typer.Option(None, "-o", "--output",
@@ -32,9 +34,7 @@ def generate(
     from ..options import GenerateOptions
 
     def go():
-        options = GenerateOptions(size=size, crop=crop, max_size=max_size, detector=detector, landmarks=landmarks,
-                                  face_index=face_index, renderer=renderer, max_seconds=max_seconds, blink=blink,
-                                  head_motion=head_motion, crf=crf)
+        options = GenerateOptions.from_params(ctx.params)  # --size, --crop ... (talkface.options)
         tf = TalkingFace(weights, device)  # loaded inside generate: the face is searched meanwhile
         return tf.generate(portrait, audio, output, options, force=force, quiet=quiet or as_json)
 
@@ -48,10 +48,10 @@ def generate(
 
 @app.command()
 def batch(
-    manifest: Path = typer.Argument(..., help="CSV/TSV with a header line, or JSONL: portrait, audio, output and "
-                                              "optional id, size, crop, max_size, detector, landmarks, face_index, "
-                                              "renderer, weights, max_seconds, blink, head_motion, crf. Relative paths "
-                                              "are relative to the manifest's folder."),
+    ctx: typer.Context,
+    manifest: Path = typer.Argument(..., help=f"CSV/TSV with a header line, or JSONL: {', '.join(REQUIRED)} and "
+                                              f"optional {', '.join(COLUMNS[len(REQUIRED):])}. Relative paths are "
+                                              "relative to the manifest's folder."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Worker processes, each loading the models once "
                                                      "(1: run in this process)."),
     shard: Optional[str] = typer.Option(None, "--shard", help="K/N (K from 1): only rows K, K+N, K+2N ... so N "
@@ -72,14 +72,13 @@ def batch(
 
     The options are those of every row; a row's own columns change them for that row."""
     from .. import batch as B
-    from ..errors import EXIT_BATCH_FAILED
     from ..options import GenerateOptions
+    from ..runtime.errors import EXIT_BATCH_FAILED
 
     printer = B.Printer(quiet=quiet)
 
     def go():
-        options = GenerateOptions(size=size, crop=crop, max_size=max_size, detector=detector, renderer=renderer,
-                                  max_seconds=max_seconds, blink=blink, head_motion=head_motion, crf=crf)
+        options = GenerateOptions.from_params(ctx.params)  # for every row (a row's own columns win)
         try:
             return B.run_batch(manifest, jobs=jobs, shard=shard, report=report, resume=resume, force=force,
                                device=device, weights=weights, options=options, debug=STATE["debug"],
@@ -122,11 +121,11 @@ def landmarks(
 ):
     """68 landmarks of an image (--edit: fixed by hand in a local page), or the landmark sequence predicted
     from audio."""
-    from .. import landmarks_cmd
+    from ..commands import landmarks as landmarks_cmd
 
     if edit:
         if overlay is not None or portrait is not None or video is not None:
-            from ..errors import InputError
+            from ..runtime.errors import InputError
             from .app import fail
 
             fail(InputError("--edit makes only the -o JSON; drop --overlay, --portrait and --video (draw an "

@@ -1,26 +1,33 @@
-"""Options several commands take, declared once (their defaults are ``GenerateOptions``')."""
+"""Options several commands take, declared once: those of a video are built from
+``GenerateOptions``' own definition (flag, help, default: ``talkface.options``)."""
 from __future__ import annotations
 
 import typer
 
 from ..options import GenerateOptions
 
-_D = GenerateOptions()
+_FIELDS = GenerateOptions.flags()
+
+
+def option(name: str):
+    """The command-line option of ``GenerateOptions`` field ``name``."""
+    f = _FIELDS[name]
+    return typer.Option(f.default, f.metadata["flag"], help=f.metadata["help"])
+
 
 WEIGHTS = typer.Option("default", "--weights", help="Weights name from 'talkface weights list'.")
 DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N.")
-DETECTOR = typer.Option(_D.detector, "--detector", help="auto, dlib, fan (face-alignment), mesh (MediaPipe Face Mesh) or cartoon.")
-LANDMARKS = typer.Option(None, "--landmarks", help="68-point JSON to skip detection.")
-FACE_INDEX = typer.Option(None, "--face-index", help="Which face, largest first (0).")
-RENDERER = typer.Option(_D.renderer, "--renderer", help="auto, neural or warp.")
+DETECTOR = option("detector")
+LANDMARKS = option("landmarks")
+FACE_INDEX = option("face_index")
+RENDERER = option("renderer")
 
 # how a video is made: generate, and batch for every row (a row's own columns win)
-SIZE = typer.Option(_D.size, "--size", help="Side of the output with --crop.")
-CROP = typer.Option(_D.crop, "--crop", help="Output the aligned face crop only, not the full portrait.")
-MAX_SIZE = typer.Option(_D.max_size, "--max-size", help="Largest side of the full-portrait output.")
-BLINK = typer.Option(_D.blink, "--blink/--no-blink", help="Eye blinks every 2-6 s (warp renderer).")
-HEAD_MOTION = typer.Option(_D.head_motion, "--head-motion/--no-head-motion",
-                           help="A very light idle head sway (warp renderer).")
-MAX_SECONDS = typer.Option(_D.max_seconds, "--max-seconds", help="Refuse longer audio.")
-CRF = typer.Option(_D.crf, "--crf", help="H.264 quality: 0 (lossless, large files) to 51; 18-23 look good.")
+SIZE = option("size")
+CROP = option("crop")
+MAX_SIZE = option("max_size")
+BLINK = option("blink")
+HEAD_MOTION = option("head_motion")
+MAX_SECONDS = option("max_seconds")
+CRF = option("crf")
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress output.")

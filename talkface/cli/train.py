@@ -7,8 +7,8 @@ from typing import List, Optional
 
 import typer
 
-from ..errors import InputError, TalkfaceError
-from ..torch_needed import require_torch
+from ..runtime.errors import InputError, TalkfaceError
+from ..runtime.torch_needed import require_torch
 from .app import data_app, fail, print_json, run, train_app
 
 
@@ -24,7 +24,7 @@ def data_prepare(src: Path = typer.Argument(..., help="Folder of clips with audi
                                               "speaker column, else each clip's folder."),
                  quiet: bool = typer.Option(False, "--quiet", "-q")):
     """Landmarks, aligned crops and audio of every clip; resumable, faceless clips reported."""
-    from ..progress import Reporter
+    from ..runtime.progress import Reporter
     from ..train.data import prepare
     from ..train.speakers import prepare_footage
 
@@ -61,9 +61,9 @@ def _train_common(kind, data_dir, run_dir, config, steps, batch, device, resume,
         def train(data_dir, run_dir, config, device, **kw):
             return train_mouth(data_dir, run_dir, **kw)
     elif kind == "atnet":
-        from ..train.atnet import train
+        from ..train.atnet import train  # type: ignore[assignment]
     else:
-        from ..train.vgnet import train
+        from ..train.vgnet import train  # type: ignore[assignment]
 
     def go():
         try:
@@ -206,12 +206,13 @@ def train_vgnet(
 def _speech_of(weights: str):
     """(MouthNet, basis, gain) of ``weights``, for --predicted."""
     from .. import weights as W
+    from ..motion.predict import atnet_kind
 
     try:
         w = W.load(weights, "cpu", need_vgnet=False)
     except TalkfaceError as e:
         fail(e)
-    if w.pca is not None:
+    if not atnet_kind(w.entry).speech:
         fail(InputError(f"--drive {weights}: its AT-net is not a MouthNet; give weights whose AT-net reads speech"))
     return w.atnet, w.atnet.basis, w.atnet.gain
 
@@ -283,7 +284,7 @@ class _Bars:
 def _train_person(video, name, out, minutes, steps, batch, recipe, base, min_seconds, gain, default, force, device,
                   resume, as_json, quiet):
     run(lambda: require_torch("talkface train vgnet --video"))
-    from .. import signals
+    from ..runtime import signals
     from ..train.person import train_person
 
     signals.set_finish_on_commit()  # once the weights are registered, the run is done

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from ..errors import TalkfaceError
+from ..runtime.errors import TalkfaceError
 from .app import print_json, run, weights_app
 
 
@@ -87,7 +87,7 @@ def weights_import(atnet: Path = typer.Option(..., "--atnet", help="atnet_lstm_1
 
     Written into your weights folder (TALKFACE_HOME); run them with --weights atvgnet-original."""
     from .. import weights as W
-    from ..authors_pipeline import import_atvgnet
+    from ..motion.authors import import_atvgnet
 
     e = run(lambda: import_atvgnet(atnet, vgnet, basics, name=name))
     typer.echo(f"imported {e['name']} into {W.weights_dir()}: " + ", ".join(f["file"] for f in e["files"].values()))

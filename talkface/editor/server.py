@@ -34,12 +34,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
-from .. import signals
-from ..errors import InputError, describe
 from ..face import groups as G
-from ..face.detect import Face
+from ..face.detectors.base import Face
 from ..face.landmarks_file import check_points_on_image, image_record, parse_points
-from ..outputs import write_atomic
+from ..runtime import signals
+from ..runtime.errors import InputError, describe
+from ..video.outputs import write_atomic
 
 HOST = "127.0.0.1"  # never another interface: the page writes files on this machine
 MAX_BODY = 1 << 20

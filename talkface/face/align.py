@@ -129,7 +129,7 @@ class Paster:
         self.mask = mw[:, :, None].astype(np.float32)
         self.bg = portrait[self.y0:self.y1, self.x0:self.x1].astype(np.float32)
         self.ring = None
-        self._gain = None
+        self._gain: tuple[np.ndarray, np.ndarray] | None = None
         if color_match:
             m = self.mask[:, :, 0]
             idx = np.flatnonzero((m > 0.2) & (m < 0.9))

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InputError, NoFaceError
-from ..progress import Reporter
-from .detect import Face, detect_faces
+from ..runtime.errors import InputError, NoFaceError
+from ..runtime.progress import Reporter
+from .detect import detect_faces
+from .detectors.base import Face
 from .landmarks_file import read_landmarks_json
 
 

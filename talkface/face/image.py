@@ -5,8 +5,8 @@ import os
 
 import numpy as np
 
-from ..errors import InputError
-from ..inputs import check_input_file
+from ..runtime.errors import InputError
+from ..runtime.inputs import check_input_file
 
 # Decompression-bomb guard: 64 megapixels is far beyond any portrait.
 MAX_PIXELS = 64_000_000

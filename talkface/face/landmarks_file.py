@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
-from .detect import Face
+from ..runtime.errors import InputError
+from .detectors.base import Face
 
 FORMAT = '{"faces": [{"points": [[x, y] * 68]}]} or a bare list of 68 [x, y] pairs'
 MARGIN = 0.5  # how far past the image's edges a point may lie, in image widths / heights
@@ -161,7 +161,7 @@ def _load(p: Path) -> tuple[dict, list[Face]]:
 def _check_image(p: Path, record: dict, faces: list[Face], image_path, size: tuple[int, int], check: str):
     """Refuse (or with ``check="warn"`` warn about) a file made for another image than
     ``image_path`` (``size``: its width, height); refuse points off that image."""
-    from ..log import logger
+    from ..runtime.log import logger
 
     w, h = size
     made_for = record.get("image") or "another image"

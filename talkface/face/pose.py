@@ -10,7 +10,7 @@ targets for speech-to-mouth models are read from these frontal points
 
 :data:`TEMPLATE_3D` is MediaPipe Face Mesh's 3-D output (x, y in pixels, z on x's scale)
 on 60 frontal frames of five GRID speakers, mapped onto the 68 points with
-:data:`talkface.face.mesh.MESH_TO_68`, Procrustes-averaged, turned so that the face's mirror
+:data:`talkface.face.detectors.mesh.MESH_TO_68`, Procrustes-averaged, turned so that the face's mirror
 plane is x = 0 and made exactly symmetric; units: the distance between the outer eye
 corners (36, 45); x right, y down, z away from the camera; origin: the mean of the STABLE
 points. ``python bench/template3d.py`` derives it again.

@@ -106,8 +106,8 @@ def fit_template(eye_r, eye_l, mouth, eye_size=None, mouth_size=None, face_mask=
     """
     import cv2
 
-    src = np.float32([T[EYE_R].mean(0), T[EYE_L].mean(0), T[MOUTH].mean(0)])
-    dst = np.float32([eye_r, eye_l, mouth])
+    src = np.array([T[EYE_R].mean(0), T[EYE_L].mean(0), T[MOUTH].mean(0)], np.float32)
+    dst = np.array([eye_r, eye_l, mouth], np.float32)
     m = cv2.getAffineTransform(src, dst).astype(np.float64)
     pts = TEMPLATE_128 @ m[:, :2].T + m[:, 2]
     if eye_size is not None:

@@ -10,7 +10,7 @@ def choose_renderer(renderer: str, pipeline: dict, face, image=None) -> str:
     ``neural`` only when both hold: the weights' VG-net is meant for the portrait's
     person, and the face is a photo-like one: a photo detector (dlib or FAN) found it,
     or Face Mesh (which also finds drawn faces) found it and dlib finds it too in
-    ``image``, the portrait (``face.detect.dlib_confirms``; without ``image``, warp).
+    ``image``, the portrait (``face.detectors.dlib.dlib_confirms``; without ``image``, warp).
     The VG-net is meant for the portrait when it was trained on many identities (the
     manifest's pipeline says ``"vgnet_identities": "many"``) or fine-tuned on one person
     (the pipeline names its ``"identity"``: ``talkface train vgnet --video``, whose user
@@ -27,7 +27,7 @@ def choose_renderer(renderer: str, pipeline: dict, face, image=None) -> str:
     if detector in ("dlib", "fan"):
         return "neural"
     if detector == "mesh" and image is not None:
-        from ..face.detect import dlib_confirms
+        from ..face.detectors.dlib import dlib_confirms
 
         return "neural" if dlib_confirms(image, face.box) else "warp"
     return "warp"

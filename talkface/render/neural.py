@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ..torch_needed import require_torch
+from ..runtime.torch_needed import require_torch
 
 require_torch("the neural renderer (VG-net, --renderer neural)")  # one line, not an ImportError, without it
 import torch  # noqa: E402

@@ -16,10 +16,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import audio as A
 from ..face.shape import MOUTH, mouth_error
-from ..models import ATNet, LandmarkPCA, get_config
-from ..models.atnet import loudness_baseline, predict
+from ..motion.atnet import ATNet, predict
+from ..motion.baseline import loudness_baseline
+from ..motion.pca import LandmarkPCA
+from ..speech import audio as A
+from ..weights.configs import get_config
 from .common import Log, init_weights, load_checkpoint, save_checkpoint, setup_distributed, unwrap, wrap_ddp
 from .data import heldout, list_items, read_item
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..clips import LandmarkTracker, find_clips
+from ..face.clips import LandmarkTracker, find_clips
 from ..face.shape import stabilise, to_norm
 
 DATA_SIZE = 128
@@ -33,10 +33,10 @@ def clip_id(src: Path, clip: Path) -> str:
 def prepare_clip(clip: Path, out_item: Path, size: int = DATA_SIZE, zoom: float = DATA_ZOOM,
                  static_camera: bool | None = None) -> dict:
     """Prepare one clip; returns a summary. Raises on unusable clips."""
-    from ..audio import load_audio
     from ..face.align import align
     from ..face.detect import detect_faces
-    from ..video import read_frames
+    from ..speech.audio import load_audio
+    from ..video.writer import read_frames
 
     wav = load_audio(clip, max_seconds=None)
     frames = list(read_frames(clip))
@@ -128,7 +128,7 @@ def prepare(src, out, jobs: int = 1, size: int = DATA_SIZE, zoom: float = DATA_Z
         with ProcessPoolExecutor(jobs) as ex:
             futs = [ex.submit(_worker, t) for t in todo]
             for f in as_completed(futs):
-                _tally(report, *f.result(), progress)
+                _tally(report, *f.result(), progress)  # type: ignore[call-arg]
     rp.write_text(json.dumps(report, indent=2))
     return report
 

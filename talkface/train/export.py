@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from .. import weights as W
-from ..errors import InputError
+from ..runtime.errors import InputError
 from .common import load_checkpoint
 
 

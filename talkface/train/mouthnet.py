@@ -21,13 +21,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import phones as P
-from ..articulation import amplitude_ratio, inner_lip_opening, lag_correlation, mouth_width
-from ..audio import n_frames_for
 from ..face.shape import stabilise, to_norm
-from ..models.mouthnet import MouthNet, MouthNetConfig, close_mouth, predict_motion
+from ..motion.articulation import amplitude_ratio, inner_lip_opening, lag_correlation, mouth_width
+from ..motion.mouthnet import MouthNetConfig, close_mouth, predict_motion
+from ..speech import phones as P
+from ..speech.audio import n_frames_for
 from .common import Log, load_checkpoint, save_checkpoint
 from .data import heldout, list_items
+from .networks.mouthnet import MouthNet
 from .speakers import fill
 
 MOVING = np.r_[2:15, 48:68]  # jaw and mouth points: the only ones the audio moves

@@ -32,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..articulation import best_lag, inner_lip_opening
 from ..constants import FPS, SAMPLE_RATE
 from ..face.pose import TEMPLATE_3D, fit_pose, frontalise
+from ..motion.articulation import best_lag, inner_lip_opening
 
 MAX_YAW = 35.0       # degrees
 MAX_PITCH = 30.0
@@ -72,7 +72,7 @@ def speaker_of(clip: Path, src: Path, table: dict[str, str]) -> str:
 def track(frames, box) -> tuple[np.ndarray, np.ndarray]:
     """(T, 68, 2) points and (T,) bool ok of a stream of frames, starting from a face box;
     where the pose fit fails the face is detected again and the track restarted there."""
-    from ..clips import LandmarkTracker
+    from ..face.clips import LandmarkTracker
     from ..face.detect import detect_faces
 
     tracker = LandmarkTracker(box)
@@ -185,7 +185,7 @@ class SyncModel:
         self.net, self.basis = wts.atnet, wts.atnet.basis
 
     def opening(self, feats: np.ndarray) -> np.ndarray:
-        from ..models.mouthnet import close_mouth, predict_motion
+        from ..motion.mouthnet import close_mouth, predict_motion
 
         m = predict_motion(self.net, self.basis, feats, 1.0)
         ref = close_mouth(np.zeros(136, np.float32) + _template_norm(), self.basis)
@@ -213,11 +213,11 @@ def prepare_footage_clip(clip: Path, out_item: Path, speaker: str, sync: SyncMod
                          size: int | None = None, zoom: float | None = None) -> dict:
     """Prepare one clip of footage (module docstring); returns its summary. Raises
     ValueError on a clip that cannot be used (no face, too few good frames, no sync)."""
-    from .. import phones as P
-    from ..audio import load_audio, n_frames_for
     from ..face.align import align
     from ..face.detect import detect_faces
-    from ..video import read_frames
+    from ..speech import phones as P
+    from ..speech.audio import load_audio, n_frames_for
+    from ..video.writer import read_frames
     from .data import DATA_SIZE, DATA_ZOOM, write_item
 
     size, zoom = size or DATA_SIZE, zoom or DATA_ZOOM
@@ -306,7 +306,7 @@ def prepare_footage(src, out, jobs: int = 1, limit: int | None = None, progress=
     ``out/speakers.json``. Returns the report (also ``out/report.json``)."""
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    from ..clips import find_clips
+    from ..face.clips import find_clips
     from .data import clip_id, list_items
 
     src, out = Path(src), Path(out)

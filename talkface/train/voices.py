@@ -46,8 +46,8 @@ def room(y: np.ndarray, rng, sr: int = 16000) -> np.ndarray:
 def augment_item(item: str, k: int) -> int:
     import librosa
 
-    from .. import phones as P
-    from ..audio import n_frames_for
+    from ..speech import phones as P
+    from ..speech.audio import n_frames_for
 
     item_p = Path(item)
     out = item_p / f"feats_aug{k}.npy"
@@ -59,7 +59,7 @@ def augment_item(item: str, k: int) -> int:
         y = room(wav, rng)
     else:
         lo, hi = SHIFTS[k % len(SHIFTS)]
-        y = librosa.effects.pitch_shift(wav, sr=16000, n_steps=rng.uniform(lo, hi))
+        y = librosa.effects.pitch_shift(wav, sr=16000, n_steps=rng.uniform(lo, hi))  # type: ignore[attr-defined]
     if k != ROOM and rng.random() < 0.5:
         snr = rng.uniform(10, 30)
         y = y + rng.normal(0, 1, y.size).astype(np.float32) * np.sqrt(np.mean(y ** 2) / 10 ** (snr / 10))

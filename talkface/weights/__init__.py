@@ -25,16 +25,17 @@ Each folder's ``manifest.json``::
 Files are checked against their sha256 before anything is loaded; nothing is unpickled.
 
 Modules: ``manifests`` (the folders, their manifests, what a name means), ``files`` (sha256,
-safetensors), ``networks`` (state dicts -> AT-net, MouthNet, VG-net); :func:`load` ties
-them together. A :class:`talkface.TalkingFace` keeps what ``load`` built, so a batch loads
-each set once.
+safetensors), ``networks`` (state dicts -> AT-net, MouthNet, VG-net), ``configs`` (the
+networks' sizes each file's manifest entry records); :func:`load` ties them together. A
+:class:`talkface.TalkingFace` keeps what ``load`` built, so a batch loads each set once.
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from ..errors import WeightsError
-from ..torch_needed import require_torch
+from ..runtime.errors import WeightsError
+from ..runtime.torch_needed import require_torch
 from .files import load_tensors, save_tensors, sha256, verify_entry, verify_file
 from .manifests import (
     ENV_DIR,
@@ -78,7 +79,7 @@ class LoadedWeights:
     says, from the manifest, whether there is one. Every file was checked against its
     sha256 when the set was loaded."""
 
-    def __init__(self, name: str, entry: dict, atnet: object, vgnet: object | None, pca: object, pipeline: dict,
+    def __init__(self, name: str, entry: dict, atnet: Any, vgnet: object | None, pca: Any, pipeline: dict,
                  device="cpu", folder: Path | None = None):
         self.name, self.entry, self.atnet, self.pca, self.pipeline = name, entry, atnet, pca, pipeline
         self.device, self.folder = device, folder

@@ -5,7 +5,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from ..errors import WeightsError
+from ..runtime.errors import WeightsError
 
 
 def sha256(path, chunk: int = 1 << 20) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from ..errors import InputError, WeightsError
+from ..runtime.errors import InputError, WeightsError
 from .files import verify_entry
 
 MANIFEST = "manifest.json"

@@ -2,12 +2,14 @@
 MouthNet (numpy, with its motion basis and gain) and VG-net, checked against their configs."""
 from __future__ import annotations
 
-from ..errors import WeightsError
+from ..runtime.errors import WeightsError
 
 
 def _load_atnet(sd, spec, e, d):
     """The authors' AT-net layout (talkface's older weights and the imported original)."""
-    from ..models import ATNet, ATNetConfig, LandmarkPCA
+    from ..motion.atnet import ATNet
+    from ..motion.pca import LandmarkPCA
+    from .configs import ATNetConfig
 
     pca = LandmarkPCA(sd.pop("pca.mean").numpy(), sd.pop("pca.basis").numpy(),
                       float(e.get("pipeline", {}).get("pca_scale", 1.0)),
@@ -20,12 +22,12 @@ def _load_atnet(sd, spec, e, d):
 
 
 def _load_mouthnet(sd, spec, d):
-    """MouthNet for inference (numpy, :class:`~talkface.models.mouthnet.NumpyMouthNet`: no
+    """MouthNet for inference (numpy, :class:`~talkface.motion.mouthnet.NumpyMouthNet`: no
     torch); ``sd`` holds numpy arrays or torch tensors. Its motion basis and calibrated
     gain travel in the same file."""
     import numpy as np
 
-    from ..models.mouthnet import MouthNetConfig, NumpyMouthNet
+    from ..motion.mouthnet import MouthNetConfig, NumpyMouthNet
 
     if "mouth.basis" not in sd or "mouth.gain" not in sd:
         raise WeightsError(f"{d / spec['file']}: MouthNet file without its motion basis; re-export the weights")
@@ -48,8 +50,8 @@ def _load_strict(model, sd, path):
 
 def _load_vgnet(sd, spec, d):
     """VG-net of its config (``arch``: the authors' layout or landmark maps)."""
-    from ..models import VGNetConfig
-    from ..models.vgnet_maps import build_vgnet
+    from ..render.vgnet_maps import build_vgnet
+    from .configs import VGNetConfig
 
     vg = build_vgnet(VGNetConfig.from_dict(spec["config"]))
     _load_strict(vg, sd, d / spec["file"])

@@ -106,84 +106,11 @@ class LipCloser:
         lip = np.median(px, 0)
         self.line = (lip * 0.45).astype(np.float32)  # the contact line's tone
         self.cavity = np.clip(lip * 0.4 + np.array([14, 3, 4]), 0, 255).astype(np.float32)  # as the mouth's
-        found = self._interior(float(np.median(_redness(px))), luminance(lip))
+        found = _interior(self.image, self.src, self.fs, float(np.median(_redness(px))), luminance(lip))
         if found is None:
             self.active = False
             return
-        self.cols, self.lines = found
-
-    def _interior(self, lip_red: float, lip_lum: float) -> tuple[np.ndarray, np.ndarray] | None:
-        """Where the portrait's lips are, per image column between its corners: the
-        columns (n,) and the outer upper, inner upper, inner lower and outer lower lip lines
-        there (4, n), the inner ones being the edges of the open mouth's strip. The
-        landmarks' inner lips often sit inside the teeth; each column's strip is the run of
-        interior pixels (teeth and tongue: much less red for their brightness than the lips;
-        cavity: dark) reaching the middle of the landmarks' gap, up and down to where the
-        lips begin but keeping at least 30 % of each lip. None where most columns of the
-        mouth's middle show no such strip or it is thinner than an open mouth's."""
-        img, p = self.image, self.src
-        h, w = img.shape[:2]
-        cols = np.arange(int(np.ceil(p[48, 0])), int(np.floor(p[54, 0])) + 1)
-        cols = cols[(cols >= 0) & (cols < w)]
-        ou, ui, li, ol = _rounded(_curves(p, cols.astype(np.float64)))
-        if len(cols) < 5:
-            return None
-        lo_y = int(max(0, np.floor(ou.min())))
-        hi_y = int(min(h, np.ceil(ol.max()) + 1))
-        f = img[lo_y:hi_y, cols].astype(np.float32)  # (rows, columns, 3)
-        lum = f @ np.array(LUMA, np.float32)
-        interior = lum < 0.55 * lip_lum
-        if lip_red > 0.12:
-            interior |= _redness(f) < 0.75 * lip_red
-        else:  # colourless lips (a grey picture): teeth are the light pixels
-            interior |= lum > lip_lum + 50
-        ys = np.arange(lo_y, hi_y, dtype=np.float64)[:, None]
-        top_lim = ou + 0.3 * (ui - ou)
-        bot_lim = ol - 0.3 * (ol - li)
-        inside = (ys >= top_lim) & (ys <= bot_lim)
-        interior &= inside
-        # bridge one-pixel breaks (a dark line between the teeth rows, a reflection)
-        interior[1:-1] |= interior[:-2] & interior[2:]
-        up, low = ui.copy(), li.copy()
-        found = np.zeros(len(cols), bool)
-        edge = 0.5 + max(1.0, 0.012 * self.fs)  # the lip's blurred inner edge goes too: it is part teeth
-        for j in range(len(cols)):
-            rows = np.flatnonzero(interior[:, j])
-            if not len(rows):
-                continue
-            a, b = ui[j] - lo_y, li[j] - lo_y
-            # runs of consecutive interior rows; those reaching the middle half of the
-            # landmarks' gap (not skin merely touching a lip's outer edge)
-            cuts = np.flatnonzero(np.diff(rows) > 1)
-            starts = np.r_[rows[0], rows[cuts + 1]]
-            ends = np.r_[rows[cuts], rows[-1]]
-            hit = (ends >= a + 0.25 * (b - a)) & (starts <= b - 0.25 * (b - a))
-            if hit.any():
-                up[j] = starts[hit].min() + lo_y - edge
-                low[j] = max(ends[hit].max() + lo_y + edge, up[j])
-                found[j] = True
-        n = len(cols)
-        middle = slice(n // 5, n - n // 5)
-        if found[middle].mean() < 0.5 or np.median((low - up)[middle][found[middle]]) - 2 * edge < OPEN * self.fs:
-            return None
-        # columns without a strip take their neighbours' offsets from the landmarks' lines
-        for e, ref in ((up, ui), (low, li)):
-            e[~found] = ref[~found] + np.interp(np.flatnonzero(~found), np.flatnonzero(found), (e - ref)[found])
-        # across columns: a robust median of each edge's offset from the landmarks' (a
-        # column of lip-coloured tongue or a reflection is not an edge), then smoothed
-        k = max(5, int(0.15 * n) | 1)
-        ker = np.ones(k) / k
-        out = []
-        # ... and none at the corners, where the lips meet in the portrait too
-        fade = _smoothstep(np.minimum(cols - p[48, 0], p[54, 0] - cols) / (0.1 * max(p[54, 0] - p[48, 0], 1.0)))
-        for e, ref in ((up, ui), (low, li)):
-            d = np.pad(e - ref, k // 2, mode="edge")
-            d = np.median(np.lib.stride_tricks.sliding_window_view(d, k), 1)
-            d = np.convolve(np.pad(d, k // 2, mode="edge"), ker, "valid")
-            out.append(ref + d * fade)
-        up, low = np.maximum(out[0], ou + 0.25 * (ui - ou)), np.minimum(out[1], ol - 0.25 * (ol - li))
-        self.lm_inner = np.stack([ui, li])  # the landmarks' own inner lines, rounded
-        return cols.astype(np.float64), np.stack([ou, up, np.maximum(low, up), ol]).astype(np.float32)
+        self.cols, self.lines, self.lm_inner = found
 
     def strength(self, dst: np.ndarray) -> float:
         """-1..1: how far the piecewise map replaces the motion field's for points ``dst``:
@@ -337,3 +264,79 @@ class LipCloser:
             line = 0.7 * a[None, :] * np.exp(-0.5 * d * d)
             out += (self.line - out) * line[..., None]
         sub[:] = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def _interior(image: np.ndarray, src: np.ndarray, fs: float, lip_red: float,
+              lip_lum: float) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Where the portrait's lips are, per image column between its corners: the
+    columns (n,) and the outer upper, inner upper, inner lower and outer lower lip lines
+    there (4, n), the inner ones being the edges of the open mouth's strip. The
+    landmarks' inner lips often sit inside the teeth; each column's strip is the run of
+    interior pixels (teeth and tongue: much less red for their brightness than the lips;
+    cavity: dark) reaching the middle of the landmarks' gap, up and down to where the
+    lips begin but keeping at least 30 % of each lip. None where most columns of the
+    mouth's middle show no such strip or it is thinner than an open mouth's."""
+    img, p = image, src
+    h, w = img.shape[:2]
+    cols = np.arange(int(np.ceil(p[48, 0])), int(np.floor(p[54, 0])) + 1)
+    cols = cols[(cols >= 0) & (cols < w)]
+    ou, ui, li, ol = _rounded(_curves(p, cols.astype(np.float64)))
+    if len(cols) < 5:
+        return None
+    lo_y = int(max(0, np.floor(ou.min())))
+    hi_y = int(min(h, np.ceil(ol.max()) + 1))
+    f = img[lo_y:hi_y, cols].astype(np.float32)  # (rows, columns, 3)
+    lum = f @ np.array(LUMA, np.float32)
+    interior = lum < 0.55 * lip_lum
+    if lip_red > 0.12:
+        interior |= _redness(f) < 0.75 * lip_red
+    else:  # colourless lips (a grey picture): teeth are the light pixels
+        interior |= lum > lip_lum + 50
+    ys = np.arange(lo_y, hi_y, dtype=np.float64)[:, None]
+    top_lim = ou + 0.3 * (ui - ou)
+    bot_lim = ol - 0.3 * (ol - li)
+    inside = (ys >= top_lim) & (ys <= bot_lim)
+    interior &= inside
+    # bridge one-pixel breaks (a dark line between the teeth rows, a reflection)
+    interior[1:-1] |= interior[:-2] & interior[2:]
+    up, low = ui.copy(), li.copy()
+    found = np.zeros(len(cols), bool)
+    edge = 0.5 + max(1.0, 0.012 * fs)  # the lip's blurred inner edge goes too: it is part teeth
+    for j in range(len(cols)):
+        rows = np.flatnonzero(interior[:, j])
+        if not len(rows):
+            continue
+        a, b = ui[j] - lo_y, li[j] - lo_y
+        # runs of consecutive interior rows; those reaching the middle half of the
+        # landmarks' gap (not skin merely touching a lip's outer edge)
+        cuts = np.flatnonzero(np.diff(rows) > 1)
+        starts = np.r_[rows[0], rows[cuts + 1]]
+        ends = np.r_[rows[cuts], rows[-1]]
+        hit = (ends >= a + 0.25 * (b - a)) & (starts <= b - 0.25 * (b - a))
+        if hit.any():
+            up[j] = starts[hit].min() + lo_y - edge
+            low[j] = max(ends[hit].max() + lo_y + edge, up[j])
+            found[j] = True
+    n = len(cols)
+    middle = slice(n // 5, n - n // 5)
+    if found[middle].mean() < 0.5 or np.median((low - up)[middle][found[middle]]) - 2 * edge < OPEN * fs:
+        return None
+    # columns without a strip take their neighbours' offsets from the landmarks' lines
+    for e, ref in ((up, ui), (low, li)):
+        e[~found] = ref[~found] + np.interp(np.flatnonzero(~found), np.flatnonzero(found), (e - ref)[found])
+    # across columns: a robust median of each edge's offset from the landmarks' (a
+    # column of lip-coloured tongue or a reflection is not an edge), then smoothed
+    k = max(5, int(0.15 * n) | 1)
+    ker = np.ones(k) / k
+    out = []
+    # ... and none at the corners, where the lips meet in the portrait too
+    fade = _smoothstep(np.minimum(cols - p[48, 0], p[54, 0] - cols) / (0.1 * max(p[54, 0] - p[48, 0], 1.0)))
+    for e, ref in ((up, ui), (low, li)):
+        d = np.pad(e - ref, k // 2, mode="edge")
+        d = np.median(np.lib.stride_tricks.sliding_window_view(d, k), 1)
+        d = np.convolve(np.pad(d, k // 2, mode="edge"), ker, "valid")
+        out.append(ref + d * fade)
+    up, low = np.maximum(out[0], ou + 0.25 * (ui - ou)), np.minimum(out[1], ol - 0.25 * (ol - li))
+    # and the landmarks' own inner lines, rounded
+    return (cols.astype(np.float64), np.stack([ou, up, np.maximum(low, up), ol]).astype(np.float32),
+            np.stack([ui, li]))

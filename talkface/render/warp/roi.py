@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...errors import InputError
+from ...runtime.errors import InputError
 
 
 class Roi:

@@ -35,9 +35,9 @@ import json
 import shutil
 from pathlib import Path
 
-from ... import signals
 from ...constants import FPS
-from ...errors import InputError
+from ...runtime import signals
+from ...runtime.errors import InputError
 from .common import MAX_SECONDS, MIN_SECONDS, RECIPES, RUN_FILE, TRACK_FILE, Progress
 from .footage import Segment, Track, _fingerprint, _same_sources, check, segments, sources, split, track
 from .items import _write_json, write_items

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ...clips import CLIP_EXTS, LandmarkTracker, find_clips
 from ...constants import FPS
-from ...errors import InputError, NoFaceError
-from ...face.detect import _detect_dlib, box_iou, shrink
-from ...inputs import check_input_file
-from ...video import DECODE_FLAGS
+from ...face.clips import CLIP_EXTS, LandmarkTracker, find_clips
+from ...face.detectors.base import box_iou, shrink
+from ...face.detectors.dlib import _detect_dlib
+from ...runtime.errors import InputError, NoFaceError
+from ...runtime.inputs import check_input_file
+from ...video.writer import DECODE_FLAGS
 from .common import (
     CHECK_EVERY,
     DECODE_SIDE,
@@ -121,7 +122,7 @@ def _detect(frame: np.ndarray):
     small, s = shrink(frame, DETECT_SIDE)
     faces = sorted(_detect_dlib(small), key=lambda f: f.box[2] * f.box[3], reverse=True)
     for f in faces:
-        f.box = tuple(v / s for v in f.box)
+        f.box = tuple(v / s for v in f.box)  # type: ignore[assignment]
     return faces
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ... import signals
 from ...constants import FPS, SAMPLE_RATE
-from ...errors import InputError
+from ...runtime import signals
+from ...runtime.errors import InputError
 from ..data import DATA_SIZE, DATA_ZOOM, write_item
 from .common import (
     SMOOTH_SIGMA,
@@ -30,7 +30,7 @@ def _smoothed_matrices(pts: np.ndarray, size: int, zoom: float) -> np.ndarray:
 
 def _audio(path: Path) -> np.ndarray | None:
     """The clip's audio, int16 at 16 kHz, or None when it has none that ffmpeg decodes."""
-    from ...audio import load_audio_int16
+    from ...speech.audio import load_audio_int16
 
     try:
         return load_audio_int16(path, max_seconds=None)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ... import signals
-from ...errors import InputError
+from ...runtime import signals
+from ...runtime.errors import InputError
 from ..data import list_items
 from .common import (
     Progress,
@@ -30,7 +30,7 @@ def base_weights(name: str = "default") -> Base:
     pipeline, with a VG-net of a layout ``train vgnet`` builds (``small``, ``original``,
     ``maps``)."""
     from ... import weights as W
-    from ...models import CONFIGS, VGNetConfig
+    from ...weights.configs import CONFIGS, VGNetConfig
 
     x = W.locate(name)
     e = x.entry
