@@ -4,7 +4,7 @@ Targets: landmark motion of the mouth (48-67) and jaw (2-14) relative to the cli
 closed, neutral mouth (mean of its 10 % least open frames), head motion removed
 (``stabilise``), in the weights' normalised crop space, reduced by PCA. Inputs: phone
 occupancy from pocketsphinx (cached per item as ``phones.npy``), loudness and mel bands
-(:func:`talkface.phones.speech_features`).
+(:func:`talkface.speech.phones.speech_features`).
 
 Loss: MSE on the PCA coefficients plus a sequence-level term on the inner-lip opening,
 1 - concordance correlation, which punishes a motion that is right on average but too
