@@ -23,14 +23,15 @@ ROOT = Path(__file__).resolve().parent.parent
 TILE = 180
 
 
-def _crop(frame, pts):
+def crop_lower_face(frame, pts, tile: int = TILE):
+    """The lower half of the face around ``pts`` (68 points), ``tile`` px square."""
     x0, y0 = pts[2:15].min(0)
     x1, y1 = pts[2:15].max(0)
     s = (x1 - x0) * 1.05
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 + 0.1 * (y1 - y0)
     X0, Y0 = int(max(0, cx - s / 2)), int(max(0, cy - s / 2))
     c = frame[Y0:Y0 + int(s), X0:X0 + int(s)]
-    return cv2.resize(c, (TILE, TILE), interpolation=cv2.INTER_AREA)
+    return cv2.resize(c, (tile, tile), interpolation=cv2.INTER_AREA)
 
 
 def main(out: Path):
@@ -61,8 +62,8 @@ def main(out: Path):
                     first = f
             h, w = first.shape[:2]
             scale = np.array([w / img.shape[1], h / img.shape[0]])  # generate shrinks to --max-size
-            tiles = [_crop(first, face.points * scale)]
-            tiles += [_crop(frames[i], pts[i] * scale) for i in want if i in frames]
+            tiles = [crop_lower_face(first, face.points * scale)]
+            tiles += [crop_lower_face(frames[i], pts[i] * scale) for i in want if i in frames]
             row = np.concatenate(tiles, 1)
             cv2.putText(row, name, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 0), 1, cv2.LINE_AA)
             rows.append(row)

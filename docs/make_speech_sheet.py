@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -23,19 +24,10 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "docs"))
 TILE = 120
 STEP, TILES = 3, 16  # every 3rd frame, 16 tiles: 1.9 s
 SENTENCE = "Please call Stella. Ask her to bring these things with her from the store."
-
-
-def _crop(frame, pts):
-    x0, y0 = pts[2:15].min(0)
-    x1, y1 = pts[2:15].max(0)
-    s = (x1 - x0) * 1.05
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 + 0.1 * (y1 - y0)
-    X0, Y0 = int(max(0, cx - s / 2)), int(max(0, cy - s / 2))
-    c = frame[Y0:Y0 + int(s), X0:X0 + int(s)]
-    return cv2.resize(c, (TILE, TILE), interpolation=cv2.INTER_AREA)
 
 
 def _curve(opening, loud, start, width):
@@ -72,6 +64,8 @@ def _voices(td: Path) -> list[tuple[str, Path]]:
 
 
 def main(argv=None):
+    from make_mouth_sheet import crop_lower_face
+
     from talkface import generate
     from talkface.commands.landmarks import audio_landmarks
     from talkface.motion.articulation import inner_lip_opening, loudness_envelope
@@ -106,7 +100,7 @@ def main(argv=None):
                 frames = {i: f for i, f in enumerate(read_frames(video)) if i in want}
                 h, w = next(iter(frames.values())).shape[:2]
                 scale = np.array([w / img.shape[1], h / img.shape[0]])  # generate shrinks to --max-size
-                tiles = [_crop(frames[i], pts[i] * scale) for i in want if i in frames]
+                tiles = [crop_lower_face(frames[i], pts[i] * scale, TILE) for i in want if i in frames]
                 row = np.concatenate(tiles, 1)
                 label = f"{name} / {vname}"
                 cv2.putText(row, label, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 0), 1, cv2.LINE_AA)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 
 import pytest
@@ -29,3 +30,12 @@ def assets(tmp_path_factory):
 def random_weights(assets, monkeypatch):
     monkeypatch.setenv("TALKFACE_WEIGHTS", str(assets["weights"]))
     return assets["weights"]
+
+
+@pytest.fixture()
+def weights_copy(assets, tmp_path, monkeypatch):
+    """A private copy of the session's random weights (safe to damage)."""
+    d = tmp_path / "weights"
+    shutil.copytree(assets["weights"], d)
+    monkeypatch.setenv("TALKFACE_WEIGHTS", str(d))
+    return d

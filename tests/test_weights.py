@@ -19,14 +19,6 @@ def cli(*args):
     return runner.invoke(app, [str(a) for a in args])
 
 
-@pytest.fixture()
-def weights_copy(assets, tmp_path, monkeypatch):
-    """A private copy of the session's random weights (safe to damage)."""
-    d = tmp_path / "weights"
-    shutil.copytree(assets["weights"], d)
-    monkeypatch.setenv("TALKFACE_WEIGHTS", str(d))
-    return d
-
 
 def flip_byte(path, where=0.5):
     data = bytearray(path.read_bytes())

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import shutil
 
 import numpy as np
 import pytest
@@ -39,13 +38,6 @@ def one_error_line(r) -> str:
     assert "Traceback" not in r.output and "unexpected" not in r.output, r.output
     return lines[0]
 
-
-@pytest.fixture()
-def weights_copy(assets, tmp_path, monkeypatch):
-    d = tmp_path / "weights"
-    shutil.copytree(assets["weights"], d)
-    monkeypatch.setenv("TALKFACE_WEIGHTS", str(d))
-    return d
 
 
 # ----------------------------------------------------------------------------- 16. manifest schema
