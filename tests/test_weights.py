@@ -315,3 +315,20 @@ def test_new_set_names_are_checked(home, tmp_path):
         with pytest.raises(InputError):
             W.target_dir(bad)
     assert W.target_dir(shipped_default(), tmp_path / "elsewhere") == tmp_path / "elsewhere"  # an explicit folder
+
+
+def test_the_research_set_says_so(home, caplog):
+    """The shipped research-only set is marked in its manifest, listed with its use, and
+    loading it warns once; the default is for any use."""
+    import logging
+
+    from talkface.api import TalkingFace
+
+    rows = {w["name"]: w for w in json.loads(cli("weights", "list", "--json").stdout)["weights"]}
+    assert rows["talkface-research"]["use"] == "research" and rows[shipped_default()]["use"] == "any"
+    with caplog.at_level(logging.WARNING, logger="talkface"):
+        TalkingFace(shipped_default()).weights  # noqa: B018
+        assert not [r for r in caplog.records if "research" in r.getMessage()]
+        TalkingFace("talkface-research").weights  # noqa: B018
+    said = [r.getMessage() for r in caplog.records if "research use only" in r.getMessage()]
+    assert len(said) == 1 and "talkface-research" in said[0]
