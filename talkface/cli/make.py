@@ -67,6 +67,16 @@ def batch(
     blink: bool = P.BLINK, head_motion: bool = P.HEAD_MOTION, crf: int = P.CRF,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-item lines."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object on stdout."),
+    ray: Optional[str] = typer.Option(None, "--ray", help="Run the items on a Ray cluster (the ray extra): auto (the "
+                                                          "one 'ray start' made, or RAY_ADDRESS), local (this "
+                                                          "machine, for this batch), or its HOST:PORT."),
+    ray_cpus: float = typer.Option(1.0, "--ray-cpus", help="CPUs per Ray actor (each loads the models once)."),
+    ray_gpus: float = typer.Option(0.0, "--ray-gpus", help="GPUs per Ray actor (0.25: four actors per card)."),
+    ray_actors: int = typer.Option(0, "--ray-actors", help="Ray actors (0: as many as the cluster fits)."),
+    ray_ship_inputs: bool = typer.Option(False, "--ray-ship-inputs", help="Send the inputs to the Ray workers and "
+                                                                          "write their videos here (workers that "
+                                                                          "do not share this file system: found "
+                                                                          "by themselves)."),
 ):
     """Generate every row of a manifest; failing items are reported and skipped (exit 5 if any failed).
 
@@ -82,7 +92,9 @@ def batch(
         try:
             return B.run_batch(manifest, jobs=jobs, shard=shard, report=report, resume=resume, force=force,
                                device=device, weights=weights, options=options, debug=STATE["debug"],
-                               on_start=printer.start, on_item=printer.item)
+                               on_start=printer.start, on_item=printer.item,
+                               ray=None if ray is None else B.RaySettings(ray, ray_cpus, ray_gpus, ray_actors,
+                                                                          ray_ship_inputs))
         finally:
             printer.stop()
 
