@@ -257,7 +257,8 @@ def test_shipped_default_with_an_empty_user_folder(home):
     assert d["folders"] == [{"where": "shipped", "dir": str(W.shipped_dir())},
                             {"where": "user", "dir": str(home / "weights")}]
     assert [(w["name"], w["where"], w["default"], w["ok"], w["use"]) for w in d["weights"]] == [
-        (shipped_default(), "shipped", True, True, "any"), ("talkface-research", "shipped", False, True, "research")]
+        (shipped_default(), "shipped", True, True, "any"), ("talkface-research", "shipped", False, True, "research"),
+        ("talkface-live", "shipped", False, True, "any")]
     assert not home.exists()  # reading never creates the user folder
 
 
@@ -272,9 +273,10 @@ def test_user_and_shipped_sets_both_found(home, assets, tmp_path):
     assert [(ln[0], ln[1], ln[3], ln[5], ln[7]) for ln in lines[1:]] == [
         (shipped_default(), "", "shipped", "ok", str(W.shipped_dir())),
         ("talkface-research", "", "shipped", "ok", str(W.shipped_dir())),
+        ("talkface-live", "", "shipped", "ok", str(W.shipped_dir())),
         ("test-random", "yes", "user", "ok", str(home / "weights"))]
     r = cli("weights", "verify")
-    assert r.exit_code == 0 and len(r.stdout.splitlines()) == 6
+    assert r.exit_code == 0 and len(r.stdout.splitlines()) == 8
     r = cli(*generate_args(assets, tmp_path), "--weights", "nope")
     assert r.exit_code == 4
     assert f"{shipped_default()} (shipped)" in r.stderr and "test-random (user)" in r.stderr
@@ -287,7 +289,7 @@ def test_user_set_named_like_a_shipped_one_is_reported(home, assets, capsys):
     r = cli("weights", "list", "--json")
     rows = json.loads(r.stdout)["weights"]
     assert [(w["where"], w["hidden"], w["default"]) for w in rows] == [
-        ("shipped", False, True), ("shipped", False, False), ("user", True, False)]
+        ("shipped", False, True), ("shipped", False, False), ("shipped", False, False), ("user", True, False)]
     r = cli("weights", "list")
     assert r.exit_code == 0
     assert "user, hidden" in r.stdout

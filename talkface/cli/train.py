@@ -96,6 +96,10 @@ def train_atnet(data_dirs: List[Path] = typer.Argument(..., help="Prepared data 
                                                   help="mouthnet: scale each speaker's motion to a common spread."),
                 gain: Optional[float] = typer.Option(None, "--gain", help="mouthnet: the motion gain to store "
                                                                           "(default: fitted on held-out speakers)."),
+                lookahead: Optional[int] = typer.Option(None, "--lookahead", min=0,
+                                                        help="mouthnet: frames the model may look ahead (full past "
+                                                             "context): a live model (talkface live) for 0-3; "
+                                                             "default: symmetric, +-1.28 s."),
                 quiet: bool = typer.Option(False, "--quiet", "-q")):
     """Train AT-net (speech -> mouth and jaw motion). The default, mouthnet, reads phones and energy
     (speaker-independent) and samples speakers evenly (docs/lipsync.md); small/original are the
@@ -106,9 +110,10 @@ def train_atnet(data_dirs: List[Path] = typer.Argument(..., help="Prepared data 
     more = {}
     if config == "mouthnet":
         more = {"holdout_speakers": [s for s in holdout_speakers.split(",") if s],
-                "tiers": [t for t in tiers.split(",") if t] or None, "speaker_norm": speaker_norm, "gain": gain}
-    elif holdout_speakers or tiers or gain is not None:
-        fail(InputError("--holdout-speakers, --tiers and --gain are mouthnet's; leave them out with --config "
+                "tiers": [t for t in tiers.split(",") if t] or None, "speaker_norm": speaker_norm, "gain": gain,
+                "lookahead": lookahead}
+    elif holdout_speakers or tiers or gain is not None or lookahead is not None:
+        fail(InputError("--holdout-speakers, --tiers, --gain and --lookahead are mouthnet's; leave them out with --config "
                         f"{config}"))
     data = data_dirs if config == "mouthnet" else data_dirs[0]
     _train_common("atnet", data, out, config, steps, batch, device, resume, val, holdout, quiet, **more)

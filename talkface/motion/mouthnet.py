@@ -29,11 +29,40 @@ class MouthNetConfig:
     dilations: tuple = (1, 2, 4, 8, 1)
     dropout: float = 0.1
     norm: str = "layer"  # "layer": per frame; "group": over the whole utterance (one pass)
+    # frames the output may look ahead, all blocks together (None: symmetric, +-context);
+    # a live model (talkface.live) has full past context and a short look-ahead
+    lookahead: int | None = None
 
     @property
     def context(self) -> int:
-        """Frames of context on each side."""
-        return sum(d * (self.kernel - 1) // 2 for d in self.dilations)
+        """Frames of context on the wider side (each side for the symmetric model)."""
+        return max(self.past, self.future)
+
+    def pads(self) -> list[tuple[int, int]]:
+        """(left, right) zero padding of each block's convolution: symmetric, or with
+        ``lookahead`` frames of right padding given to the first blocks (each at most its
+        half span), the rest of each block's span on the left."""
+        half = [d * (self.kernel - 1) // 2 for d in self.dilations]
+        if self.lookahead is None:
+            return [(h, h) for h in half]
+        if not 0 <= self.lookahead <= sum(half):
+            raise ValueError(f"lookahead {self.lookahead}: give 0..{sum(half)} frames")
+        out, left = [], int(self.lookahead)
+        for h in half:
+            r = min(left, h)
+            left -= r
+            out.append((2 * h - r, r))
+        return out
+
+    @property
+    def past(self) -> int:
+        """Frames of past context an output frame reads."""
+        return sum(a for a, _ in self.pads())
+
+    @property
+    def future(self) -> int:
+        """Frames of look-ahead an output frame reads."""
+        return sum(b for _, b in self.pads())
 
     def to_dict(self):
         from dataclasses import asdict
@@ -152,9 +181,8 @@ class NumpyMouthNet:
         w, b = self.inp
         h = x @ w + b
         k, group = self.cfg.kernel, self.cfg.norm == "group"
-        for (taps, bias, gamma, beta), dil in zip(self.blocks, self.cfg.dilations):
-            pad = dil * (k - 1) // 2
-            hp = np.pad(h, ((pad, pad), (0, 0)))
+        for (taps, bias, gamma, beta), dil, pad in zip(self.blocks, self.cfg.dilations, self.cfg.pads()):
+            hp = np.pad(h, (pad, (0, 0)))
             n = len(hp) - dil * (k - 1)  # Conv1d's output length (= T for an odd kernel)
             c = np.concatenate([hp[j * dil: j * dil + n] for j in range(k)], axis=1) @ taps + bias
             # LayerNorm: over the channels of each frame; GroupNorm(1): over the whole utterance
@@ -179,18 +207,19 @@ LOUD, SIL = 40, 0  # columns of the normalised loudness and of silence in talkfa
 LEAD, LAG = 8, 5  # frames the mouth may move before the sound starts and after it ends
 
 
-def speech_gate(feats: np.ndarray) -> np.ndarray:
+def speech_gate(feats: np.ndarray, lead: int = LEAD, lag: int = LAG) -> np.ndarray:
     """(T,) 0..1: 0 in pauses, 1 near speech. A frame is silent when the recogniser hears
     silence there and it is quiet (loudness more than about 2.2 spreads below the speech
     level); the gate opens LEAD frames (0.32 s) before speech and closes LAG frames (0.2 s)
     after it, with soft edges. The motion is multiplied by it, so the lips rest closed in
     pauses whatever the model makes of them. (Real mouths part before a sentence: on
-    GRID s2/s3 a tighter gate cost correlation, docs/lipsync.md.)"""
+    GRID s2/s3 a tighter gate cost correlation, docs/lipsync.md.) ``lead``, ``lag``: other
+    reaches (talkface.live: a lead within its short look-ahead)."""
     f = np.asarray(feats, np.float32)
     act = np.maximum(np.clip((f[:, LOUD] + 2.2) / 0.6, 0.0, 1.0), np.clip((0.8 - f[:, SIL]) / 0.5, 0.0, 1.0))
     n = len(act)
-    pad = np.concatenate([np.zeros(LAG, np.float32), act, np.zeros(LEAD, np.float32)])
-    held = np.max(np.stack([pad[i:i + n] for i in range(LAG + LEAD + 1)]), 0)
+    pad = np.concatenate([np.zeros(lag, np.float32), act, np.zeros(lead, np.float32)])
+    held = np.max(np.stack([pad[i:i + n] for i in range(lag + lead + 1)]), 0)
     k = np.array([1, 2, 3, 2, 1], np.float32) / 9
     return np.convolve(np.pad(held, 2, mode="edge"), k, mode="valid")
 

@@ -244,7 +244,7 @@ def train(data_dirs, run_dir, steps: int = 1500, batch: int = 32, lr: float = 2e
           holdout: int = 50, seed: int = 0, echo=print, threads: int | None = None, resume: bool = False,
           ccc_weight: float = 0.5, eval_every: int = 500, voices: bool = True, bands: bool = True,
           norm: str = "layer", holdout_speakers=(), speaker_norm: bool = True, gain: float | None = None,
-          tiers=None):
+          tiers=None, lookahead: int | None = None):
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
@@ -271,7 +271,7 @@ def train(data_dirs, run_dir, steps: int = 1500, batch: int = 32, lr: float = 2e
             for v in it.voices:
                 v[:, len(P.PHONES) + 2:] = 0.0
     log(event="data", train=len(tr), **{k: len(v) for k, v in val.items()}, seconds=round(time.time() - t0, 1))
-    cfg = MouthNetConfig(n_in=tr[0].x.shape[1], norm=norm)
+    cfg = MouthNetConfig(n_in=tr[0].x.shape[1], norm=norm, lookahead=lookahead)  # lookahead: a live model
     ck = load_checkpoint(run) if resume else None
     if ck:
         basis = np.asarray(ck["basis"], np.float32)

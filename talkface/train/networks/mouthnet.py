@@ -9,9 +9,11 @@ from ...motion.mouthnet import MouthNetConfig
 
 
 class _Block(nn.Module):
-    def __init__(self, ch: int, k: int, dil: int, drop: float, norm: str = "layer"):
+    def __init__(self, ch: int, k: int, dil: int, drop: float, norm: str = "layer", pad: tuple | None = None):
         super().__init__()
-        self.conv = nn.Conv1d(ch, ch, k, padding=dil * (k - 1) // 2, dilation=dil)
+        # pad (left, right): a live model's asymmetric padding (MouthNetConfig.lookahead); None: symmetric
+        self.pad = None if pad is None or pad[0] == pad[1] else (int(pad[0]), int(pad[1]))
+        self.conv = nn.Conv1d(ch, ch, k, padding=0 if self.pad else dil * (k - 1) // 2, dilation=dil)
         self.group = norm == "group"
         # layer: per frame, the output depends on +-context frames only (chunks = one pass);
         # group: statistics over the whole utterance (predict_motion then runs it in one pass)
@@ -20,7 +22,7 @@ class _Block(nn.Module):
         self.drop = nn.Dropout(drop)
 
     def forward(self, x):
-        h = self.conv(x)
+        h = self.conv(x if self.pad is None else nn.functional.pad(x, self.pad))
         h = self.norm(h) if self.group else self.norm(h.transpose(1, 2)).transpose(1, 2)
         return x + self.drop(self.act(h))
 
@@ -30,7 +32,8 @@ class MouthNet(nn.Module):
         super().__init__()
         self.cfg = cfg = cfg or MouthNetConfig()
         self.inp = nn.Conv1d(cfg.n_in, cfg.hidden, 1)
-        self.blocks = nn.Sequential(*[_Block(cfg.hidden, cfg.kernel, d, cfg.dropout, cfg.norm) for d in cfg.dilations])
+        self.blocks = nn.Sequential(*[_Block(cfg.hidden, cfg.kernel, d, cfg.dropout, cfg.norm, p)
+                                      for d, p in zip(cfg.dilations, cfg.pads())])
         self.out = nn.Conv1d(cfg.hidden, cfg.n_pca, 1)
 
     @property
