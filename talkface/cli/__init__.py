@@ -8,7 +8,7 @@ from __future__ import annotations
 
 # importing a command module registers its commands, in the order --help lists them
 from . import make  # noqa: F401  # isort: skip
-from . import check, train, weights  # noqa: F401
+from . import check, live, train, weights  # noqa: F401
 from .app import app, entry, interrupted, run, usage_line
 
 __all__ = ["app", "entry", "interrupted", "run", "usage_line"]
