@@ -172,3 +172,35 @@ def test_signals_at_any_moment(tmp_path, sig, when):
     assert time.monotonic() - t0 < 10
     assert rc == 130 and err.count("\n") == 1 and "interrupted" in err, (rc, err)
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_serve_answers_with_its_key_and_stops_on_ctrl_c():
+    import re
+    import urllib.error
+    import urllib.request
+
+    p = subprocess.Popen([sys.executable, "-m", "talkface", "live", str(PORTRAIT), "--serve"], stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        line = p.stderr.readline()
+        m = re.search(r"(http://127\.0\.0\.1:(\d+)/\?t=(\S+))", line)
+        assert m, line
+        url, port, key = m.group(1), m.group(2), m.group(3)
+        with urllib.request.urlopen(url, timeout=10) as r:
+            assert b"talkface live" in r.read() and "script-src" in r.headers["Content-Security-Policy"]
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=10)
+        assert e.value.code == 403
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/audio?rate=16000&client=t",
+                                     data=A.load_audio_int16(SPEECH)[:16000].tobytes(), method="POST",
+                                     headers={"X-Talkface-Token": key})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.status == 200
+        p.send_signal(signal.SIGINT)
+        assert p.wait(20) == 130
+        rest = p.stderr.read()
+        assert rest.count("\n") == 1 and "interrupted" in rest, rest
+    finally:
+        p.kill()
+        p.wait()

@@ -37,7 +37,8 @@ def _free_port() -> int:
 class Browser:
     """One headless Chromium session (``width`` x ``height`` CSS pixels of window)."""
 
-    def __init__(self, chromedriver: str, chromium: str, width: int = 1100, height: int = 800):
+    def __init__(self, chromedriver: str, chromium: str, width: int = 1100, height: int = 800,
+                 extra_args: list | None = None):
         self.profile = tempfile.TemporaryDirectory(prefix="talkface-chromium-")
         port = _free_port()
         self.proc = subprocess.Popen([chromedriver, f"--port={port}"], stdout=subprocess.DEVNULL,
@@ -57,7 +58,7 @@ class Browser:
                 time.sleep(0.1)
             args = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                     "--no-first-run", "--no-default-browser-check", "--disable-extensions",
-                    f"--window-size={width},{height}", f"--user-data-dir={self.profile.name}"]
+                    f"--window-size={width},{height}", f"--user-data-dir={self.profile.name}", *(extra_args or [])]
             caps = {"browserName": "chrome", "goog:chromeOptions": {"binary": chromium, "args": args}}
             self.session = self._call("POST", "/session", {"capabilities": {"alwaysMatch": caps}})["sessionId"]
         except BaseException:
