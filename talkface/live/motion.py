@@ -10,6 +10,8 @@ included), so the cost per frame is flat however long the stream.
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from ..constants import FPS
@@ -53,7 +55,8 @@ class LiveMotion:
         wb = min(n, b + 1 + max(self.future, self.lead + 2))
         x = feats.window(wa, wb)
         na, nb = max(0, a - 1 - self.past), min(n, b + 1 + self.future)  # the network's receptive field
-        h = self.net(x[na - wa: nb - wa]) @ self.basis.T
+        with one_blas_thread():
+            h = self.net(x[na - wa: nb - wa]) @ self.basis.T
         # [1 2 1]/4 over time, edges repeated (only at the stream's true ends does that matter)
         i0 = a - na
         prev = h[np.maximum(np.arange(i0, i0 + b - a) - 1, 0)]
@@ -62,6 +65,25 @@ class LiveMotion:
         ga, gb = max(0, a - self.lag - 2), min(n, b + self.lead + 2 + 1)
         g = speech_gate(x[ga - wa: gb - wa], self.lead, self.lag)[a - ga: b - ga]
         return (sm * g[:, None] * self.gain).astype(np.float32)
+
+
+_BLAS: list = []  # threadpoolctl's controller, made on first use (None where it is missing)
+
+
+def one_blas_thread():
+    """BLAS on one thread for the window's small matrices: a second thread costs more than it
+    saves on them, and much more on a busy machine (measured on 2 shared cores: 195 frames a
+    second instead of 70). A context (threadpoolctl, a dependency of librosa's scikit-learn;
+    nothing where it is missing); the limit is the process's while inside."""
+    if not _BLAS:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _BLAS.append(ThreadpoolController())
+        except Exception:  # noqa: BLE001 - not installed, or it could not read the libraries
+            _BLAS.append(None)
+    ctl = _BLAS[0]
+    return ctl.limit(limits=1, user_api="blas") if ctl is not None else contextlib.nullcontext()
 
 
 class Blinks:
