@@ -204,3 +204,40 @@ def test_serve_answers_with_its_key_and_stops_on_ctrl_c():
     finally:
         p.kill()
         p.wait()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("idle", [True, False])
+def test_pauses_of_stdin_are_filled_with_silence_in_real_time(tmp_path, idle):
+    """A source that speaks 1 s, says nothing for 1.5 s, speaks 1 s: with --idle (the default) the
+    face goes on through the pause and the recording keeps it; with --no-idle the pause is skipped."""
+    import json
+
+    pcm = A.load_audio_int16(SPEECH)[16000:32000].tobytes()
+    out = tmp_path / "rec.mp4"
+    p = subprocess.Popen([sys.executable, "-m", "talkface", "live", str(PORTRAIT), "--audio", "-", "--out", str(out),
+                          "--json", "--idle" if idle else "--no-idle"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(3.0)  # loading; the clock starts at the first read
+    for k in range(0, len(pcm), 3200):  # 1 s of speech in real time
+        p.stdin.write(pcm[k:k + 3200])
+        p.stdin.flush()
+        time.sleep(0.1)
+    time.sleep(1.5)
+    for k in range(0, len(pcm), 3200):
+        p.stdin.write(pcm[k:k + 3200])
+        p.stdin.flush()
+        time.sleep(0.1)
+    p.stdin.close()
+    so, se = p.stdout.read(), p.stderr.read()
+    assert p.wait(60) == 0, se
+    d = json.loads(so)
+    from talkface.video.writer import count_frames
+
+    n, _ = count_frames(out)
+    audio = A.load_audio_int16(out)
+    assert abs(audio.size / 16000 - n / 25) < 0.1  # the recording's sound as long as its picture
+    if idle:
+        assert d["silence_filled_seconds"] > 1.2 and n > 25 * 3.3, (d, n)
+    else:
+        assert d["silence_filled_seconds"] == 0 and abs(n - 50) <= 1

@@ -52,6 +52,9 @@ def live(
     blink: bool = P.BLINK,
     realtime: bool = typer.Option(True, "--realtime/--no-realtime", help="--audio FILE: at its own pace, or as "
                                                                          "fast as frames are made."),
+    idle: bool = typer.Option(True, "--idle/--no-idle", help="--audio -: while stdin has nothing and the audio is "
+                                                            "behind the clock, fill in silence, so the face goes on "
+                                                            "in real time (and --out FILE.mp4 keeps the pauses)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing --out file."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary line."),
     as_json: bool = typer.Option(False, "--json", help="Print the run's figures as one JSON object (not with --out -)."),
@@ -98,7 +101,7 @@ def live(
 
         res = run(lambda: serve_page(face, port=port, open_browser=open_browser, on_ready=ready))
     else:
-        res = run(lambda: _run(face, audio, rate, out, force, realtime))
+        res = run(lambda: _run(face, audio, rate, out, force, realtime, idle))
     if as_json:
         print_json(res)
     elif not quiet:
@@ -108,7 +111,7 @@ def live(
                    f"look-ahead {res['latency_frames']} frames, weights {res['weights']}", err=True)
 
 
-def _run(face, audio, rate, out, force, realtime) -> dict:
+def _run(face, audio, rate, out, force, realtime, idle=True) -> dict:
     from ..live.sinks import Mp4Recorder, StdinPcm, Y4mWriter, paced
 
     if audio != "-":
@@ -125,10 +128,11 @@ def _run(face, audio, rate, out, force, realtime) -> dict:
     y4m = None
     reader_closed = False
 
+    src = StdinPcm(0, rate, idle) if audio == "-" else None
+
     def feed():
         try:
-            if audio == "-":
-                src = StdinPcm(0, rate)
+            if src is not None:
                 while True:
                     b = src.read(stop)
                     if not b:
@@ -197,7 +201,8 @@ def _run(face, audio, rate, out, force, realtime) -> dict:
     st = stream.stats()
     return {"output": out if rec is not None else None, "frames": st["frames"], "dropped": st["dropped"],
             "audio_seconds": st["audio_seconds"], "latency_frames": st["latency_frames"], "weights": face.weights_name,
-            "size": [face.width, face.height], "reader_closed": reader_closed}
+            "size": [face.width, face.height], "reader_closed": reader_closed,
+            "silence_filled_seconds": round(src.silence / 2 / rate, 2) if src is not None else 0.0}
 
 
 def _quiet_stdout():

@@ -46,31 +46,54 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
+IDLE_LAG = 0.2  # seconds the audio may fall behind the clock, with nothing to read, before silence is filled in
+
+
 class StdinPcm:
     """Raw s16le PCM from file descriptor ``fd``: :meth:`read` gives bytes (an even number)
     or b"" at the end; InputError for a container or text at the start, or an odd number of
-    bytes in all."""
+    bytes in all. With ``idle``, while there is nothing to read and the audio read so far is
+    more than IDLE_LAG seconds behind the clock (since the first read), it gives silence
+    (40 ms at a time, counted in ``silence``): the face goes on in real time through the
+    source's pauses, and a recording keeps them."""
 
-    def __init__(self, fd: int = 0, rate: int = 16000):
-        self.fd, self.rate = fd, rate
-        self.bytes = 0
+    def __init__(self, fd: int = 0, rate: int = 16000, idle: bool = False):
+        self.fd, self.rate, self.idle = fd, rate, idle
+        self.bytes = 0  # read and filled in
+        self.silence = 0  # filled in
         self._head = True
         self._odd = b""
+        self._t0: float | None = None
+
+    def _fill(self) -> bytes:
+        if not self.idle or self._odd or self._t0 is None:
+            return b""
+        if time.monotonic() - self._t0 - self.bytes / 2 / self.rate < IDLE_LAG:
+            return b""
+        n = int(self.rate * 0.04) * 2
+        self.bytes += n
+        self.silence += n
+        return bytes(n)
 
     def read(self, stop: threading.Event, size: int | None = None) -> bytes:
         size = size or int(self.rate * PIECE) * 2
+        if self._t0 is None:
+            self._t0 = time.monotonic()
         while not stop.is_set():
             try:
-                ready, _, _ = select.select([self.fd], [], [], 0.1)
+                ready, _, _ = select.select([self.fd], [], [], 0.02 if self.idle else 0.1)
             except (OSError, ValueError):  # not selectable (a regular file on some systems): read
                 ready = [self.fd]
             if not ready:
+                filled = self._fill()
+                if filled:
+                    return filled
                 continue
             b = os.read(self.fd, size)
             if not b:
                 if self._odd:
-                    raise InputError(f"stdin: ended after {self.bytes + 1} bytes, an odd number: raw 16-bit PCM "
-                                     "has 2 bytes a sample (s16le); the input is cut or not PCM")
+                    raise InputError(f"stdin: ended after {self.bytes - self.silence + 1} bytes, an odd number: raw "
+                                     "16-bit PCM has 2 bytes a sample (s16le); the input is cut or not PCM")
                 return b""
             if self._head:
                 while len(b) < 64:  # enough to tell a file's header
