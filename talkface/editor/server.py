@@ -20,14 +20,10 @@ project's atomic write, so Ctrl-C at any moment leaves either the complete file 
 from __future__ import annotations
 
 import collections
-import errno
-import hmac
 import json
 import os
-import secrets
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -39,9 +35,9 @@ from ..face.detectors.base import Face
 from ..face.landmarks_file import check_points_on_image, image_record, parse_points
 from ..runtime import signals
 from ..runtime.errors import InputError, describe
+from ..runtime.localpage import KeyedHandler, listen
 from ..video.outputs import write_atomic
 
-HOST = "127.0.0.1"  # never another interface: the page writes files on this machine
 MAX_BODY = 1 << 20
 # the parts a drag can move together, in the order the page lists them
 PARTS = {"jaw": G.JAW, "right brow": G.BROW_R, "left brow": G.BROW_L, "nose": G.NOSE,
@@ -99,24 +95,15 @@ class LandmarkEditor:
         self.points = pts.copy()  # replaced (never changed in place) at each save
         self.saves = 0
         self.result: dict | None = None
-        self.token = secrets.token_urlsafe(18)
         self._page = page_html()
         self._image = _png(image)
         self._jobs: collections.deque[_Save] = collections.deque()
         self._finished = False
         self._stopped = False
         self._thread: threading.Thread | None = None
-        try:
-            self.httpd = _Server((HOST, int(port)), _Handler)
-        except OverflowError:
-            raise InputError(f"--port {port}: not a port number; give 1-65535, or 0 for any free port")
-        except OSError as e:
-            why = "already in use" if e.errno == errno.EADDRINUSE else (e.strerror or str(e))
-            raise InputError(f"--port {port}: cannot listen on {HOST} ({why}); choose another port, "
-                             "or 0 for any free one")
-        self.httpd.editor = self
+        self.httpd = listen(port, _Handler, self)
         self.port = int(self.httpd.server_address[1])
-        self.url = f"http://{HOST}:{self.port}/?t={self.token}"
+        self.url, self.token = self.httpd.url, self.httpd.token
 
     # -- the thread that writes ---------------------------------------------------------------
     def serve(self, on_ready=None) -> dict | None:
@@ -224,47 +211,13 @@ class LandmarkEditor:
         return job
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    editor: LandmarkEditor
-
-
 CSP = ("default-src 'none'; img-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; "
        "script-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+class _Handler(KeyedHandler):
+    who = "talkface editor"
     server_version = "talkface-editor"
-    timeout = 30  # a connection that sends nothing is dropped
-
-    def log_message(self, format, *args):  # noqa: A002 - quiet: the terminal shows talkface's own lines
-        pass
-
-    def _send(self, code: int, body: bytes, ctype: str, *extra: tuple[str, str]):
-        self.send_response(code)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("X-Content-Type-Options", "nosniff")
-        for k, v in extra:
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _json(self, code: int, obj):
-        self._send(code, json.dumps(obj).encode(), "application/json")
-
-    def _allowed(self, query: dict) -> bool:
-        ed = self.server.editor
-        if self.headers.get("Host", "") not in (f"{HOST}:{ed.port}", f"localhost:{ed.port}"):
-            return False
-        key = self.headers.get("X-Talkface-Token") or (query.get("t") or [""])[0]
-        return hmac.compare_digest(key.encode(), ed.token.encode())
-
-    def _refuse(self):
-        self._send(403, b"talkface editor: open the address that talkface printed (it holds the session key)\n",
-                   "text/plain; charset=utf-8")
 
     def do_GET(self):  # noqa: N802 - http.server's name
         url = urlsplit(self.path)
@@ -272,7 +225,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(204, b"", "image/x-icon")
         if not self._allowed(parse_qs(url.query)):
             return self._refuse()
-        ed = self.server.editor
+        ed = self.server.page
         if url.path == "/":
             return self._send(200, ed._page, "text/html; charset=utf-8", ("Content-Security-Policy", CSP),
                               ("Referrer-Policy", "no-referrer"))
@@ -294,7 +247,7 @@ class _Handler(BaseHTTPRequestHandler):
             n = -1
         if not 0 < n <= MAX_BODY:
             return self._json(400, {"error": "send the points as a JSON body under 1 MB"})
-        ed = self.server.editor
+        ed = self.server.page
         try:
             pts, finish = ed.parse_save(self.rfile.read(n))
         except ValueError as e:

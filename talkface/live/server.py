@@ -20,21 +20,16 @@ reads slowly, disconnects or never reads costs nothing and holds nothing up.
 """
 from __future__ import annotations
 
-import errno
-import hmac
-import json
 import queue
-import secrets
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ..runtime.errors import InputError
+from ..runtime.localpage import KeyedHandler, listen
 
-HOST = "127.0.0.1"
 MAX_BODY = 1 << 20
 OWNER_IDLE = 2.0  # seconds without audio after which another page may take the microphone
 CSP = ("default-src 'none'; img-src 'self' blob:; media-src 'self' blob:; connect-src 'self'; "
@@ -52,7 +47,6 @@ class LiveServer:
 
     def __init__(self, face, port: int = 0, quality: int = 85):
         self.face, self.quality = face, int(quality)
-        self.token = secrets.token_urlsafe(18)
         self._page = page_html()
         self.stream: Any = None  # the LiveStream, made by serve()
         self._latest: tuple | None = None  # (index, jpeg, opening, level, audio_at)
@@ -61,17 +55,9 @@ class LiveServer:
         self._owner: tuple[str, float] | None = None  # (client, last audio time)
         self._owner_lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        try:
-            self.httpd = _Server((HOST, int(port)), _Handler)
-        except OverflowError:
-            raise InputError(f"--port {port}: not a port number; give 1-65535, or 0 for any free port")
-        except OSError as e:
-            why = "already in use" if e.errno == errno.EADDRINUSE else (e.strerror or str(e))
-            raise InputError(f"--port {port}: cannot listen on {HOST} ({why}); choose another port, or 0 for any "
-                             "free one")
-        self.httpd.live = self
+        self.httpd = listen(port, _Handler, self)
         self.port = int(self.httpd.server_address[1])
-        self.url = f"http://{HOST}:{self.port}/?t={self.token}"
+        self.url, self.token = self.httpd.url, self.httpd.token
 
     def serve(self, on_ready=None) -> dict:
         """Answer the page and make its frames until :meth:`stop` (Ctrl-C propagates, after
@@ -168,48 +154,10 @@ def serve_page(face, port: int = 0, open_browser: bool = False, on_ready=None) -
     return {"output": None, "weights": face.weights_name, **st}
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    live: LiveServer
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+class _Handler(KeyedHandler):
+    who = "talkface live"
     server_version = "talkface-live"
     protocol_version = "HTTP/1.1"  # keep-alive: the page posts audio every 40 ms
-    timeout = 30
-
-    def log_message(self, format, *args):  # noqa: A002 - quiet
-        pass
-
-    def _send(self, code: int, body: bytes, ctype: str, *extra: tuple[str, str]):
-        try:
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.send_header("X-Content-Type-Options", "nosniff")
-            for k, v in extra:
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):  # the page went away: nothing to do
-            self.close_connection = True
-
-    def _json(self, code: int, obj):
-        self._send(code, json.dumps(obj).encode(), "application/json")
-
-    def _allowed(self, query: dict) -> bool:
-        live = self.server.live
-        if self.headers.get("Host", "") not in (f"{HOST}:{live.port}", f"localhost:{live.port}"):
-            return False
-        key = self.headers.get("X-Talkface-Token") or (query.get("t") or [""])[0]
-        return hmac.compare_digest(key.encode(), live.token.encode())
-
-    def _refuse(self):
-        self.close_connection = True
-        self._send(403, b"talkface live: open the address that talkface printed (it holds the session key)\n",
-                   "text/plain; charset=utf-8")
 
     def do_GET(self):  # noqa: N802
         url = urlsplit(self.path)
@@ -218,7 +166,7 @@ class _Handler(BaseHTTPRequestHandler):
         q = parse_qs(url.query)
         if not self._allowed(q):
             return self._refuse()
-        live = self.server.live
+        live = self.server.page
         if url.path == "/":
             return self._send(200, live._page, "text/html; charset=utf-8", ("Content-Security-Policy", CSP),
                               ("Referrer-Policy", "no-referrer"))
@@ -256,5 +204,5 @@ class _Handler(BaseHTTPRequestHandler):
         if not 8000 <= rate <= 192000:
             return self._json(400, {"error": f"rate {rate}: give the audio's sample rate, 8000-192000 Hz"})
         body = self.rfile.read(n)
-        code, obj = self.server.live.take_audio((q.get("client") or [""])[0], rate, body)
+        code, obj = self.server.page.take_audio((q.get("client") or [""])[0], rate, body)
         self._json(code, obj)
