@@ -149,20 +149,12 @@ def sync_offset(pred_opening: np.ndarray, real_opening: np.ndarray, valid: np.nd
 
 def shift_audio(wav: np.ndarray, offset: int) -> np.ndarray:
     """The sound moved ``offset`` frames earlier (positive) or later (negative), same length."""
-    k = int(offset) * (SAMPLE_RATE // FPS)
-    if k == 0:
-        return wav
-    out = np.zeros_like(wav)
-    if k > 0:
-        out[: max(0, wav.size - k)] = wav[k:]
-    else:
-        out[-k:] = wav[: wav.size + k]
-    return out
+    return shift_rows(wav, int(offset) * (SAMPLE_RATE // FPS), 0)
 
 
 def shift_rows(x: np.ndarray, offset: int, fill_row) -> np.ndarray:
-    """Per-frame rows ``x`` moved as :func:`shift_audio` moves the sound; ``fill_row`` where
-    nothing is left."""
+    """Rows ``x`` (frames, or samples) moved ``offset`` rows earlier (positive) or later
+    (negative), same length; ``fill_row`` where nothing is left."""
     if offset == 0:
         return x
     out = np.empty_like(x)
@@ -244,9 +236,10 @@ def prepare_footage_clip(clip: Path, out_item: Path, speaker: str, sync: SyncMod
     off = s["offset"]
     wav = shift_audio(wav, off)
     phones = shift_rows(phones, off, np.eye(len(P.PHONES), dtype=np.float32)[0])  # silence where no sound is left
-    crops = np.stack([align(p, size, zoom).warp(f) for p, f in zip(fill(points, valid), read_frames(clip))])[:n]
+    aligns = [align(p, size, zoom) for p in fill(points, valid)]  # bad frames: their neighbours' place
+    crops = np.stack([a.warp(f) for a, f in zip(aligns, read_frames(clip))])[:n]
     crop_pts = template_crop(front.reshape(-1, 2), size, zoom).reshape(n, 68, 2).astype(np.float32)
-    mats = np.stack([align(p, size, zoom).matrix for p in fill(points, valid)])
+    mats = np.stack([a.matrix for a in aligns])
     write_item(out_item, crops, crop_pts, (wav * 32767).astype(np.int16), mats, size, zoom, str(clip), False,
                extra={"speaker": speaker, "valid": valid, "av_offset": off, "sync_r": s["r"] or 0.0,
                       "sync_r0": s["r0"] or 0.0, "frontal": True})
