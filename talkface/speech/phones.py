@@ -295,7 +295,11 @@ def _frames(wav: np.ndarray, n_frames: int) -> np.ndarray:
 
 def frame_db(wav: np.ndarray, n_frames: int) -> np.ndarray:
     """Level per video frame in dB (full scale 0)."""
-    return 10 * np.log10(np.mean(_frames(wav, n_frames).astype(np.float64) ** 2, 1) + 1e-10)
+    return _db(_frames(wav, n_frames))
+
+
+def _db(frames: np.ndarray) -> np.ndarray:
+    return 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, 1) + 1e-10)
 
 
 def hush(phones: np.ndarray, quiet: np.ndarray) -> np.ndarray:
@@ -313,7 +317,7 @@ def energy_features(wav: np.ndarray, n_frames: int) -> np.ndarray:
     and its spread 1), its slope, and 8 log-mel bands normalised over the utterance."""
     hop = SAMPLE_RATE // FPS
     fr = _frames(wav, n_frames)
-    db = frame_db(wav, n_frames)
+    db = _db(fr)
     hi = max(float(np.percentile(db, 90)), SILENT_DB) if n_frames else 0.0  # digital silence stays silence
     db = np.maximum(db, hi - 50.0)  # digital silence does not stretch the scale
     spread = max(float(np.std(db)), 3.0)
