@@ -184,3 +184,35 @@ def test_memory_stays_flat_over_a_long_stream(face, wav):
     assert len(sizes) >= 4
     assert max(x[0] for x in sizes) < 30 * 25 + 1200 and max(x[2] for x in sizes) < 100 * 30 + 6000
     assert sizes[-1][0] <= max(x[0] for x in sizes[:2]) + 1100  # no growth after the first minute
+
+
+def test_idle_keeps_the_face_going_in_real_time_while_nothing_is_pushed(face, wav):
+    """A voice agent between turns: with ``idle`` the stream fills in silence on the clock, so
+    frames come at 25 a second from the start, the speech pushed later follows at once, and
+    the pause after it is filled in too; without it no frame comes until audio does."""
+    speech = wav[: 16000 * 2]
+    with face.stream(drop=False, idle=True) as s:
+        t0 = time.monotonic()
+        first = s.get(timeout=10)
+        assert first.index == 0 and time.monotonic() - t0 < 1.0  # no audio pushed yet
+        frames = [first]
+        reader = threading.Thread(target=lambda: frames.extend(s.frames()))  # a reader that keeps up
+        reader.start()
+        time.sleep(1.0)
+        s.push(speech)  # at once, faster than real time (as a TTS may): it is ahead of the clock until ~3.2 s
+        time.sleep(3.0)
+        s.end()
+        reader.join(30)
+        st = s.stats()
+    span = time.monotonic() - t0
+    assert [f.index for f in frames] == list(range(len(frames)))
+    assert st["silence_seconds"] >= 1.5 and st["dropped"] == 0
+    assert len(frames) / 25 >= 2 + st["silence_seconds"] - 0.1 and len(frames) / 25 <= span + 0.5  # kept the clock
+    op = np.array([f.opening for f in frames])
+    lv = np.array([f.level for f in frames])
+    assert op[lv < -60].mean() < op[lv > np.percentile(lv, 70)].mean() - 0.02  # silence rests, speech speaks
+    assert not _live_threads()
+    with face.stream(drop=False) as s:  # without idle: nothing to show until audio comes
+        with pytest.raises(queue.Empty):
+            s.get(timeout=0.5)
+        assert s.stats()["silence_seconds"] == 0

@@ -23,6 +23,7 @@ import numpy as np
 from ..constants import FPS
 from ..runtime import signals
 from ..runtime.errors import InputError
+from .stream import IdleClock
 
 PIECE = 0.02  # seconds of audio per push from a file or stdin
 
@@ -46,16 +47,13 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
-IDLE_LAG = 0.2  # seconds the audio may fall behind the clock, with nothing to read, before silence is filled in
-
-
 class StdinPcm:
     """Raw s16le PCM from file descriptor ``fd``: :meth:`read` gives bytes (an even number)
     or b"" at the end; InputError for a container or text at the start, or an odd number of
     bytes in all. With ``idle``, while there is nothing to read and the audio read so far is
-    more than IDLE_LAG seconds behind the clock (since the first read), it gives silence
-    (40 ms at a time, counted in ``silence``): the face goes on in real time through the
-    source's pauses, and a recording keeps them."""
+    more than IDLE_LAG (0.2) seconds behind the clock (since the first read), it gives silence
+    (:class:`~talkface.live.stream.IdleClock`, counted in ``silence``): the face goes on in
+    real time through the source's pauses, and a recording keeps them."""
 
     def __init__(self, fd: int = 0, rate: int = 16000, idle: bool = False):
         self.fd, self.rate, self.idle = fd, rate, idle
@@ -63,22 +61,19 @@ class StdinPcm:
         self.silence = 0  # filled in
         self._head = True
         self._odd = b""
-        self._t0: float | None = None
+        self._clock = IdleClock(rate)
 
     def _fill(self) -> bytes:
-        if not self.idle or self._odd or self._t0 is None:
+        if not self.idle or self._odd:
             return b""
-        if time.monotonic() - self._t0 - self.bytes / 2 / self.rate < IDLE_LAG:
-            return b""
-        n = int(self.rate * 0.04) * 2
+        n = self._clock.due(self.bytes // 2) * 2
         self.bytes += n
         self.silence += n
         return bytes(n)
 
     def read(self, stop: threading.Event, size: int | None = None) -> bytes:
         size = size or int(self.rate * PIECE) * 2
-        if self._t0 is None:
-            self._t0 = time.monotonic()
+        self._clock.start()
         while not stop.is_set():
             try:
                 ready, _, _ = select.select([self.fd], [], [], 0.02 if self.idle else 0.1)

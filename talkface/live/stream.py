@@ -17,6 +17,13 @@ frames wait for the reader: with ``drop`` (the default) a reader that falls behi
 the oldest ones (counted in ``dropped``; a live view wants the newest), without it the
 worker waits for the reader. Memory stays flat however long the stream runs.
 
+With ``idle`` the stream keeps time by itself: whenever the audio pushed so far falls more
+than ``IDLE_LAG`` (0.2 s) behind the clock since the stream began, the worker fills in
+silence, 40 ms at a time (counted in ``stats()["silence_seconds"]``), so frames go on at
+25 a second (the face rests, breathes and blinks) while a voice agent says nothing, and
+speech pushed later starts at once. Without it (the default) frames come only for the
+audio pushed: right for a file, or for a source that sends its own silence.
+
 Latency: frame ``i`` shows audio ``i/25 .. (i+1)/25 s`` and is made once the audio reaches
 ``latency_frames`` frames past it (:class:`~talkface.live.motion.LiveMotion`): 33 frames
 (1.32 s) with the shipped symmetric MouthNet, 3 (120 ms) with a live model
@@ -38,7 +45,30 @@ from .features import HOP, LiveFeatures, LivePhones
 from .motion import Blinks, LiveMotion
 from .portrait import LivePortrait
 
-__all__ = ["Frame", "LiveFace", "LiveStream"]
+__all__ = ["Frame", "IdleClock", "LiveFace", "LiveStream"]
+
+IDLE_LAG = 0.2  # seconds the audio may fall behind the clock, with nothing pushed, before silence is filled in
+IDLE_PIECE = 0.04  # seconds of silence filled in at a time
+
+
+class IdleClock:
+    """When a live source has nothing to give: how much silence to fill in so that the
+    audio keeps up with the clock (:data:`IDLE_LAG`, :data:`IDLE_PIECE`), from
+    :meth:`start` on."""
+
+    def __init__(self, rate: int):
+        self.rate = rate
+        self.t0: float | None = None
+
+    def start(self):
+        if self.t0 is None:
+            self.t0 = time.monotonic()
+
+    def due(self, samples: int) -> int:
+        """Samples of silence to add now, given ``samples`` so far (0, or IDLE_PIECE's)."""
+        if self.t0 is None or time.monotonic() - self.t0 - samples / self.rate < IDLE_LAG:
+            return 0
+        return int(self.rate * IDLE_PIECE)
 
 
 @dataclass
@@ -59,16 +89,17 @@ class LiveFace(LivePortrait):
     :meth:`stream` starts a live stream of it (one at a time or several in turn)."""
 
     def stream(self, rate: int = SAMPLE_RATE, *, max_frames: int = 25, drop: bool = True,
-               max_audio: float = 5.0, seed: int = 0) -> LiveStream:
-        """A new live stream: audio at ``rate`` Hz by default (``push`` may name another)."""
-        return LiveStream(self, rate, max_frames=max_frames, drop=drop, max_audio=max_audio, seed=seed)
+               max_audio: float = 5.0, seed: int = 0, idle: bool = False) -> LiveStream:
+        """A new live stream: audio at ``rate`` Hz by default (``push`` may name another);
+        ``idle``: silence filled in while nothing is pushed (the module's doc)."""
+        return LiveStream(self, rate, max_frames=max_frames, drop=drop, max_audio=max_audio, seed=seed, idle=idle)
 
 
 class LiveStream:
     """One live stream of a :class:`LiveFace` (see the module's doc)."""
 
     def __init__(self, face: LivePortrait, rate: int = SAMPLE_RATE, *, max_frames: int = 25, drop: bool = True,
-                 max_audio: float = 5.0, seed: int = 0):
+                 max_audio: float = 5.0, seed: int = 0, idle: bool = False):
         if max_frames < 1 or max_audio <= 0:
             raise ValueError("max_frames must be at least 1 and max_audio positive")
         self.face, self.rate = face, _rate(rate)
@@ -79,7 +110,9 @@ class LiveStream:
         self._blinks = Blinks(seed) if face.blink else None
         self.dropped = 0  # frames the reader never got (drop mode)
         self.rendered = 0
-        self.samples = 0  # 16 kHz samples pushed
+        self.samples = 0  # 16 kHz samples pushed (and filled in)
+        self.silence = 0  # 16 kHz samples of silence filled in (idle)
+        self._idle = IdleClock(SAMPLE_RATE) if idle else None
         self._cv = threading.Condition()  # the input side
         self._out_cv = threading.Condition()  # the output side
         self._inq: collections.deque = collections.deque()
@@ -92,6 +125,8 @@ class LiveStream:
         self._audio = AudioIn()
         self._next = 0
         self._thread = threading.Thread(target=self._work, name="talkface-live", daemon=True)
+        if self._idle is not None:
+            self._idle.start()
         self._thread.start()
 
     @property
@@ -139,11 +174,15 @@ class LiveStream:
                     raise queue.Full(f"{self._in_n / SAMPLE_RATE:.1f} s of audio are waiting to be processed")
                 self._cv.wait(left)
             self._check_open()
-            self._inq.append(np.array(x, np.int16))
-            self._in_n += x.size
-            self.samples += x.size
-            self._times.append((self.samples, time.monotonic()))
-            self._cv.notify_all()
+            self._queue_in(np.array(x, np.int16))
+
+    def _queue_in(self, x: np.ndarray):
+        """(holding ``_cv``) ``x`` joins the worker's input."""
+        self._inq.append(x)
+        self._in_n += x.size
+        self.samples += x.size
+        self._times.append((self.samples, time.monotonic()))
+        self._cv.notify_all()
 
     # -- the frame side (the reader's thread) ----------------------------------------------
     def get(self, timeout: float | None = None) -> Frame | None:
@@ -174,6 +213,7 @@ class LiveStream:
 
     def stats(self) -> dict:
         return {"frames": self.rendered, "dropped": self.dropped, "audio_seconds": round(self.samples / SAMPLE_RATE, 3),
+                "silence_seconds": round(self.silence / SAMPLE_RATE, 3),
                 "queued_frames": len(self._out), "latency_frames": self.latency_frames, **self.features.stats()}
 
     def close(self):
@@ -201,7 +241,12 @@ class LiveStream:
             while True:
                 with self._cv:
                     while not self._inq and not self._ended and not self._closed:
-                        self._cv.wait(0.5)
+                        n = self._idle.due(self.samples) if self._idle is not None else 0
+                        if n:
+                            self.silence += n
+                            self._queue_in(np.zeros(n, np.int16))
+                            break
+                        self._cv.wait(0.5 if self._idle is None else IDLE_PIECE / 2)
                     if self._closed:
                         return
                     chunks, ended = list(self._inq), self._ended
