@@ -206,10 +206,12 @@ def run(source, output, overlay, portrait, video, template, box, weights, device
         if overlay:
             outs.prepare(overlay, _png(draw_overlay(img, faces)))
         outs.commit()
-    if output:
-        res["output"] = str(output)
-    if overlay:
-        res["overlay"] = str(overlay)
+    return _wrote(res, output=output, overlay=overlay)
+
+
+def _wrote(res: dict, **paths) -> dict:
+    """``res`` with the path of each file written (``output``, ``overlay``, ``video``)."""
+    res.update({k: str(v) for k, v in paths.items() if v})
     return res
 
 
@@ -330,11 +332,7 @@ def _audio(audio, output, portrait, video, weights, device, detector, face_index
                 raise
         else:
             outs.commit()
-    if output:
-        res["output"] = str(output)
-    if video:
-        res["video"] = str(video)
-    return res
+    return _wrote(res, output=output, video=video)
 
 
 def wrote_lines(res: dict) -> list[str]:

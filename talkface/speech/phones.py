@@ -154,8 +154,7 @@ class SpeechStream:
     def __init__(self, wav: np.ndarray, n_frames: int | None = None):
         pcm = _int16(wav)
         self.n = n_frames_for(pcm.size) if n_frames is None else int(n_frames)
-        self._energy = energy_features(pcm, self.n)
-        self._quiet = frame_db(pcm, self.n) < SILENT_DB
+        self._energy, self._quiet = _energy(pcm, self.n)
         self._rows = np.zeros(self.n * ROWS_PER_FRAME, np.int64)  # phone index per 10 ms, default silence
         hop = SAMPLE_RATE // 100
         total = pcm.size // hop
@@ -293,11 +292,6 @@ def _frames(wav: np.ndarray, n_frames: int) -> np.ndarray:
     return x.reshape(n_frames, hop)
 
 
-def frame_db(wav: np.ndarray, n_frames: int) -> np.ndarray:
-    """Level per video frame in dB (full scale 0)."""
-    return _db(_frames(wav, n_frames))
-
-
 def _db(frames: np.ndarray) -> np.ndarray:
     return 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, 1) + 1e-10)
 
@@ -315,9 +309,15 @@ def hush(phones: np.ndarray, quiet: np.ndarray) -> np.ndarray:
 def energy_features(wav: np.ndarray, n_frames: int) -> np.ndarray:
     """(n_frames, 2 + N_BANDS): loudness (dB, normalised so the utterance's speech level is 0
     and its spread 1), its slope, and 8 log-mel bands normalised over the utterance."""
+    return _energy(wav, n_frames)[0]
+
+
+def _energy(wav: np.ndarray, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`energy_features` and the frames below SILENT_DB (:func:`hush`'s), from one framing."""
     hop = SAMPLE_RATE // FPS
     fr = _frames(wav, n_frames)
     db = _db(fr)
+    quiet = db < SILENT_DB
     hi = max(float(np.percentile(db, 90)), SILENT_DB) if n_frames else 0.0  # digital silence stays silence
     db = np.maximum(db, hi - 50.0)  # digital silence does not stretch the scale
     spread = max(float(np.std(db)), 3.0)
@@ -329,7 +329,7 @@ def energy_features(wav: np.ndarray, n_frames: int) -> np.ndarray:
     lb = np.log(bands + 1e-8)
     lb = lb - lb.mean(1, keepdims=True)  # spectral shape, not level
     lb = (lb - lb.mean(0)) / np.maximum(lb.std(0), 1e-3)
-    return np.concatenate([loud[:, None], slope[:, None], lb], 1).astype(np.float32)
+    return np.concatenate([loud[:, None], slope[:, None], lb], 1).astype(np.float32), quiet
 
 
 def speech_features(wav: np.ndarray, n_frames: int | None = None, phones: np.ndarray | None = None) -> np.ndarray:
@@ -339,5 +339,5 @@ def speech_features(wav: np.ndarray, n_frames: int | None = None, phones: np.nda
     ph = recognizer().frames(wav, n) if phones is None else phones[:n]
     if len(ph) < n:
         ph = np.concatenate([ph, np.tile(np.eye(len(PHONES), dtype=np.float32)[:1], (n - len(ph), 1))])
-    ph = hush(ph, frame_db(wav, n) < SILENT_DB)
-    return np.concatenate([ph, energy_features(wav, n)], 1).astype(np.float32)
+    energy, quiet = _energy(wav, n)
+    return np.concatenate([hush(ph, quiet), energy], 1).astype(np.float32)
