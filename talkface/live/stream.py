@@ -108,18 +108,16 @@ class LiveStream:
         self.features = LiveFeatures(face.take_phones() or LivePhones())
         self.motion = LiveMotion(face.net, face.basis, face.gain)
         self._blinks = Blinks(seed) if face.blink else None
-        self.dropped = 0  # frames the reader never got (drop mode)
         self.rendered = 0
         self.samples = 0  # 16 kHz samples pushed (and filled in)
         self.silence = 0  # 16 kHz samples of silence filled in (idle)
         self._idle = IdleClock(SAMPLE_RATE) if idle else None
         self._cv = threading.Condition()  # the input side
-        self._out_cv = threading.Condition()  # the output side
         self._inq: collections.deque = collections.deque()
         self._in_n = 0
         self._times: collections.deque = collections.deque()  # (16 kHz samples pushed by then, monotonic time)
-        self._out: collections.deque = collections.deque()
-        self._ended = self._closed = self._done = False
+        self._out = FrameQueue(self.max_frames, self.drop)  # the output side
+        self._ended = self._closed = False
         self._error: BaseException | None = None
         self._push_lock = threading.Lock()
         self._audio = AudioIn()
@@ -185,20 +183,17 @@ class LiveStream:
         self._cv.notify_all()
 
     # -- the frame side (the reader's thread) ----------------------------------------------
+    @property
+    def dropped(self) -> int:
+        """Frames the reader never got (drop mode)."""
+        return self._out.dropped
+
     def get(self, timeout: float | None = None) -> Frame | None:
         """The next frame, or None once the stream has ended and every frame was read;
         ``queue.Empty`` after ``timeout`` seconds. Raises what stopped the worker."""
-        end = None if timeout is None else time.monotonic() + timeout
-        with self._out_cv:
-            while not self._out and not self._done:
-                left = 0.2 if end is None else min(0.2, end - time.monotonic())
-                if left <= 0:
-                    raise queue.Empty
-                self._out_cv.wait(left)
-            if self._out:
-                f = self._out.popleft()
-                self._out_cv.notify_all()
-                return f
+        f = self._out.get(timeout)
+        if f is not None:
+            return f
         if self._error is not None:
             raise self._error
         return None
@@ -221,11 +216,9 @@ class LiveStream:
         with self._cv:
             self._closed = True
             self._cv.notify_all()
-        with self._out_cv:
-            self._out_cv.notify_all()
+        self._out.close()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join()
-        self._out.clear()
         self._inq.clear()
 
     def __enter__(self):
@@ -265,9 +258,7 @@ class LiveStream:
         except BaseException as e:  # noqa: BLE001 - handed to the reader and the pushers
             self._error = e
         finally:
-            with self._out_cv:
-                self._done = True
-                self._out_cv.notify_all()
+            self._out.finish()
             with self._cv:
                 self._cv.notify_all()
 
@@ -281,7 +272,8 @@ class LiveStream:
                 if self._blinks is not None:
                     p = self._blinks.apply(p, i)
                 img = self.face.render(p)
-                self._put(Frame(i, i / FPS, img, self.face.opening(p), self.features.level(i), self._audio_at(i),
+                self.rendered += 1
+                self._out.put(Frame(i, i / FPS, img, self.face.opening(p), self.features.level(i), self._audio_at(i),
                                 time.monotonic()))
             self._next = b
             self.features.forget_before(self.motion.first_needed(b))
@@ -293,18 +285,58 @@ class LiveStream:
                 self._times.popleft()
             return self._times[0][1] if self._times else time.monotonic()
 
-    def _put(self, f: Frame):
-        self.rendered += 1
-        with self._out_cv:
-            while len(self._out) >= self.max_frames and not self._closed:
+class FrameQueue:
+    """Rendered frames waiting for the reader, at most ``size``: with ``drop`` a full queue
+    loses its oldest frame (counted in ``dropped``), without it :meth:`put` waits for the
+    reader. :meth:`finish`: no more frames will come; :meth:`close`: let everything go."""
+
+    def __init__(self, size: int, drop: bool):
+        self.size, self.drop = size, drop
+        self.dropped = 0
+        self._items: collections.deque = collections.deque()
+        self._cv = threading.Condition()
+        self._done = self._closed = False
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put(self, f):
+        with self._cv:
+            while len(self._items) >= self.size and not self._closed:
                 if self.drop:
-                    self._out.popleft()
+                    self._items.popleft()
                     self.dropped += 1
                     break
-                self._out_cv.wait(0.2)
+                self._cv.wait(0.2)
             if not self._closed:
-                self._out.append(f)
-                self._out_cv.notify_all()
+                self._items.append(f)
+                self._cv.notify_all()
+
+    def get(self, timeout: float | None = None):
+        """The next frame; None once finished and empty; ``queue.Empty`` after ``timeout``."""
+        end = None if timeout is None else time.monotonic() + timeout
+        with self._cv:
+            while not self._items and not self._done:
+                left = 0.2 if end is None else min(0.2, end - time.monotonic())
+                if left <= 0:
+                    raise queue.Empty
+                self._cv.wait(left)
+            if self._items:
+                f = self._items.popleft()
+                self._cv.notify_all()
+                return f
+        return None
+
+    def finish(self):
+        with self._cv:
+            self._done = True
+            self._cv.notify_all()
+
+    def close(self):
+        with self._cv:
+            self._closed = True
+            self._items.clear()
+            self._cv.notify_all()
 
 
 class AudioIn:
