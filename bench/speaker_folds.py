@@ -7,8 +7,10 @@ speakers it never saw, per speaker, against the loudness envelope.
 Prints one row per held-out speaker (clips, open r, loudness r, width r, open amp) and the
 mean over speakers; then, per run, how much wider unseen speakers open than the model's
 held-out GRID clips do (the gain calibrated on the held-out speakers over the gain that fits
-held-out GRID s1), and its geometric mean over runs: the factor by which the shipped gain
-(fitted on held-out GRID s1) is raised so that unseen speakers' spread comes out right.
+held-out GRID s1), its geometric mean over runs, and the same per held-out speaker with its
+geometric mean over speakers: the factor by which the shipped gain (fitted on held-out GRID
+s1) is raised so that unseen speakers' spread comes out right (per speaker, so that a fold of
+one short clip weighs no more than a speaker of fifty).
 """
 from __future__ import annotations
 
@@ -76,9 +78,16 @@ def main(argv=None):
         print(f"{name}: unseen speakers' gain / held-out GRID s1's gain = {f:.3f}" if f else f"{name}: -")
     ok = [f for f in factors.values() if f]
     if ok:
-        print(f"geometric mean: {float(np.exp(np.mean(np.log(ok)))):.3f}")
+        print(f"geometric mean over runs: {float(np.exp(np.mean(np.log(ok)))):.3f}")
+    # per speaker: the factor that gives this speaker their real spread (a run's factor over the
+    # speaker's open amp at the run's gain), one vote each however the folds group them
+    per = {r["speaker"]: factors[r["run"]] / r["ratio"] for r in rows if factors.get(r["run"]) and r["ratio"]}
+    if per:
+        print("per speaker: " + ", ".join(f"{k} {v:.2f}" for k, v in per.items()))
+        gm = float(np.exp(np.mean(np.log(list(per.values())))))
+        print(f"geometric mean over speakers (the shipped gain's factor): {gm:.3f}")
     if a.json:
-        a.json.write_text(json.dumps({"speakers": rows, "spread_factor": factors}, indent=1))
+        a.json.write_text(json.dumps({"speakers": rows, "spread_factor": factors, "speaker_factor": per}, indent=1))
 
 
 if __name__ == "__main__":

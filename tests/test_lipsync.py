@@ -248,3 +248,29 @@ def test_digital_silence_keeps_the_mouth_closed(level):
     assert np.abs(predict_motion(w.atnet, w.atnet.basis, f, w.atnet.gain)).max() == 0.0
     stream = P.SpeechStream(wav)
     np.testing.assert_array_equal(stream[0:len(stream)][:, 0], 1.0)
+
+
+def test_speech_that_starts_at_once_does_not_open_the_first_frames():
+    """Speech from the very first sample (a TTS without a lead-in): the mouth fades in over
+    the first frames (``fade_in``) from the portrait's, and the first frame is not the
+    utterance's widest opening (the network's first frames read its zero padding)."""
+    from helpers import ROOT
+    from talkface import weights as W
+    from talkface.motion.mouthnet import FADE_IN, fade_in, predict_motion
+    from talkface.speech import audio as A
+
+    np.testing.assert_allclose(fade_in(0, 5), [0.25, 0.5, 0.75, 1, 1])
+    np.testing.assert_allclose(fade_in(2, 3), [0.75, 1, 1])
+    wts = W.load("default", "cpu", need_vgnet=False)
+    net = wts.atnet
+    wav = A.load_audio(ROOT / "examples" / "speech.wav", max_seconds=None)
+    lv = R.loudness_envelope(wav, A.n_frames_for(wav.size))
+    s = int(np.argmax(lv > lv.max() - 10))  # the first loud frame: cut the audio there
+    feats = P.speech_features(wav[s * 640:])
+    m = predict_motion(net, net.basis, feats, net.gain).reshape(-1, 68, 2)
+    gap = (m[:, [67, 66, 65], 1] - m[:, [61, 62, 63], 1]).mean(1)
+    assert abs(gap[0]) <= np.abs(gap).max() / 2
+    whole = predict_motion(net, net.basis, feats, net.gain, start=FADE_IN)  # as if frames came before
+    flat = m.reshape(len(m), -1)
+    np.testing.assert_allclose(flat[:FADE_IN], whole[:FADE_IN] * fade_in(0, FADE_IN)[:, None], atol=1e-6)
+    np.testing.assert_array_equal(flat[FADE_IN:], whole[FADE_IN:])

@@ -89,6 +89,40 @@ def test_lookahead_torch_module_equals_numpy():
         assert (m.blocks[0].pad is None) == (la is None or la >= 2)
 
 
+def test_training_windows_read_their_clips_context_as_inference_does():
+    """A training window inside a longer clip reads the real features around it; where the
+    clip ends inside the window the network sees exactly the zero padding an utterance's
+    end gets at inference (``valid``): each window's outputs equal one inference pass over
+    its clip (numpy, as generate and live run it)."""
+    torch = pytest.importorskip("torch")
+    from talkface.train.mouthnet import SEQ, _batch
+    from talkface.train.networks.mouthnet import MouthNet
+
+    class Item:
+        def __init__(self, n, seed):
+            r = np.random.default_rng(seed)
+            self.n, self.x = n, r.standard_normal((n, 50)).astype(np.float32)
+            self.voices, self.y = [self.x], r.standard_normal((n, 136)).astype(np.float32)
+            self.valid, self.neutral = np.ones(n, np.float32), np.zeros(136, np.float32)
+
+    items = [Item(75, 1), Item(400, 2), Item(90, 3)]  # a GRID clip, long footage, a clip a little longer
+    for la in (None, 2):
+        torch.manual_seed(0)
+        m = MouthNet(MouthNetConfig(lookahead=la)).eval()
+        cfg, net = m.cfg, NumpyMouthNet.from_torch(m)
+        rng = np.random.default_rng(0)
+        for _ in range(4):
+            x, valid, y, _neu, mask = _batch(items, [0, 1, 2], rng, aug=False, past=cfg.past, future=cfg.future)
+            assert x.shape[1] == cfg.past + SEQ + cfg.future and y.shape[1] == SEQ
+            with torch.inference_mode():
+                got = m(x, valid)[:, cfg.past: cfg.past + SEQ].numpy()
+            for j, it in enumerate(items):
+                # where this window starts in its clip: its scored frames are the clip's
+                s = next(k for k in range(it.n - SEQ + 1) if np.array_equal(it.y[k:k + SEQ], y[j].numpy()))
+                np.testing.assert_allclose(got[j], net(it.x)[s:s + SEQ], atol=3e-5, rtol=1e-4)
+                assert mask[j].sum() == SEQ
+
+
 class _Feats:
     """Features arriving a few frames at a time (what LiveMotion reads)."""
 

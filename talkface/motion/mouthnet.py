@@ -224,12 +224,26 @@ def speech_gate(feats: np.ndarray, lead: int = LEAD, lag: int = LAG) -> np.ndarr
     return np.convolve(np.pad(held, 2, mode="edge"), k, mode="valid")
 
 
+FADE_IN = 3  # frames over which the motion fades in at an utterance's start
+
+
+def fade_in(start: int, n: int) -> np.ndarray:
+    """(n,) weights of an utterance's frames ``start``.. ``start + n``: 1/4, 1/2, 3/4 for its
+    first FADE_IN frames, then 1. The first frame is the portrait as it is; and where speech
+    starts at once, the network's first frames read its zero padding, which a model trained
+    on windows cut from long footage can read as an open mouth (0.10 inter-ocular distances
+    in frame 0 of an espeak-ng sentence, its largest opening)."""
+    k = np.arange(start, start + n, dtype=np.float32)
+    return np.minimum(1.0, (k + 1) / (FADE_IN + 1)).astype(np.float32)
+
+
 def predict_motion(model, basis: np.ndarray, feats: np.ndarray, gain: float = 1.0,
-                   device="cpu", chunk: int = 3000) -> np.ndarray:
+                   device="cpu", chunk: int = 3000, start: int = 0) -> np.ndarray:
     """(T, 136) landmark motion (normalised crop units) from (T, n_in) speech features,
-    gated by :func:`speech_gate`. ``model``: a :class:`NumpyMouthNet` (no torch; ``device``
-    is then unused) or a torch :class:`MouthNet` (run on ``device``). Long audio runs in
-    overlapping chunks, so memory stays flat; the result equals one pass."""
+    gated by :func:`speech_gate` and faded in at the utterance's start (:func:`fade_in`;
+    ``start``: the index of ``feats[0]`` in its utterance). ``model``: a :class:`NumpyMouthNet`
+    (no torch; ``device`` is then unused) or a torch :class:`MouthNet` (run on ``device``).
+    Long audio runs in overlapping chunks, so memory stays flat; the result equals one pass."""
     ctx = model.context
     if model.cfg.norm == "group":  # utterance statistics: one pass (15 MB of activations per 20 min)
         chunk = max(chunk, len(feats))
@@ -243,7 +257,7 @@ def predict_motion(model, basis: np.ndarray, feats: np.ndarray, gain: float = 1.
         a, e = max(0, s - ctx), min(n, s + chunk + ctx)
         c = run(np.ascontiguousarray(feats[a:e], np.float32))[s - a: s - a + min(chunk, n - s)]
         outs.append(c @ b.T)
-    m = smooth(np.concatenate(outs)) * speech_gate(feats)[:, None]
+    m = smooth(np.concatenate(outs)) * (speech_gate(feats) * fade_in(start, n))[:, None]
     return (m * gain).astype(np.float32)
 
 
@@ -314,7 +328,7 @@ def motion_chunks(model, basis: np.ndarray, feats, gain: float = 1.0, device="cp
     while s < n:
         e = min(n, s + (first if s == 0 else chunk))
         a, b = max(0, s - margin), min(n, e + margin)
-        yield predict_motion(model, basis, np.asarray(feats[a:b], np.float32), gain, device)[s - a:e - a]
+        yield predict_motion(model, basis, np.asarray(feats[a:b], np.float32), gain, device, start=a)[s - a:e - a]
         s = e
 
 

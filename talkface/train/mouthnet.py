@@ -173,9 +173,15 @@ def _ccc(x, y, mask):
     return (2 * cov / (vx + vy + (mx - my) ** 2 + 1e-8)).mean()
 
 
-def _batch(items, idx, rng, aug: bool, voices: bool = True):
+def _batch(items, idx, rng, aug: bool, voices: bool = True, past: int = 0, future: int = 0):
+    """Training windows of SEQ frames, each with up to ``past`` / ``future`` frames of its
+    clip's real features around it (what the network reads at inference inside a longer
+    utterance; outside the clip: ``valid`` 0, as the utterance's ends at inference).
+    Returns x (b, past + SEQ + future, n_in), valid (same frames), y (b, SEQ, 136), the
+    neutral mouths and the loss mask (b, SEQ)."""
     b = len(idx)
-    x = np.zeros((b, SEQ, items[0].x.shape[1]), np.float32)
+    x = np.zeros((b, past + SEQ + future, items[0].x.shape[1]), np.float32)
+    valid = np.zeros((b, past + SEQ + future), np.float32)
     y = np.zeros((b, SEQ, 136), np.float32)
     neu = np.zeros((b, 136), np.float32)
     mask = np.zeros((b, SEQ), np.float32)
@@ -184,12 +190,15 @@ def _batch(items, idx, rng, aug: bool, voices: bool = True):
         n = min(it.n, SEQ)
         s = int(rng.integers(0, it.n - n + 1)) if it.n > n else 0
         v = int(rng.integers(len(it.voices))) if aug and voices else 0
-        xi = it.voices[v][s:s + n].copy()
+        a, e = max(0, s - past), min(it.n, s + n + future)
+        xi = it.voices[v][a:e].copy()
         if aug:
             xi = _augment(xi, rng)
-        x[j, :n], y[j, :n], mask[j, :n] = xi, it.y[s:s + n], it.valid[s:s + n]
+        o = past - (s - a)
+        x[j, o:o + e - a], valid[j, o:o + e - a] = xi, 1.0
+        y[j, :n], mask[j, :n] = it.y[s:s + n], it.valid[s:s + n]
         neu[j] = it.neutral
-    return (torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(neu), torch.from_numpy(mask))
+    return tuple(torch.from_numpy(t) for t in (x, valid, y, neu, mask))
 
 
 def _augment(x, rng):
@@ -244,7 +253,7 @@ def train(data_dirs, run_dir, steps: int = 1500, batch: int = 32, lr: float = 2e
           holdout: int = 50, seed: int = 0, echo=print, threads: int | None = None, resume: bool = False,
           ccc_weight: float = 0.5, eval_every: int = 500, voices: bool = True, bands: bool = True,
           norm: str = "layer", holdout_speakers=(), speaker_norm: bool = True, gain: float | None = None,
-          tiers=None, lookahead: int | None = None):
+          tiers=None, lookahead: int | None = None, window_context: bool = False):
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
@@ -294,10 +303,14 @@ def train(data_dirs, run_dir, steps: int = 1500, batch: int = 32, lr: float = 2e
     sched = lambda s: lr * (0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)) * 0.97 + 0.03)
     while step < steps:
         model.train()
-        x, y, neu, mask = _batch(tr, rng.choice(len(tr), batch, p=weights), rng, aug=True, voices=voices)
+        # window_context: each window also reads its clip's features around it (docs/lipsync.md:
+        # tried, not the shipped recipe); else its edges are the network's zero padding
+        past, future = (cfg.past, cfg.future) if window_context else (0, 0)
+        x, valid, y, neu, mask = _batch(tr, rng.choice(len(tr), batch, p=weights), rng, aug=True, voices=voices,
+                                        past=past, future=future)
         for g in opt.param_groups:
             g["lr"] = sched(step)
-        c = model(x)
+        c = model(x, valid if window_context else None)[:, past: past + SEQ]
         motion = c @ bt.T
         mse = (((motion - y) * scale) ** 2).mean(-1)
         mse = (mse * mask).sum() / mask.sum()

@@ -41,7 +41,17 @@ class MouthNet(nn.Module):
         """Frames of context on each side."""
         return self.cfg.context
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, T, n_in) -> (B, T, n_pca)."""
-        h = self.blocks(self.inp(x.transpose(1, 2)))
+    def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T, n_in) -> (B, T, n_pca). ``valid`` (B, T), 1 where a sample has audio: the
+        hidden activations elsewhere are held at zero before every convolution, which is
+        exactly the zero padding an utterance's own ends get at inference, so a training
+        window cut from a longer clip can carry the real context around it (read, not
+        scored) beside clips that end inside the window."""
+        h = self.inp(x.transpose(1, 2))
+        if valid is None:
+            return self.out(self.blocks(h)).transpose(1, 2)
+        m = valid[:, None, :].to(h.dtype)
+        h = h * m
+        for block in self.blocks:
+            h = block(h) * m
         return self.out(h).transpose(1, 2)
