@@ -103,7 +103,6 @@ class LiveStream:
         if max_frames < 1 or max_audio <= 0:
             raise ValueError("max_frames must be at least 1 and max_audio positive")
         self.face, self.rate = face, _rate(rate)
-        self.max_frames, self.drop = int(max_frames), bool(drop)
         self._max_in = int(max_audio * SAMPLE_RATE)
         self.features = LiveFeatures(face.take_phones() or LivePhones())
         self.motion = LiveMotion(face.net, face.basis, face.gain)
@@ -116,7 +115,7 @@ class LiveStream:
         self._inq: collections.deque = collections.deque()
         self._in_n = 0
         self._times: collections.deque = collections.deque()  # (16 kHz samples pushed by then, monotonic time)
-        self._out = FrameQueue(self.max_frames, self.drop)  # the output side
+        self._out = FrameQueue(int(max_frames), bool(drop))  # the output side
         self._ended = self._closed = False
         self._error: BaseException | None = None
         self._push_lock = threading.Lock()

@@ -301,11 +301,11 @@ def train(data_dirs, run_dir, steps: int = 1500, batch: int = 32, lr: float = 2e
     rng = np.random.default_rng(seed + step)
     weights = sampling_weights(tr)
     sched = lambda s: lr * (0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)) * 0.97 + 0.03)
+    # window_context: each window also reads its clip's features around it (docs/lipsync.md:
+    # tried, not the shipped recipe); else its edges are the network's zero padding
+    past, future = (cfg.past, cfg.future) if window_context else (0, 0)
     while step < steps:
         model.train()
-        # window_context: each window also reads its clip's features around it (docs/lipsync.md:
-        # tried, not the shipped recipe); else its edges are the network's zero padding
-        past, future = (cfg.past, cfg.future) if window_context else (0, 0)
         x, valid, y, neu, mask = _batch(tr, rng.choice(len(tr), batch, p=weights), rng, aug=True, voices=voices,
                                         past=past, future=future)
         for g in opt.param_groups:
