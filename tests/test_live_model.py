@@ -123,6 +123,35 @@ def test_training_windows_read_their_clips_context_as_inference_does():
                 assert mask[j].sum() == SEQ
 
 
+def test_training_windows_at_another_speaking_rate_move_features_and_motion_together():
+    """``train(stretch=...)`` (tried, not the shipped recipe) reads a window at another
+    rate: features and target motion are the clip's at the same fractional frames, the
+    loudness slope (per frame) scales with the rate, and a frame mixing a bad one is not
+    scored."""
+    pytest.importorskip("torch")
+    from talkface.speech import phones as P
+    from talkface.train.mouthnet import SEQ, _rate_window
+
+    class Item:
+        n = 300
+        t = np.arange(300, dtype=np.float32)
+        x = np.repeat(t[:, None], 50, 1)
+        voices = [x]
+        y = np.repeat(2 * t[:, None], 136, 1)
+        valid = np.ones(300, bool)
+        valid[100] = False
+
+    slope = len(P.PHONES) + 1
+    for seed in range(20):
+        x, y, mask = _rate_window(Item, np.random.default_rng(seed), 0.2, voices=True)
+        assert len(x) == len(y) == len(mask) <= SEQ and len(x) >= int(SEQ * np.exp(-0.2)) - 1
+        step = np.diff(x[:, 0])
+        assert np.allclose(step, step[0], atol=1e-3) and np.exp(-0.21) < step[0] < np.exp(0.21)
+        np.testing.assert_allclose(y[:, 0], 2 * x[:, 0], rtol=1e-5)  # the motion at the features' frames
+        np.testing.assert_allclose(x[:, slope], x[:, 0] * step[0], rtol=1e-4)
+        assert np.array_equal(mask == 0, (x[:, 0] > 99) & (x[:, 0] < 101))
+
+
 class _Feats:
     """Features arriving a few frames at a time (what LiveMotion reads)."""
 

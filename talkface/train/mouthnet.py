@@ -173,7 +173,29 @@ def _ccc(x, y, mask):
     return (2 * cov / (vx + vy + (mx - my) ** 2 + 1e-8)).mean()
 
 
-def _batch(items, idx, rng, aug: bool, voices: bool = True, past: int = 0, future: int = 0):
+def _rate_window(it, rng, stretch: float, voices: bool):
+    """A training window of ``it`` at another speaking rate: up to SEQ frames read at a step
+    of exp(U(-stretch, stretch)) source frames, features and target motion interpolated
+    together (the loudness slope, per frame, scaled with them). Returns x, y and the loss
+    mask (a frame counts where both source frames it mixes are good)."""
+    f = float(np.exp(rng.uniform(-stretch, stretch)))
+    m = min(it.n, int(SEQ * f))
+    n = min(SEQ, int((m - 1) / f) + 1)
+    s = int(rng.integers(0, it.n - m + 1)) if it.n > m else 0
+    pos = np.minimum(s + np.arange(n) * f, it.n - 1)
+    i0 = pos.astype(int)
+    i1 = np.minimum(i0 + 1, it.n - 1)
+    w = (pos - i0).astype(np.float32)[:, None]
+    src = it.voices[int(rng.integers(len(it.voices))) if voices else 0]
+    x = src[i0] * (1 - w) + src[i1] * w
+    x[:, len(P.PHONES) + 1] *= f
+    y = it.y[i0] * (1 - w) + it.y[i1] * w
+    ok = np.asarray(it.valid, np.float32)
+    return x, y, np.minimum(ok[i0], ok[i1])
+
+
+def _batch(items, idx, rng, aug: bool, voices: bool = True, past: int = 0, future: int = 0,
+           stretch: float = 0.0):
     """Training windows of SEQ frames, each with up to ``past`` / ``future`` frames of its
     clip's real features around it (what the network reads at inference inside a longer
     utterance; outside the clip: ``valid`` 0, as the utterance's ends at inference).
@@ -187,6 +209,11 @@ def _batch(items, idx, rng, aug: bool, voices: bool = True, past: int = 0, futur
     mask = np.zeros((b, SEQ), np.float32)
     for j, i in enumerate(idx):
         it = items[i]
+        if stretch and aug and not (past or future):  # another speaking rate (tried, not the shipped recipe)
+            xi, yi, mi = _rate_window(it, rng, stretch, voices)
+            n = len(yi)
+            x[j, :n], valid[j, :n], y[j, :n], mask[j, :n], neu[j] = _augment(xi, rng), 1.0, yi, mi, it.neutral
+            continue
         n = min(it.n, SEQ)
         s = int(rng.integers(0, it.n - n + 1)) if it.n > n else 0
         v = int(rng.integers(len(it.voices))) if aug and voices else 0
@@ -253,7 +280,7 @@ def train(data_dirs, run_dir, steps: int = 1500, batch: int = 32, lr: float = 2e
           holdout: int = 50, seed: int = 0, echo=print, threads: int | None = None, resume: bool = False,
           ccc_weight: float = 0.5, eval_every: int = 500, voices: bool = True, bands: bool = True,
           norm: str = "layer", holdout_speakers=(), speaker_norm: bool = True, gain: float | None = None,
-          tiers=None, lookahead: int | None = None, window_context: bool = False):
+          tiers=None, lookahead: int | None = None, window_context: bool = False, stretch: float = 0.0):
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
@@ -307,7 +334,7 @@ def train(data_dirs, run_dir, steps: int = 1500, batch: int = 32, lr: float = 2e
     while step < steps:
         model.train()
         x, valid, y, neu, mask = _batch(tr, rng.choice(len(tr), batch, p=weights), rng, aug=True, voices=voices,
-                                        past=past, future=future)
+                                        past=past, future=future, stretch=stretch)
         for g in opt.param_groups:
             g["lr"] = sched(step)
         c = model(x, valid if window_context else None)[:, past: past + SEQ]
