@@ -15,6 +15,7 @@ one already finished (its best.pt written) is read, not trained again.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 from pathlib import Path
 
@@ -26,7 +27,9 @@ FIGURES = ("corr", "width")
 
 
 def _cached_loader():
-    """load_items that decodes each folder once for every run of this process."""
+    """load_items that decodes each folder once for every run of this process; each run gets
+    its own copy of the items (training rescales them, and ``bands=False`` zeroes features in
+    place)."""
     cache: dict[tuple[str, ...], list] = {}
     load = M.load_items
 
@@ -34,7 +37,7 @@ def _cached_loader():
         key = tuple(str(d) for d in dirs)
         if key not in cache:
             cache[key] = load(dirs, echo)
-        return list(cache[key])
+        return copy.deepcopy(cache[key])
 
     return cached
 

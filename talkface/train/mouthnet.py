@@ -209,7 +209,7 @@ def _batch(items, idx, rng, aug: bool, voices: bool = True, past: int = 0, futur
     mask = np.zeros((b, SEQ), np.float32)
     for j, i in enumerate(idx):
         it = items[i]
-        if stretch and aug and not (past or future):  # another speaking rate (tried, not the shipped recipe)
+        if stretch and aug:  # another speaking rate (tried, not the shipped recipe; train: no window context)
             xi, yi, mi = _rate_window(it, rng, stretch, voices)
             n = len(yi)
             x[j, :n], valid[j, :n], y[j, :n], mask[j, :n], neu[j] = _augment(xi, rng), 1.0, yi, mi, it.neutral
@@ -281,6 +281,8 @@ def train(data_dirs, run_dir, steps: int = 1500, batch: int = 32, lr: float = 2e
           ccc_weight: float = 0.5, eval_every: int = 500, voices: bool = True, bands: bool = True,
           norm: str = "layer", holdout_speakers=(), speaker_norm: bool = True, gain: float | None = None,
           tiers=None, lookahead: int | None = None, window_context: bool = False, stretch: float = 0.0):
+    if stretch and window_context:
+        raise ValueError("stretch and window_context cannot be combined: a stretched window has no context frames")
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
