@@ -86,6 +86,18 @@ def test_open_smile_closes(smile):
     assert teeth(r.frame(q)) + 8 < teeth(r.frame(shut(p, 0.25))) < teeth(img) - 30
 
 
+def test_quarter_shut_smile_reads_as_asked(smile):
+    """Partly closed, the mouth's gap shrinks in proportion to the landmarks': dlib reads a
+    quarter-shut frame close to the opening asked for (a gap that shrank with the square of
+    the landmarks' read 0.04 short), and less open at half shut."""
+    img, p, box = smile
+    r = WarpRenderer(img, p)
+    asked = inner_lip_opening(shut(p, 0.25))
+    quarter, half = (inner_lip_opening(dlib_points(r.frame(shut(p, a)), box)) for a in (0.25, 0.5))
+    assert abs(quarter - asked) < 0.03
+    assert quarter > half + 0.02
+
+
 def test_drawn_open_mouth_closes_without_a_cavity(drawn_open):
     """The drawn cavity (near black) is gone when the lips meet; the lips themselves stay."""
     img, p, _ = drawn_open

@@ -7,8 +7,10 @@ small box around the lips, each output column is mapped piecewise: from above th
 lip down to its inner edge the rows come from the portrait's own upper lip, from the lower
 lip's inner edge down from its own lower lip, and the gap left between them shows the
 portrait's open mouth from both sides (the teeth stay with their lip), the lips covering
-its middle. Closed (a gap under ``SHUT``), the interior is not sampled at all: the two
-lips meet, and a thin soft line in a dark lip tone is drawn where they touch.
+its middle. The gap grows in proportion to the landmarks' from ``SHUT`` up to the
+portrait's own, where it is the portrait's whole strip: a half-open mouth looks half
+open. Closed (a gap under ``SHUT``), the interior is not sampled at all: the two lips
+meet, and a thin soft line in a dark lip tone is drawn where they touch.
 
 The open mouth's strip is found in the portrait's pixels, not only from its landmarks
 (dlib's inner lip points often sit inside the teeth): per column, the run of teeth, tongue
@@ -147,7 +149,6 @@ class LipCloser:
         taper = _smoothstep(np.minimum(xs - x0d, x1d - xs) / (0.06 * width))
         ou, ud, ld, ol = _rounded(_curves(dst, xs))
         mid = (ud + ld) / 2
-        gap = np.maximum(ld - ud, 0)
         # the portrait's open mouth at this column: its strip's edges in the pixels, how far
         # past the landmarks' inner lips they reach, and its half height
         s_up = np.interp(xs, self.cols, self.lines[1])
@@ -160,10 +161,14 @@ class LipCloser:
             ud, ld = ud - past_up, ld + past_low
         else:
             # closer: the strip's edges meet up to a closed mouth's gap (``SHUT``; the lips
-            # never cross), then part in proportion to the portrait's as the landmarks' do
+            # never cross), then part in proportion to the landmarks' gap: at the
+            # portrait's gap, the portrait's whole strip (the open part grows linearly
+            # with the landmarks' gap, so a half-open mouth looks half open)
             g = max(lip_gap(dst), 0.0)
             k = float(np.clip((g - SHUT * fs) / max(self.src_gap - SHUT * fs, 1e-6), 0, 1))
-            ud, ld = mid - k * (gap / 2 + past_up), mid + k * (gap / 2 + past_low)
+            src_half = np.maximum(np.interp(xs, self.cols, self.lm_inner[1])
+                                  - np.interp(xs, self.cols, self.lm_inner[0]), 0) / 2
+            ud, ld = mid - k * (src_half + past_up), mid + k * (src_half + past_low)
         ud, ld = np.maximum(ud, ou), np.minimum(ld, ol)
         # the gap shows the open mouth from both lips' sides at its own size (the teeth stay
         # with their lip): its middle covered by the lips when the gap is smaller, the
