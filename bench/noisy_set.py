@@ -27,22 +27,19 @@ def main(argv=None) -> int:
     ap.add_argument("out", type=Path, help="folder to write (created; clips there are replaced)")
     ap.add_argument("--snr", type=float, default=10.0, help="signal-to-noise ratio in dB (default 10)")
     a = ap.parse_args(argv)
-    import imageio_ffmpeg
-
     from talkface.face.clips import find_clips
+    from talkface.speech.audio import ffmpeg_exe, load_audio
 
-    ff = imageio_ffmpeg.get_ffmpeg_exe()
+    ff = ffmpeg_exe()
     clips = sorted(find_clips(a.src))
     if not clips:
         print(f"{a.src}: no clips found", file=sys.stderr)
         return 2
     a.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        clean, noisy = Path(tmp) / "clean.wav", Path(tmp) / "noisy.wav"
+        noisy = Path(tmp) / "noisy.wav"
         for i, clip in enumerate(clips):
-            subprocess.run([ff, "-y", "-loglevel", "error", "-i", str(clip), "-vn", "-ac", "1", "-ar", str(SR),
-                            str(clean)], check=True)
-            x, _ = sf.read(clean)
+            x = load_audio(clip, SR, max_seconds=None).astype(np.float64)
             n = np.random.default_rng(i).standard_normal(len(x))
             n *= np.sqrt(np.mean(x ** 2) / 10 ** (a.snr / 10) / max(np.mean(n ** 2), 1e-12))
             sf.write(noisy, np.clip(x + n, -1, 1), SR)

@@ -153,8 +153,10 @@ class LipCloser:
         # past the landmarks' inner lips they reach, and its half height
         s_up = np.interp(xs, self.cols, self.lines[1])
         s_low = np.interp(xs, self.cols, self.lines[2])
-        past_up = np.maximum(np.interp(xs, self.cols, self.lm_inner[0]) - s_up, 0)
-        past_low = np.maximum(s_low - np.interp(xs, self.cols, self.lm_inner[1]), 0)
+        lm_up = np.interp(xs, self.cols, self.lm_inner[0])  # the portrait's landmark inner lips
+        lm_low = np.interp(xs, self.cols, self.lm_inner[1])
+        past_up = np.maximum(lm_up - s_up, 0)
+        past_low = np.maximum(s_low - lm_low, 0)
         half_strip = np.maximum(s_low - s_up, 0) / 2
         if opening:
             # wider than the portrait: the strip's edges as far past the inner lips as in it
@@ -166,8 +168,7 @@ class LipCloser:
             # with the landmarks' gap, so a half-open mouth looks half open)
             g = max(lip_gap(dst), 0.0)
             k = float(np.clip((g - SHUT * fs) / max(self.src_gap - SHUT * fs, 1e-6), 0, 1))
-            src_half = np.maximum(np.interp(xs, self.cols, self.lm_inner[1])
-                                  - np.interp(xs, self.cols, self.lm_inner[0]), 0) / 2
+            src_half = np.maximum(lm_low - lm_up, 0) / 2
             ud, ld = mid - k * (src_half + past_up), mid + k * (src_half + past_low)
         ud, ld = np.maximum(ud, ou), np.minimum(ld, ol)
         # the gap shows the open mouth from both lips' sides at its own size (the teeth stay
