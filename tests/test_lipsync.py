@@ -250,6 +250,21 @@ def test_digital_silence_keeps_the_mouth_closed(level):
     np.testing.assert_array_equal(stream[0:len(stream)][:, 0], 1.0)
 
 
+def test_the_gate_lets_the_lips_part_for_a_breath_before_speech():
+    """A sentence after a long pause: the gate is open about half a second before its first
+    sound (people part their lips to breathe in), shut a second before it, and shut again
+    from about 0.3 s after its last sound."""
+    from talkface.motion.mouthnet import LAG, LEAD, speech_gate
+
+    f = np.zeros((100, P.N_FEATURES), np.float32)
+    f[:, 0], f[:, 40] = 1.0, -6.0  # silence, far below the speech level
+    f[40:60, 0], f[40:60, 40], f[40:60, 3] = 0.0, 0.0, 1.0  # 0.8 s of an open vowel
+    g = speech_gate(f)
+    assert LEAD * 40 >= 440  # ms: the lips may part for a breath in (GRID s2 and s4, most footage speakers)
+    assert g[40 - LEAD + 2] > 0.5 and g[40 - 6] == 1.0 and g[40 - 25] == 0.0
+    assert g[59 + LAG] > 0.0 and g[59 + LAG + 4:].max() == 0.0
+
+
 def test_speech_that_starts_at_once_does_not_open_the_first_frames():
     """Speech from the very first sample (a TTS without a lead-in): the mouth fades in over
     the first frames (``fade_in``) from the portrait's, and the first frame is not the

@@ -127,6 +127,7 @@ class LiveFeatures:
         self._rest = np.zeros(0, np.int16)
         self._base = 0  # frame index of _db[0]
         self._db = np.zeros(0, np.float64)  # level per frame (dBFS)
+        self._db10 = np.zeros(0, np.float64)  # level per 10 ms (dBFS), for the level range
         self._lb = np.zeros((0, P.N_BANDS), np.float32)  # log-mel shape per frame (before normalisation)
         self._keep_from = 0  # the caller reads no frame before this
         self._quiet_run = 0  # frames in a row well below the speech level
@@ -164,6 +165,7 @@ class LiveFeatures:
         lb = np.log(np.stack([spec[:, a:b].sum(1) for a, b in self._edges], 1) + 1e-8).astype(np.float32)
         lb -= lb.mean(1, keepdims=True)
         self._db = np.concatenate([self._db, db])
+        self._db10 = np.concatenate([self._db10, P.row_levels(fr)])
         self._lb = np.concatenate([self._lb, lb])
         self.n += len(db)
         level, _ = self._level()
@@ -181,6 +183,7 @@ class LiveFeatures:
         k = keep - self._base
         if k > 1000:
             self._db, self._lb = self._db[k:].copy(), self._lb[k:].copy()
+            self._db10 = self._db10[k * P.ROWS_PER_FRAME:].copy()
             self._base += k
 
     def forget_before(self, frame: int):
@@ -204,6 +207,13 @@ class LiveFeatures:
         hi = max(float(hi), P.SILENT_DB)
         spread = max(float(np.std(np.maximum(h, hi - 50.0))), 3.0)
         return (1 - w) * LEVEL0 + w * hi, (1 - w) * SPREAD0 + w * spread
+
+    @property
+    def level_range(self) -> float | None:
+        """The level range (``talkface.speech.phones.level_range``) of the last ``HISTORY``
+        seconds, which the mouth's noise gain reads; None for the first second."""
+        n = int(HISTORY * FPS) * P.ROWS_PER_FRAME
+        return P.range_of_levels(self._db10[-n:])
 
     def level(self, i: int) -> float:
         """Frame ``i``'s level in dBFS (a frame still kept)."""

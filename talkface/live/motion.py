@@ -16,7 +16,7 @@ import numpy as np
 
 from ..constants import FPS
 from ..motion.idle import PROFILE, add_blinks
-from ..motion.mouthnet import LAG, LEAD, close_mouth, fade_in, speech_gate
+from ..motion.mouthnet import LAG, LEAD, close_mouth, fade_in, noise_gain, speech_gate
 
 
 class LiveMotion:
@@ -64,7 +64,8 @@ class LiveMotion:
         sm = (prev + 2 * h[i0: i0 + b - a] + nxt) / 4.0 if nb - na >= 3 else h[i0: i0 + b - a]
         ga, gb = max(0, a - self.lag - 2), min(n, b + self.lead + 2 + 1)
         g = speech_gate(x[ga - wa: gb - wa], self.lead, self.lag)[a - ga: b - ga]
-        return (sm * (g * fade_in(a, b - a))[:, None] * self.gain).astype(np.float32)
+        gain = self.gain * noise_gain(getattr(feats, "level_range", None))  # the running range: noise
+        return (sm * (g * fade_in(a, b - a))[:, None] * gain).astype(np.float32)
 
 
 _BLAS: list = []  # threadpoolctl's controller, made on first use (None where it is missing)

@@ -204,17 +204,19 @@ def smooth(x: np.ndarray) -> np.ndarray:
 
 
 LOUD, SIL = 40, 0  # columns of the normalised loudness and of silence in talkface.speech.phones' features
-LEAD, LAG = 8, 5  # frames the mouth may move before the sound starts and after it ends
+LEAD, LAG = 12, 5  # frames the mouth may move before the sound starts and after it ends
 
 
 def speech_gate(feats: np.ndarray, lead: int = LEAD, lag: int = LAG) -> np.ndarray:
     """(T,) 0..1: 0 in pauses, 1 near speech. A frame is silent when the recogniser hears
     silence there and it is quiet (loudness more than about 2.2 spreads below the speech
-    level); the gate opens LEAD frames (0.32 s) before speech and closes LAG frames (0.2 s)
+    level); the gate opens LEAD frames (0.48 s) before speech and closes LAG frames (0.2 s)
     after it, with soft edges. The motion is multiplied by it, so the lips rest closed in
-    pauses whatever the model makes of them. (Real mouths part before a sentence: on
-    GRID s2/s3 a tighter gate cost correlation, docs/lipsync.md.) ``lead``, ``lag``: other
-    reaches (talkface.live: a lead within its short look-ahead)."""
+    pauses whatever the model makes of them. Most speakers part their lips to breathe in
+    before a sentence, and the network predicts it: a lead of 0.32 s cut it off (measured on
+    av_train's open speakers and held-out GRID s1, docs/lipsync.md, "The breath before a
+    sentence"). ``lead``, ``lag``: other reaches (talkface.live: a lead within its short
+    look-ahead)."""
     f = np.asarray(feats, np.float32)
     act = np.maximum(np.clip((f[:, LOUD] + 2.2) / 0.6, 0.0, 1.0), np.clip((0.8 - f[:, SIL]) / 0.5, 0.0, 1.0))
     n = len(act)
@@ -222,6 +224,23 @@ def speech_gate(feats: np.ndarray, lead: int = LEAD, lag: int = LAG) -> np.ndarr
     held = np.max(np.stack([pad[i:i + n] for i in range(lag + lead + 1)]), 0)
     k = np.array([1, 2, 3, 2, 1], np.float32) / 9
     return np.convolve(np.pad(held, 2, mode="edge"), k, mode="valid")
+
+
+# noisy and reverberant speech: the network's motion shrinks (the recogniser hears less of
+# it), by about 0.68 % per dB that the audio's level range (talkface.speech.phones.level_range)
+# falls short of 37 dB; fitted on held-out GRID s1 and av_train open/ clips mixed with noise
+# and reverberation, not on validation clips (docs/lipsync.md, "Noisy speech")
+NOISE_KNEE_DB, NOISE_GAIN_PER_DB, NOISE_FLOOR_DB = 37.0, 0.0068, 10.0
+
+
+def noise_gain(level_range: float | None) -> float:
+    """The factor on the motion that makes up for the shrinking in noise: 1 for clean audio
+    (a level range of NOISE_KNEE_DB or more) or an unknown range, up to 1.18 at a range of
+    NOISE_FLOOR_DB (white noise at about 2 dB SNR)."""
+    if level_range is None or not np.isfinite(level_range):
+        return 1.0
+    short = min(max(NOISE_KNEE_DB - float(level_range), 0.0), NOISE_KNEE_DB - NOISE_FLOOR_DB)
+    return 1.0 + NOISE_GAIN_PER_DB * short
 
 
 FADE_IN = 3  # frames over which the motion fades in at an utterance's start

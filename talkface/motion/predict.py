@@ -28,12 +28,12 @@ def speech_input(path, sr: int = A.SAMPLE_RATE, max_seconds: float | None = A.DE
     """(samples, (frames, N) speech features) of an audio file, for MouthNet weights; for
     long audio (``phones.STREAM_FROM`` seconds or more) the features are a
     :class:`~talkface.speech.phones.SpeechStream` (call its ``start()`` where it is read)."""
-    from ..speech.phones import STREAM_FROM, SpeechStream, speech_features
+    from ..speech.phones import STREAM_FROM, SpeechStream, inference_features
 
     wav = A.load_audio_int16(path, sr, max_seconds)
     if wav.size >= STREAM_FROM * sr:  # long: the first frames need only its first seconds
         return wav.size, SpeechStream(wav)
-    return wav.size, speech_features(wav.astype(np.float32) / 32768.0)
+    return wav.size, inference_features(wav.astype(np.float32) / 32768.0)
 
 
 class ATNetKind:
@@ -89,14 +89,16 @@ class MouthNetATNet(ATNetKind):
         return rows
 
     def features_of(self, wts, wav: np.ndarray):
-        from ..speech.phones import speech_features
+        from ..speech.phones import inference_features
 
-        return speech_features(wav)
+        return inference_features(wav)
 
     def predict_chunks(self, wts, ref_norm: np.ndarray, feats, device):
-        from .mouthnet import predict_chunks as mouth_chunks
+        from .mouthnet import noise_gain, predict_chunks as mouth_chunks
 
-        return mouth_chunks(wts.atnet, wts.atnet.basis, ref_norm, feats, wts.atnet.gain, device)
+        # noisy or reverberant audio: the motion the network makes shrinks, the gain restores it
+        gain = wts.atnet.gain * noise_gain(getattr(feats, "level_range", None))
+        return mouth_chunks(wts.atnet, wts.atnet.basis, ref_norm, feats, gain, device)
 
 
 class MfccATNet(ATNetKind):

@@ -8,7 +8,10 @@ loudness and its slope, and an utterance-normalised mel spectrum (coarse, 8 band
 speech the recogniser does not know (other languages, singing, noise) still opens and
 closes the mouth with its energy.
 
-``speech_features(wav)`` is the one entry: float32 (frames, N_FEATURES).
+``speech_features(wav)`` is the one entry: float32 (frames, N_FEATURES). For prediction,
+``inference_features(wav)`` gives them as :class:`SpeechFeatures`, which also carry the
+audio's level range (:func:`level_range`: how far its pauses sink below its speech, which
+noise and reverberation shrink).
 """
 from __future__ import annotations
 
@@ -154,7 +157,7 @@ class SpeechStream:
     def __init__(self, wav: np.ndarray, n_frames: int | None = None):
         pcm = _int16(wav)
         self.n = n_frames_for(pcm.size) if n_frames is None else int(n_frames)
-        self._energy, self._quiet = _energy(pcm, self.n)
+        self._energy, self._quiet, self.level_range = _energy(pcm, self.n)
         self._rows = np.zeros(self.n * ROWS_PER_FRAME, np.int64)  # phone index per 10 ms, default silence
         hop = SAMPLE_RATE // 100
         total = pcm.size // hop
@@ -312,12 +315,76 @@ def energy_features(wav: np.ndarray, n_frames: int) -> np.ndarray:
     return _energy(wav, n_frames)[0]
 
 
-def _energy(wav: np.ndarray, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`energy_features` and the frames below SILENT_DB (:func:`hush`'s), from one framing."""
+RANGE_HI, RANGE_LO = 95, 5  # percentiles of the 10 ms levels whose difference is the level range
+RANGE_ROW = SAMPLE_RATE // 100  # samples per 10 ms level
+RANGE_MIN_ROWS = 100  # a second of sound: less has no range worth reading
+
+
+def row_levels(frames: np.ndarray) -> np.ndarray:
+    """The level (dBFS) of each 10 ms of (k, samples per video frame) float audio frames."""
+    return _db(np.asarray(frames).reshape(-1, RANGE_ROW))
+
+
+def range_of_levels(db: np.ndarray) -> float | None:
+    """The level range (dB) of 10 ms levels (dBFS): the 95th minus the 5th percentile,
+    digital silence left out; None for under a second of sound."""
+    d = np.asarray(db, np.float64)
+    d = d[d >= SILENT_DB]
+    if d.size < RANGE_MIN_ROWS:
+        return None
+    hi, lo = np.percentile(d, [RANGE_HI, RANGE_LO])
+    return float(hi - lo)
+
+
+def level_range(wav: np.ndarray) -> float | None:
+    """How far the audio's quietest moments sink below its loudest: the 95th minus the 5th
+    percentile of its level over 10 ms steps (dB), digital silence left out. Clean speech
+    with its pauses spans about 33 to 46 dB (GRID, av_train); white noise at 10 dB SNR
+    shrinks that to about 18, reverberation with noise at 15 dB to about 22 (docs/lipsync.md,
+    "Noisy speech"). None for under a second of sound."""
+    n = n_frames_for(len(wav))
+    return range_of_levels(row_levels(_frames(wav, n))) if n else None
+
+
+class SpeechFeatures(np.ndarray):
+    """:func:`speech_features`' (frames, N_FEATURES) float32 array with its audio's
+    :func:`level_range` (``level_range``, dB or None), which the mouth model's noise gain
+    reads (``talkface.motion.mouthnet.noise_gain``). Slices keep it; ``np.asarray`` gives the
+    plain array."""
+
+    level_range: float | None
+
+    def __new__(cls, feats: np.ndarray, level_range: float | None):
+        obj = np.asarray(feats, np.float32).view(cls)
+        obj.level_range = level_range
+        return obj
+
+    def __array_finalize__(self, obj):
+        self.level_range = getattr(obj, "level_range", None)
+
+    def __reduce__(self):  # pickled with it (the prefetch's audio process sends it back)
+        fn, args, state = super().__reduce__()[:3]
+        return fn, args, (state, self.level_range)
+
+    def __setstate__(self, state):
+        base, self.level_range = state
+        super().__setstate__(base)
+
+
+def inference_features(wav: np.ndarray) -> SpeechFeatures:
+    """:func:`speech_features` of the whole audio, with its :func:`level_range`: what the
+    mouth model predicts from (generate, evaluate, landmarks)."""
+    return SpeechFeatures(*_features(wav))
+
+
+def _energy(wav: np.ndarray, n_frames: int) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """:func:`energy_features`, the frames below SILENT_DB (:func:`hush`'s) and the
+    :func:`level_range`, from one framing."""
     hop = SAMPLE_RATE // FPS
     fr = _frames(wav, n_frames)
     db = _db(fr)
     quiet = db < SILENT_DB
+    rng = range_of_levels(row_levels(fr))
     hi = max(float(np.percentile(db, 90)), SILENT_DB) if n_frames else 0.0  # digital silence stays silence
     db = np.maximum(db, hi - 50.0)  # digital silence does not stretch the scale
     spread = max(float(np.std(db)), 3.0)
@@ -329,15 +396,20 @@ def _energy(wav: np.ndarray, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
     lb = np.log(bands + 1e-8)
     lb = lb - lb.mean(1, keepdims=True)  # spectral shape, not level
     lb = (lb - lb.mean(0)) / np.maximum(lb.std(0), 1e-3)
-    return np.concatenate([loud[:, None], slope[:, None], lb], 1).astype(np.float32), quiet
+    return np.concatenate([loud[:, None], slope[:, None], lb], 1).astype(np.float32), quiet, rng
 
 
 def speech_features(wav: np.ndarray, n_frames: int | None = None, phones: np.ndarray | None = None) -> np.ndarray:
     """(n_frames, N_FEATURES) float32 for 16 kHz mono audio: phone occupancy, loudness,
     its slope, mel bands. ``phones`` may be given (cached recognition)."""
+    return _features(wav, n_frames, phones)[0]
+
+
+def _features(wav: np.ndarray, n_frames: int | None = None, phones: np.ndarray | None = None):
+    """(:func:`speech_features`, :func:`level_range`)."""
     n = n_frames_for(len(wav)) if n_frames is None else int(n_frames)
     ph = recognizer().frames(wav, n) if phones is None else phones[:n]
     if len(ph) < n:
         ph = np.concatenate([ph, np.tile(np.eye(len(PHONES), dtype=np.float32)[:1], (n - len(ph), 1))])
-    energy, quiet = _energy(wav, n)
-    return np.concatenate([hush(ph, quiet), energy], 1).astype(np.float32)
+    energy, quiet, rng = _energy(wav, n)
+    return np.concatenate([hush(ph, quiet), energy], 1).astype(np.float32), rng
