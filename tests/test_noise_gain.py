@@ -46,7 +46,7 @@ def test_noise_gain_is_one_for_clean_audio_and_bounded():
 def test_speech_features_carry_their_range_through_slices_and_pickling(clean_and_noisy):
     _, noisy = clean_and_noisy
     f = P.inference_features(noisy)
-    assert isinstance(f, P.SpeechFeatures) and f.level_range == pytest.approx(P.level_range(noisy))
+    assert isinstance(f, P.SpeechFeatures) and f.level_range == pytest.approx(P.level_range(noisy), abs=0.05)
     np.testing.assert_array_equal(np.asarray(f), P.speech_features(noisy))
     part = pickle.loads(pickle.dumps(f[:40]))  # the prefetch's audio process sends them back
     assert part.level_range == f.level_range and part.shape == (40, P.N_FEATURES)

@@ -112,6 +112,35 @@ def test_train_mouthnet_resume_export_generate(work, tmp_path):
     assert out.stat().st_size > 1000
 
 
+def test_mouthnet_runs_export_as_one_ensemble(work, tmp_path):
+    """A second MouthNet run of the same data (its speaker's onsets free) exports with the
+    first as one ensemble: both networks in one file, the motion their mean, the gain the
+    geometric mean of theirs (or the one given); runs of another layout are refused."""
+    from talkface import weights as W
+    from talkface.motion.mouthnet import NumpyMouthNet
+    from talkface.train.common import load_checkpoint
+
+    a, b = work["dir"] / "runs" / "mouth", work["dir"] / "runs" / "mouth2"
+    if not (a / "best.pt").exists():
+        cli("train", "atnet", work["data"], "--out", a, "--steps", 3, "--batch", 4, "--holdout", 1, "-q")
+    cli("train", "atnet", work["data"], "--out", b, "--steps", 3, "--batch", 4, "--holdout", 1,
+        "--free-onsets", work["data"].name, "-q")
+    assert next(r for r in log_rows(b) if r.get("event") == "free_onsets")["clips"] == 4
+    cli("train", "export", a, "--also", b, "--name", "tinyens")
+    w = W.load("tinyens").atnet
+    assert len(w.members) == 2 and W.locate("tinyens").entry["files"]["atnet"]["config"]["members"] == 2
+    cks = [load_checkpoint(r, "best.pt") for r in (a, b)]
+    nets = [NumpyMouthNet.from_state_dict(c["model"], w.members[0].cfg) for c in cks]
+    x = np.random.default_rng(0).standard_normal((60, w.cfg.n_in)).astype(np.float32)
+    np.testing.assert_allclose(w(x), (nets[0](x) + nets[1](x)) / 2, atol=1e-6)
+    assert w.gain == pytest.approx(np.sqrt(float(cks[0]["gain"]) * float(cks[1]["gain"])), rel=1e-5)
+    cli("train", "export", a, "--also", b, "--name", "tinyens2", "--gain", 1.25)
+    assert W.load("tinyens2").atnet.gain == pytest.approx(1.25)
+    r = runner.invoke(app, ["train", "export", str(a), "--also", str(work["atnet"]), "--name", "tinyens3"])
+    assert r.exit_code == 2 and "MouthNet" in r.output  # the MFCC AT-net's run: one line, nothing written
+    assert not (W.weights_dir() / "tinyens3-atnet.safetensors").exists()
+
+
 def _first_png(clip, tmp_path):
     import cv2
 

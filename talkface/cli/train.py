@@ -100,6 +100,11 @@ def train_atnet(data_dirs: List[Path] = typer.Argument(..., help="Prepared data 
                                                         help="mouthnet: frames the model may look ahead (full past "
                                                              "context): a live model (talkface live) for 0-3; "
                                                              "default: symmetric, +-1.28 s."),
+                free_onsets: str = typer.Option("", "--free-onsets",
+                                                help="mouthnet: speakers (comma-separated) whose frames before "
+                                                     "each clip's first sound are not scored: one who keeps the "
+                                                     "lips shut there would teach every voice that (the shipped "
+                                                     "recipe: s1)."),
                 quiet: bool = typer.Option(False, "--quiet", "-q")):
     """Train AT-net (speech -> mouth and jaw motion). The default, mouthnet, reads phones and energy
     (speaker-independent) and samples speakers evenly (docs/lipsync.md); small/original are the
@@ -111,10 +116,10 @@ def train_atnet(data_dirs: List[Path] = typer.Argument(..., help="Prepared data 
     if config == "mouthnet":
         more = {"holdout_speakers": [s for s in holdout_speakers.split(",") if s],
                 "tiers": [t for t in tiers.split(",") if t] or None, "speaker_norm": speaker_norm, "gain": gain,
-                "lookahead": lookahead}
-    elif holdout_speakers or tiers or gain is not None or lookahead is not None:
-        fail(InputError("--holdout-speakers, --tiers, --gain and --lookahead are mouthnet's; leave them out with --config "
-                        f"{config}"))
+                "lookahead": lookahead, "free_onsets": [s for s in free_onsets.split(",") if s]}
+    elif holdout_speakers or tiers or gain is not None or lookahead is not None or free_onsets:
+        fail(InputError("--holdout-speakers, --tiers, --gain, --lookahead and --free-onsets are mouthnet's; leave them "
+                        f"out with --config {config}"))
     data = data_dirs if config == "mouthnet" else data_dirs[0]
     _train_common("atnet", data, out, config, steps, batch, device, resume, val, holdout, quiet, **more)
 
@@ -315,13 +320,20 @@ def train_export(atnet_run: Path = typer.Argument(..., help="AT-net run folder."
                  name: str = typer.Option(..., "--name", help="Weights name."),
                  default: bool = typer.Option(False, "--default", help="Make these the default weights."),
                  card: Optional[str] = typer.Option(None, "--card",
-                                                    help="Model card file name in the weights folder.")):
+                                                    help="Model card file name in the weights folder."),
+                 also: list[Path] = typer.Option([], "--also", metavar="RUN",
+                                                 help="Another MouthNet run of the same recipe (another seed); "
+                                                      "repeat it: the runs are shipped as one ensemble, their "
+                                                      "motion averaged."),
+                 gain: Optional[float] = typer.Option(None, "--gain", min=0.01,
+                                                      help="The MouthNet motion's gain (default: the run's own; "
+                                                           "an ensemble: the geometric mean of its runs').")):
     """Write safetensors + a manifest entry (sha256, config, PCA) into your weights folder (TALKFACE_HOME)."""
     from .. import weights as W
 
     run(lambda: require_torch("talkface train export"))
     from ..train.export import export
 
-    e = run(lambda: export(atnet_run, vgnet_run, name, make_default=default, card=card))
+    e = run(lambda: export(atnet_run, vgnet_run, name, make_default=default, card=card, also=also, gain=gain))
     typer.echo(f"exported {e['name']} into {W.weights_dir()}: "
                + ", ".join(f"{f['file']} {f['sha256'][:12]}" for f in e["files"].values()))

@@ -61,13 +61,14 @@ class LandmarkTracker:
         from .detect import detect_faces
 
         faces = detect_faces(frame, "dlib", retries=False)
-        if not faces:
+        eyes = self._eyes
+        if not faces or eyes is None:
             return None
         ref = float(np.median(self._iods))
 
         def dist(f):
             x, y, w, h = f.box
-            return float(np.hypot(x + w / 2 - self._eyes[0], y + h / 2 - self._eyes[1]))
+            return float(np.hypot(x + w / 2 - eyes[0], y + h / 2 - eyes[1]))
 
         best = min(faces, key=dist)
         return best.box if dist(best) < 2.0 * ref else None

@@ -15,7 +15,7 @@ importing this module does not import torch).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -32,6 +32,9 @@ class MouthNetConfig:
     # frames the output may look ahead, all blocks together (None: symmetric, +-context);
     # a live model (talkface.live) has full past context and a short look-ahead
     lookahead: int | None = None
+    # networks of this layout, trained alike with other seeds, whose outputs are averaged
+    # (NumpyMouthNet; their state-dict names prefixed "members.<i>.")
+    members: int = 1
 
     @property
     def context(self) -> int:
@@ -120,9 +123,10 @@ class NumpyMouthNet:
     module's state dict (:meth:`from_state_dict`, :meth:`from_torch`); ``basis``, ``gain``
     and ``extra`` are set by ``talkface.weights`` as on the torch module."""
 
-    def __init__(self, cfg: MouthNetConfig, inp, blocks, out):
+    def __init__(self, cfg: MouthNetConfig, inp, blocks, out, members: list | None = None):
         self.cfg = cfg
         self.inp, self.blocks, self.out = inp, blocks, out  # (W.T, b); per block (taps, b, gamma, beta)
+        self.members = members or []  # an ensemble (cfg.members > 1): its networks, averaged
         self.basis: np.ndarray | None = None
         self.gain = 1.0
         self.extra: dict = {}
@@ -132,9 +136,13 @@ class NumpyMouthNet:
         """Frames of context on each side."""
         return self.cfg.context
 
-    @staticmethod
-    def keys(cfg: MouthNetConfig) -> dict[str, tuple]:
-        """State-dict names and shapes of ``cfg``'s MouthNet."""
+    @classmethod
+    def keys(cls, cfg: MouthNetConfig) -> dict[str, tuple]:
+        """State-dict names and shapes of ``cfg``'s MouthNet (an ensemble's: each member's,
+        prefixed ``members.<i>.``)."""
+        if cfg.members > 1:
+            one = cls.keys(replace(cfg, members=1))
+            return {f"members.{m}.{k}": v for m in range(cfg.members) for k, v in one.items()}
         h = cfg.hidden
         k = {"inp.weight": (h, cfg.n_in, 1), "inp.bias": (h,),
              "out.weight": (cfg.n_pca, h, 1), "out.bias": (cfg.n_pca,)}
@@ -149,6 +157,14 @@ class NumpyMouthNet:
         missing, unexpected or misshapen names when it is not ``cfg``'s."""
         cfg = cfg or MouthNetConfig()
         want = cls.keys(cfg)
+        if cfg.members > 1:
+            unexpected = [k for k in sd if k not in want]
+            if unexpected:
+                raise ValueError(f"unexpected {unexpected[:3]}")
+            one = replace(cfg, members=1)
+            nets = [cls.from_state_dict({k[len(f"members.{m}."):]: v for k, v in sd.items()
+                                         if k.startswith(f"members.{m}.")}, one) for m in range(cfg.members)]
+            return cls(cfg, None, None, None, nets)
         missing = [k for k in want if k not in sd]
         unexpected = [k for k in sd if k not in want]
         if missing or unexpected:
@@ -176,8 +192,11 @@ class NumpyMouthNet:
         return net
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        """(T, n_in) -> (T, n_pca), as the torch module in eval mode (no dropout)."""
+        """(T, n_in) -> (T, n_pca), as the torch module in eval mode (no dropout); an
+        ensemble's: the mean of its members'."""
         x = np.asarray(x, np.float32)
+        if self.members:
+            return (sum(m(x) for m in self.members) / len(self.members)).astype(np.float32)
         w, b = self.inp
         h = x @ w + b
         k, group = self.cfg.kernel, self.cfg.norm == "group"

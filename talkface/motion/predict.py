@@ -94,7 +94,8 @@ class MouthNetATNet(ATNetKind):
         return inference_features(wav)
 
     def predict_chunks(self, wts, ref_norm: np.ndarray, feats, device):
-        from .mouthnet import noise_gain, predict_chunks as mouth_chunks
+        from .mouthnet import noise_gain
+        from .mouthnet import predict_chunks as mouth_chunks
 
         # noisy or reverberant audio: the motion the network makes shrinks, the gain restores it
         gain = wts.atnet.gain * noise_gain(getattr(feats, "level_range", None))

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..constants import FPS, SAMPLE_RATE
 from .audio import n_frames_for
+from .levels import SILENT_DB, SpeechFeatures, level_range, range_of_levels, row_levels  # noqa: F401 (theirs too)
 
 # the 39 phones of CMUdict (ARPAbet, no stress) and silence; pocketsphinx's noise units
 # (+NSN+, +SPN+, +BREATH+ ...) count as silence for the mouth
@@ -283,7 +284,6 @@ def _occupancy(rows: np.ndarray) -> np.ndarray:
     return one.reshape(rows.size // ROWS_PER_FRAME, ROWS_PER_FRAME, len(PHONES)).mean(1)
 
 
-SILENT_DB = -70.0  # dB (full scale 0): audio whose speech level is below this is silence, not quiet speech
 
 
 def _frames(wav: np.ndarray, n_frames: int) -> np.ndarray:
@@ -313,62 +313,6 @@ def energy_features(wav: np.ndarray, n_frames: int) -> np.ndarray:
     """(n_frames, 2 + N_BANDS): loudness (dB, normalised so the utterance's speech level is 0
     and its spread 1), its slope, and 8 log-mel bands normalised over the utterance."""
     return _energy(wav, n_frames)[0]
-
-
-RANGE_HI, RANGE_LO = 95, 5  # percentiles of the 10 ms levels whose difference is the level range
-RANGE_ROW = SAMPLE_RATE // 100  # samples per 10 ms level
-RANGE_MIN_ROWS = 100  # a second of sound: less has no range worth reading
-
-
-def row_levels(frames: np.ndarray) -> np.ndarray:
-    """The level (dBFS) of each 10 ms of (k, samples per video frame) float audio frames."""
-    return _db(np.asarray(frames).reshape(-1, RANGE_ROW))
-
-
-def range_of_levels(db: np.ndarray) -> float | None:
-    """The level range (dB) of 10 ms levels (dBFS): the 95th minus the 5th percentile,
-    digital silence left out; None for under a second of sound."""
-    d = np.asarray(db, np.float64)
-    d = d[d >= SILENT_DB]
-    if d.size < RANGE_MIN_ROWS:
-        return None
-    hi, lo = np.percentile(d, [RANGE_HI, RANGE_LO])
-    return float(hi - lo)
-
-
-def level_range(wav: np.ndarray) -> float | None:
-    """How far the audio's quietest moments sink below its loudest: the 95th minus the 5th
-    percentile of its level over 10 ms steps (dB), digital silence left out. Clean speech
-    with its pauses spans about 33 to 46 dB (GRID, av_train); white noise at 10 dB SNR
-    shrinks that to about 18, reverberation with noise at 15 dB to about 22 (docs/lipsync.md,
-    "Noisy speech"). None for under a second of sound."""
-    n = n_frames_for(len(wav))
-    return range_of_levels(row_levels(_frames(wav, n))) if n else None
-
-
-class SpeechFeatures(np.ndarray):
-    """:func:`speech_features`' (frames, N_FEATURES) float32 array with its audio's
-    :func:`level_range` (``level_range``, dB or None), which the mouth model's noise gain
-    reads (``talkface.motion.mouthnet.noise_gain``). Slices keep it; ``np.asarray`` gives the
-    plain array."""
-
-    level_range: float | None
-
-    def __new__(cls, feats: np.ndarray, level_range: float | None):
-        obj = np.asarray(feats, np.float32).view(cls)
-        obj.level_range = level_range
-        return obj
-
-    def __array_finalize__(self, obj):
-        self.level_range = getattr(obj, "level_range", None)
-
-    def __reduce__(self):  # pickled with it (the prefetch's audio process sends it back)
-        fn, args, state = super().__reduce__()[:3]
-        return fn, args, (state, self.level_range)
-
-    def __setstate__(self, state):
-        base, self.level_range = state
-        super().__setstate__(base)
 
 
 def inference_features(wav: np.ndarray) -> SpeechFeatures:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .. import weights as W
@@ -18,22 +19,51 @@ def _best(run):
     return ck
 
 
+def _ensemble(a: dict, runs) -> tuple[dict, dict, float]:
+    """(state dict, config, geometric-mean gain) of MouthNet runs ``a`` (loaded) and ``runs``
+    shipped as one ensemble: the same layout and motion basis, names prefixed per member."""
+    members = [a] + [_best(r) for r in runs]
+    if any("basis" not in m for m in members):
+        raise InputError("--also takes MouthNet runs (talkface train atnet), not the MFCC AT-net's")
+    cfg = {k: v for k, v in a["config"].items() if k != "members"}
+    for r, m in zip(runs, members[1:]):
+        if {k: v for k, v in m["config"].items() if k != "members"} != cfg:
+            raise InputError(f"{r}: another network layout than {members[0].get('run', 'the first run')}; "
+                             "an ensemble's runs must share it")
+        if not np.allclose(np.asarray(m["basis"]), np.asarray(a["basis"]), atol=1e-6):
+            raise InputError(f"{r}: another motion basis (other training data); an ensemble's runs must share it")
+    sd = {f"members.{i}.{k}": v for i, m in enumerate(members) for k, v in m["model"].items()}
+    gain = float(np.exp(np.mean([np.log(float(m.get("gain", 1.0))) for m in members])))
+    return sd, {**cfg, "members": len(members)}, gain
+
+
 def export(atnet_run, vgnet_run, name: str, make_default: bool = False, card: str | None = None,
-           out_dir: Path | None = None) -> dict:
+           out_dir: Path | None = None, also=(), gain: float | None = None) -> dict:
+    """``also``: more MouthNet runs of the same recipe, shipped with ``atnet_run`` as one
+    ensemble (their motion averaged); ``gain``: the motion's gain instead of the run's own
+    (an ensemble's: the geometric mean of its runs')."""
     d = W.target_dir(name, out_dir)  # the user folder unless told; a shipped name is refused
-    d.mkdir(parents=True, exist_ok=True)
     a = _best(atnet_run)
     tensors = dict(a["model"])
     mouth = "basis" in a  # MouthNet (phones + energy) or the authors' AT-net layout (MFCC)
+    config = a["config"]
+    run_gain = float(a.get("gain", 1.0))
+    if gain is not None and not mouth:
+        raise InputError("--gain is a MouthNet run's (talkface train atnet); leave it out for the MFCC AT-net")
+    if also:
+        if not mouth:
+            raise InputError("--also takes MouthNet runs (talkface train atnet), not the MFCC AT-net's")
+        tensors, config, run_gain = _ensemble(a, list(also))
+    d.mkdir(parents=True, exist_ok=True)
     if mouth:
         tensors["mouth.basis"] = torch.as_tensor(a["basis"], dtype=torch.float32)
-        tensors["mouth.gain"] = torch.tensor(float(a.get("gain", 1.0)), dtype=torch.float32)
+        tensors["mouth.gain"] = torch.tensor(float(gain if gain is not None else run_gain), dtype=torch.float32)
     else:
         tensors["pca.mean"] = torch.as_tensor(a["pca_mean"], dtype=torch.float32)
         tensors["pca.basis"] = torch.as_tensor(a["pca_basis"], dtype=torch.float32)
         tensors["extra.loudness_coef"] = torch.as_tensor(a["loud_coef"], dtype=torch.float32)
     files = {"atnet": {**W.save_tensors(tensors, d / f"{name}-atnet.safetensors", {"step": a["step"]}),
-                       "config": a["config"], **({"arch": "mouthnet"} if mouth else {})}}
+                       "config": config, **({"arch": "mouthnet"} if mouth else {})}}
     val = {"atnet": a.get("val"), "atnet_step": a["step"]}
     if vgnet_run:
         v = _best(vgnet_run)
