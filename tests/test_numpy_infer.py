@@ -115,7 +115,9 @@ def test_numpy_mouthnet_equals_torch(cfg):
 
 def test_shipped_weights_numpy_equals_torch_on_real_speech():
     """The default weights as generate runs them (numpy) and as trained (torch), on the
-    example speech: the same motion."""
+    example speech: the same motion (an ensemble's: the mean of its torch networks')."""
+    from dataclasses import replace
+
     from talkface import weights as W
     from talkface.motion.mouthnet import MouthNetConfig, NumpyMouthNet, predict_motion
     from talkface.motion.predict import speech_input
@@ -128,17 +130,28 @@ def test_shipped_weights_numpy_equals_torch_on_real_speech():
     spec = wts.entry["files"]["atnet"]
     sd, _ = W.load_tensors(SHIPPED, spec)
     basis, gain = sd.pop("mouth.basis").numpy(), float(sd.pop("mouth.gain"))
-    m = MouthNet(MouthNetConfig.from_dict(spec["config"]))
-    m.load_state_dict(sd)
+    cfg = MouthNetConfig.from_dict(spec["config"])
+    parts = [{k.split(".", 2)[2]: v for k, v in sd.items() if k.startswith(f"members.{i}.")}
+             for i in range(cfg.members)] if cfg.members > 1 else [sd]
+    nets = []
+    for part in parts:
+        m = MouthNet(replace(cfg, members=1))
+        m.load_state_dict(part)
+        nets.append(m)
+    assert len(wts.atnet.members) == (cfg.members if cfg.members > 1 else 0)
     np.testing.assert_array_equal(wts.atnet.basis, basis)
     assert wts.atnet.gain == pytest.approx(gain)
     _, feats = speech_input(ROOT / "examples" / "speech.wav")
-    want = predict_motion(m, basis, feats, gain)
+
+    def torch_motion(f):  # the motion is linear in the network's output: the members' mean
+        return sum(predict_motion(m, basis, f, gain) for m in nets) / len(nets)
+
+    want = torch_motion(feats)
     got = predict_motion(wts.atnet, wts.atnet.basis, feats, wts.atnet.gain)
     assert np.abs(want).max() > 0.01  # the mouth moves
     assert np.abs(got - want).max() < 1e-4
     long = np.concatenate([feats] * 20)  # several chunks of 3000 frames: still the torch module's
-    assert np.abs(predict_motion(wts.atnet, basis, long, gain) - predict_motion(m, basis, long, gain)).max() < 1e-4
+    assert np.abs(predict_motion(wts.atnet, basis, long, gain) - torch_motion(long)).max() < 1e-4
 
 
 def test_mouthnet_state_dict_of_another_layout_is_refused(tmp_path):
