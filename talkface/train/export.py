@@ -19,17 +19,17 @@ def _best(run):
     return ck
 
 
-def _ensemble(a: dict, runs) -> tuple[dict, dict, float]:
-    """(state dict, config, geometric-mean gain) of MouthNet runs ``a`` (loaded) and ``runs``
-    shipped as one ensemble: the same layout and motion basis, names prefixed per member."""
+def _ensemble(first, a: dict, runs) -> tuple[dict, dict, float]:
+    """(state dict, config, geometric-mean gain) of MouthNet runs ``first`` (``a``: its
+    checkpoint) and ``runs`` shipped as one ensemble: the same layout and motion basis, names
+    prefixed per member."""
     members = [a] + [_best(r) for r in runs]
     if any("basis" not in m for m in members):
         raise InputError("--also takes MouthNet runs (talkface train atnet), not the MFCC AT-net's")
     cfg = {k: v for k, v in a["config"].items() if k != "members"}
     for r, m in zip(runs, members[1:]):
         if {k: v for k, v in m["config"].items() if k != "members"} != cfg:
-            raise InputError(f"{r}: another network layout than {members[0].get('run', 'the first run')}; "
-                             "an ensemble's runs must share it")
+            raise InputError(f"{r}: another network layout than {first}; an ensemble's runs must share it")
         if not np.allclose(np.asarray(m["basis"]), np.asarray(a["basis"]), atol=1e-6):
             raise InputError(f"{r}: another motion basis (other training data); an ensemble's runs must share it")
     sd = {f"members.{i}.{k}": v for i, m in enumerate(members) for k, v in m["model"].items()}
@@ -53,7 +53,7 @@ def export(atnet_run, vgnet_run, name: str, make_default: bool = False, card: st
     if also:
         if not mouth:
             raise InputError("--also takes MouthNet runs (talkface train atnet), not the MFCC AT-net's")
-        tensors, config, run_gain = _ensemble(a, list(also))
+        tensors, config, run_gain = _ensemble(atnet_run, a, list(also))
     d.mkdir(parents=True, exist_ok=True)
     if mouth:
         tensors["mouth.basis"] = torch.as_tensor(a["basis"], dtype=torch.float32)
