@@ -160,7 +160,7 @@ class LiveFeatures:
 
     def _add(self, pcm: np.ndarray):
         fr = pcm.astype(np.float32).reshape(-1, HOP) / 32768.0
-        db = 10 * np.log10(np.mean(fr.astype(np.float64) ** 2, 1) + 1e-10)
+        db = P.frame_levels(fr)
         spec = np.abs(np.fft.rfft(fr * self._win, n=1024, axis=1)) ** 2
         lb = np.log(np.stack([spec[:, a:b].sum(1) for a, b in self._edges], 1) + 1e-8).astype(np.float32)
         lb -= lb.mean(1, keepdims=True)

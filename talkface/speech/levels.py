@@ -14,11 +14,15 @@ RANGE_ROW = SAMPLE_RATE // 100  # samples per 10 ms level
 RANGE_MIN_ROWS = 100  # a second of sound: less has no range worth reading
 
 
+def frame_levels(frames: np.ndarray) -> np.ndarray:
+    """The level (dBFS) of each row of (k, samples) float audio frames."""
+    return 10 * np.log10(np.mean(np.asarray(frames).astype(np.float64) ** 2, 1) + 1e-10)
+
+
 def row_levels(frames: np.ndarray) -> np.ndarray:
     """The level (dBFS) of each 10 ms of float audio (samples, or (k, samples per video
     frame) frames)."""
-    x = np.asarray(frames).reshape(-1, RANGE_ROW)
-    return 10 * np.log10(np.mean(x.astype(np.float64) ** 2, 1) + 1e-10)
+    return frame_levels(np.asarray(frames).reshape(-1, RANGE_ROW))
 
 
 def range_of_levels(db: np.ndarray) -> float | None:
@@ -67,5 +71,3 @@ class SpeechFeatures(np.ndarray):
     def __setstate__(self, state):
         self.level_range = state[1]
         super().__setstate__(state[0])
-
-

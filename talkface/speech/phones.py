@@ -22,7 +22,7 @@ import numpy as np
 
 from ..constants import FPS, SAMPLE_RATE
 from .audio import n_frames_for
-from .levels import SILENT_DB, SpeechFeatures, level_range, range_of_levels, row_levels  # noqa: F401 (theirs too)
+from .levels import SILENT_DB, SpeechFeatures, frame_levels, level_range, range_of_levels, row_levels  # noqa: F401 (theirs too)
 
 # the 39 phones of CMUdict (ARPAbet, no stress) and silence; pocketsphinx's noise units
 # (+NSN+, +SPN+, +BREATH+ ...) count as silence for the mouth
@@ -284,8 +284,6 @@ def _occupancy(rows: np.ndarray) -> np.ndarray:
     return one.reshape(rows.size // ROWS_PER_FRAME, ROWS_PER_FRAME, len(PHONES)).mean(1)
 
 
-
-
 def _frames(wav: np.ndarray, n_frames: int) -> np.ndarray:
     """(n_frames, samples per frame) float32 of 16 kHz audio, zero-padded or cut."""
     x = np.asarray(wav)
@@ -293,10 +291,6 @@ def _frames(wav: np.ndarray, n_frames: int) -> np.ndarray:
     hop = SAMPLE_RATE // FPS
     x = np.concatenate([x, np.zeros(max(0, n_frames * hop - x.size), np.float32)])[: n_frames * hop]
     return x.reshape(n_frames, hop)
-
-
-def _db(frames: np.ndarray) -> np.ndarray:
-    return 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, 1) + 1e-10)
 
 
 def hush(phones: np.ndarray, quiet: np.ndarray) -> np.ndarray:
@@ -326,7 +320,7 @@ def _energy(wav: np.ndarray, n_frames: int) -> tuple[np.ndarray, np.ndarray, flo
     :func:`level_range`, from one framing."""
     hop = SAMPLE_RATE // FPS
     fr = _frames(wav, n_frames)
-    db = _db(fr)
+    db = frame_levels(fr)
     quiet = db < SILENT_DB
     rng = range_of_levels(row_levels(fr))
     hi = max(float(np.percentile(db, 90)), SILENT_DB) if n_frames else 0.0  # digital silence stays silence

@@ -50,9 +50,7 @@ def export(atnet_run, vgnet_run, name: str, make_default: bool = False, card: st
     run_gain = float(a.get("gain", 1.0))
     if gain is not None and not mouth:
         raise InputError("--gain is a MouthNet run's (talkface train atnet); leave it out for the MFCC AT-net")
-    if also:
-        if not mouth:
-            raise InputError("--also takes MouthNet runs (talkface train atnet), not the MFCC AT-net's")
+    if also:  # refused for the MFCC AT-net's runs (theirs have no motion basis)
         tensors, config, run_gain = _ensemble(atnet_run, a, list(also))
     d.mkdir(parents=True, exist_ok=True)
     if mouth:
