@@ -1,8 +1,12 @@
 """A noisy copy of a folder of clips: each clip's sound mixed with white noise at a given
-SNR (over the whole clip), its picture copied unchanged, for `talkface evaluate` on noisy
-speech (issue 22: noise must not shrink the motion).
+SNR (over the whole clip), optionally after a reverberant room, its picture copied unchanged,
+for `talkface evaluate` on noisy and reverberant speech (issue 22: neither may shrink the motion).
 
     python bench/noisy_set.py ../shared/data/real_val /tmp/real_val_10db --snr 10
+    python bench/noisy_set.py ../shared/data/real_val /tmp/real_val_room --reverb 0.6 --snr 15
+
+The room (``--reverb RT60``) is a synthetic impulse response: the direct sound, then white
+noise decaying by 60 dB in RT60 seconds; the result keeps the clip's loudness.
 
 The noise of clip i (sorted by path) is drawn with seed i, so the set is the same on every
 machine. Figures on it move by a few hundredths from one draw to another (docs/lipsync.md).
@@ -21,11 +25,22 @@ import soundfile as sf
 SR = 16000
 
 
+def room(x: np.ndarray, rt60: float, rng: np.random.Generator) -> np.ndarray:
+    """``x`` heard in a room whose sound decays by 60 dB in ``rt60`` seconds, at ``x``'s RMS."""
+    t = np.arange(max(1, int(SR * rt60))) / SR
+    ir = rng.standard_normal(len(t)) * np.exp(-6.9 * t / rt60) * 0.1
+    ir[0] = 1.0  # the direct sound
+    y = np.convolve(x, ir)[: len(x)]
+    return y * np.sqrt(np.mean(x ** 2) / max(np.mean(y ** 2), 1e-12))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("src", type=Path, help="folder of clips with sound (searched recursively)")
     ap.add_argument("out", type=Path, help="folder to write (created; clips there are replaced)")
     ap.add_argument("--snr", type=float, default=10.0, help="signal-to-noise ratio in dB (default 10)")
+    ap.add_argument("--reverb", type=float, default=0.0, metavar="RT60",
+                    help="reverberation time of a synthetic room in seconds, applied before the noise (default: none)")
     a = ap.parse_args(argv)
     from talkface.face.clips import find_clips
     from talkface.speech.audio import ffmpeg_exe, load_audio
@@ -40,7 +55,10 @@ def main(argv=None) -> int:
         noisy = Path(tmp) / "noisy.wav"
         for i, clip in enumerate(clips):
             x = load_audio(clip, SR, max_seconds=None).astype(np.float64)
-            n = np.random.default_rng(i).standard_normal(len(x))
+            rng = np.random.default_rng(i)
+            n = rng.standard_normal(len(x))
+            if a.reverb > 0:
+                x = room(x, a.reverb, rng)
             n *= np.sqrt(np.mean(x ** 2) / 10 ** (a.snr / 10) / max(np.mean(n ** 2), 1e-12))
             sf.write(noisy, np.clip(x + n, -1, 1), SR)
             dest = a.out / clip.relative_to(a.src)
@@ -49,7 +67,7 @@ def main(argv=None) -> int:
             subprocess.run([ff, "-y", "-loglevel", "error", "-i", str(clip), "-i", str(noisy), "-map", "0:v",
                             "-map", "1:a", "-c:v", "copy", "-c:a", "aac", str(part)], check=True)
             part.replace(dest)
-            print(f"{dest}  (SNR {a.snr:g} dB)")
+            print(f"{dest}  (SNR {a.snr:g} dB" + (f", RT60 {a.reverb:g} s)" if a.reverb > 0 else ")"))
     return 0
 
 
