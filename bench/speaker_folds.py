@@ -95,7 +95,8 @@ def main(argv=None):
                 clips.append({"corr": lag_correlation(po, it.opening), "ratio": amplitude_ratio(po, it.opening),
                               "width": lag_correlation(mouth_width(pts), mouth_width(it.norm.reshape(-1, 68, 2))),
                               "loud": lag_correlation(it.x[:, len(P.PHONES)], it.opening)})
-            res = {k: float(np.mean([c[k] for c in clips if c[k] is not None])) for k in ("corr", "ratio", "width", "loud")}
+            res = {k: float(np.mean([c[k] for c in clips if c[k] is not None]))
+                   for k in ("corr", "ratio", "width", "loud")}
             rows.append({"run": fold.name, "speaker": spk, "clips": len(its), "grid_gain": round(grid_gain, 4),
                          "factor": round(1.0 / res["ratio"], 4), **{k: round(v, 3) for k, v in res.items()}})
     w = max(len(r["run"]) for r in rows) if rows else 3
