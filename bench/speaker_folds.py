@@ -24,41 +24,22 @@ from pathlib import Path
 
 import numpy as np
 
-from talkface.motion.articulation import amplitude_ratio, inner_lip_opening, lag_correlation, mouth_width
-from talkface.motion.mouthnet import MouthNetConfig, close_mouth, predict_motion
-from talkface.speech import phones as P
-from talkface.train.common import load_checkpoint
-from talkface.train.mouthnet import load_items, split
-from talkface.train.networks.mouthnet import MouthNet
+from talkface.motion.mouthnet import MouthNetConfig, NumpyMouthNet
+from talkface.train.export import _best, _ensemble
+from talkface.train.mouthnet import calibrate_gain, evaluate_items, load_items, split
 
 
-class Fold:
-    """One run, or several runs of the same fold (``a+b+c``) whose motion is averaged."""
-
-    def __init__(self, spec: str):
-        self.runs = [Path(r) for r in spec.split("+")]
-        self.name = "+".join(r.name for r in self.runs)
-        held = {tuple(_held(r)) for r in self.runs}
-        if len(held) != 1:
-            raise SystemExit(f"{spec}: its runs hold out different speakers ({sorted(held)})")
-        self.held = list(held.pop())
-        self.members = []
-        for run in self.runs:
-            ck = load_checkpoint(run, "best.pt")
-            m = MouthNet(MouthNetConfig.from_dict(ck["config"]))
-            m.load_state_dict(ck["model"])
-            self.members.append((m.eval(), np.asarray(ck["basis"], np.float32)))
-
-    def motion(self, it) -> np.ndarray:
-        """The averaged motion at gain 1 (each member through its own PCA basis)."""
-        import torch
-
-        with torch.no_grad():
-            return np.mean([predict_motion(m, b, it.x, 1.0) for m, b in self.members], 0)
-
-    def points(self, it, motion) -> np.ndarray:
-        """The clip's first frame as the portrait, its mouth closed, moved by ``motion``."""
-        return (close_mouth(it.norm[0], self.members[0][1]) + motion).reshape(-1, 68, 2)
+def load_model(spec: str) -> tuple[NumpyMouthNet, np.ndarray, float]:
+    """(network, motion basis, gain) of a ``train atnet`` run, or of runs joined by ``+``
+    built as ``train export --also`` ships them: one network averaging its members, the
+    runs' shared basis, the geometric mean of their gains."""
+    runs = [Path(r) for r in spec.split("+")]
+    a = _best(runs[0])
+    if len(runs) > 1:
+        sd, cfg, gain = _ensemble(runs[0], a, runs[1:])
+    else:
+        sd, cfg, gain = a["model"], a["config"], float(a.get("gain", 1.0))
+    return NumpyMouthNet.from_state_dict(sd, MouthNetConfig.from_dict(cfg)), np.asarray(a["basis"], np.float32), gain
 
 
 def _held(run: Path) -> list[str]:
@@ -81,23 +62,19 @@ def main(argv=None):
     grid_held = split(load_items([a.grid], echo=lambda s: None))[1]
     rows = []
     for spec in a.runs:
-        fold = Fold(spec)
-        ratios = [amplitude_ratio(inner_lip_opening(fold.points(it, fold.motion(it))), it.opening) for it in grid_held]
-        grid_gain = float(1.0 / np.median([r for r in ratios if r]))
-        for spk in fold.held:
+        runs = [Path(r) for r in spec.split("+")]
+        held = {tuple(_held(r)) for r in runs}
+        if len(held) != 1:
+            raise SystemExit(f"{spec}: its runs hold out different speakers ({sorted(held)})")
+        name = "+".join(r.name for r in runs)
+        net, basis, _ = load_model(spec)
+        grid_gain = calibrate_gain(net, basis, grid_held)
+        for spk in held.pop():
             its = [i for i in items if i.speaker == spk]
             if not its:
                 continue
-            clips = []
-            for it in its:
-                pts = fold.points(it, grid_gain * fold.motion(it))
-                po = inner_lip_opening(pts)
-                clips.append({"corr": lag_correlation(po, it.opening), "ratio": amplitude_ratio(po, it.opening),
-                              "width": lag_correlation(mouth_width(pts), mouth_width(it.norm.reshape(-1, 68, 2))),
-                              "loud": lag_correlation(it.x[:, len(P.PHONES)], it.opening)})
-            res = {k: float(np.mean([c[k] for c in clips if c[k] is not None]))
-                   for k in ("corr", "ratio", "width", "loud")}
-            rows.append({"run": fold.name, "speaker": spk, "clips": len(its), "grid_gain": round(grid_gain, 4),
+            res = evaluate_items(net, basis, its, grid_gain)["mean"]
+            rows.append({"run": name, "speaker": spk, "clips": len(its), "grid_gain": round(grid_gain, 4),
                          "factor": round(1.0 / res["ratio"], 4), **{k: round(v, 3) for k, v in res.items()}})
     w = max(len(r["run"]) for r in rows) if rows else 3
     print(f"{'run':{w}s} {'speaker':22s} clips  open r  loud r  width r  open amp  factor")

@@ -16,30 +16,18 @@ from pathlib import Path
 
 import numpy as np
 
-from talkface.motion.articulation import amplitude_ratio, inner_lip_opening, lag_correlation
-from talkface.motion.mouthnet import MouthNetConfig, close_mouth, predict_motion
-from talkface.speech import phones as P
-from talkface.train.mouthnet import load_items
+from speaker_folds import load_model  # bench/: run as python bench/unseen_tier.py
+from talkface.train.mouthnet import evaluate_items, load_items
 
 
-def _members(name: str) -> tuple[list, float]:
-    """[(model, basis)], gain of a weights set or of runs joined by +."""
-    if not Path(name.split("+")[0]).is_dir():
-        from talkface import weights as W
+def _model(name: str):
+    """(network, basis, gain) of a weights set or of runs (joined by +)."""
+    if Path(name.split("+")[0]).is_dir():
+        return load_model(name)
+    from talkface import weights as W
 
-        net = W.load(name).atnet
-        return [(net, np.asarray(net.basis, np.float32))], float(net.gain)
-    from talkface.train.common import load_checkpoint
-    from talkface.train.networks.mouthnet import MouthNet
-
-    out, gains = [], []
-    for run in name.split("+"):
-        ck = load_checkpoint(Path(run), "best.pt")
-        m = MouthNet(MouthNetConfig.from_dict(ck["config"]))
-        m.load_state_dict(ck["model"])
-        out.append((m.eval(), np.asarray(ck["basis"], np.float32)))
-        gains.append(float(ck.get("gain", 1.0)))
-    return out, float(np.exp(np.mean(np.log(gains))))
+    net = W.load(name).atnet
+    return net, np.asarray(net.basis, np.float32), float(net.gain)
 
 
 def main(argv=None):
@@ -51,25 +39,16 @@ def main(argv=None):
     items = [i for i in load_items([a.data], echo=lambda s: None) if i.footage and i.name.split("__")[0] == a.tier]
     if not items:
         raise SystemExit(f"{a.data}: no prepared clips of tier {a.tier!r}")
-    loud: dict[str, list] = {}
-    for it in items:
-        loud.setdefault(it.speaker, []).append(lag_correlation(it.x[:, len(P.PHONES)], it.opening))
-    print(f"{len(items)} clips, {len(loud)} speakers; loudness envelope: open r "
-          f"{np.mean([np.mean(v) for v in loud.values()]):+.3f}")
-    import torch
-
+    print(f"{len(items)} clips, {len({i.speaker for i in items})} speakers")
     for name in a.models:
-        members, gain = _members(name)
         by: dict[str, list] = {}
-        for it in items:
-            with torch.no_grad():
-                mo = np.mean([predict_motion(m, b, it.x, gain) for m, b in members], 0)
-            po = inner_lip_opening((close_mouth(it.norm[0], members[0][1]) + mo).reshape(-1, 68, 2))
-            by.setdefault(it.speaker, []).append((lag_correlation(po, it.opening), amplitude_ratio(po, it.opening)))
-        r = [np.mean([c for c, _ in v]) for v in by.values()]
-        amp = [float(np.exp(np.mean(np.log([x for _, x in v if x])))) for v in by.values()]
-        print(f"{name}: open r {np.mean(r):+.3f}, open amp median {np.median(amp):.2f} "
-              f"(speakers' range {min(amp):.2f}-{max(amp):.2f})")
+        net, basis, gain = _model(name)
+        for row in evaluate_items(net, basis, items, gain)["clips"]:
+            by.setdefault(row["speaker"], []).append(row)
+        mean = {k: float(np.mean([np.mean([c[k] for c in v]) for v in by.values()])) for k in ("corr", "loud")}
+        amp = [float(np.exp(np.mean(np.log([c["ratio"] for c in v if c["ratio"]])))) for v in by.values()]
+        print(f"{name}: open r {mean['corr']:+.3f} (loudness envelope {mean['loud']:+.3f}), open amp median "
+              f"{np.median(amp):.2f} (speakers' range {min(amp):.2f}-{max(amp):.2f})")
 
 
 if __name__ == "__main__":
