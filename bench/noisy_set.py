@@ -43,12 +43,11 @@ def babble(clips: list[Path], talkers: int, n: int, rng: np.random.Generator) ->
     """(n,) the sum of ``talkers`` clips' sound drawn from ``clips``, each looped from a random
     start to n samples and brought to unit RMS first."""
     from talkface.speech.audio import load_audio
+    from talkface.train.voices import talker
 
     out = np.zeros(n)
     for j in rng.choice(len(clips), talkers, replace=False):
-        y = load_audio(clips[j], SR, max_seconds=None).astype(np.float64)
-        y = np.resize(np.roll(y, -int(rng.integers(len(y)))), n)
-        out += y / max(np.sqrt(np.mean(y ** 2)), 1e-9)
+        out += talker(load_audio(clips[j], SR, max_seconds=None), n, rng)
     return out
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from speaker_folds import load_model  # bench/: run as python bench/unseen_tier.py
+from talkface.train.data import tier
 from talkface.train.mouthnet import evaluate_items, load_items
 
 
@@ -36,7 +37,7 @@ def main(argv=None):
     ap.add_argument("--data", type=Path, required=True, help="prepared footage (data prepare --footage)")
     ap.add_argument("--tier", default="research", help="the clips' first folder in av_train (default: research)")
     a = ap.parse_args(argv)
-    items = [i for i in load_items([a.data], echo=lambda s: None) if i.footage and i.name.split("__")[0] == a.tier]
+    items = [i for i in load_items([a.data], echo=lambda s: None) if i.footage and tier(i.name) == a.tier]
     if not items:
         raise SystemExit(f"{a.data}: no prepared clips of tier {a.tier!r}")
     print(f"{len(items)} clips, {len({i.speaker for i in items})} speakers")

@@ -30,6 +30,12 @@ def clip_id(src: Path, clip: Path) -> str:
     return "__".join(rel.parts)
 
 
+def tier(name: str) -> str:
+    """The first folder of a prepared clip's source (its :func:`clip_id` up to the first ``__``:
+    av_train's ``open`` or ``research``); "" for a clip at the top of its source."""
+    return name.split("__")[0] if "__" in name else ""
+
+
 def prepare_clip(clip: Path, out_item: Path, size: int = DATA_SIZE, zoom: float = DATA_ZOOM,
                  static_camera: bool | None = None) -> dict:
     """Prepare one clip; returns a summary. Raises on unusable clips."""

@@ -27,7 +27,7 @@ from ..motion.mouthnet import MouthNetConfig, close_mouth, predict_motion
 from ..speech import phones as P
 from ..speech.audio import n_frames_for
 from .common import Log, load_checkpoint, save_checkpoint
-from .data import heldout, list_items
+from .data import heldout, list_items, tier
 from .networks.mouthnet import MouthNet
 from .speakers import fill
 
@@ -310,7 +310,7 @@ def train(data_dirs, run_dir, steps: int = 1500, batch: int = 32, lr: float = 2e
     t0 = time.time()
     items = load_items([Path(d) for d in ([data_dirs] if isinstance(data_dirs, (str, Path)) else data_dirs)], echo)
     if tiers is not None:  # footage of these tiers only (av_train's open/ or research/: the clip's first folder)
-        items = [i for i in items if not i.footage or i.name.split("__")[0] in tiers]
+        items = [i for i in items if not i.footage or tier(i.name) in tiers]
     if free_onsets:
         n_free = free_onset(items, free_onsets)
         log(event="free_onsets", speakers=sorted(free_onsets), clips=n_free)

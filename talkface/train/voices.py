@@ -51,6 +51,13 @@ def _wav(item: Path) -> np.ndarray:
     return np.load(item / "meta.npz")["wav"].astype(np.float32) / 32767.0
 
 
+def talker(y: np.ndarray, n: int, rng) -> np.ndarray:
+    """(n,) float64: ``y`` looped from a random point to n samples, at unit RMS: one voice of
+    a babble (here and in bench/noisy_set.py's test sets)."""
+    y = np.resize(np.roll(np.asarray(y, np.float64), -int(rng.integers(len(y)))), n)
+    return y / max(np.sqrt(np.mean(y ** 2)), 1e-9)
+
+
 def babble(wav: np.ndarray, others: list[str], rng) -> np.ndarray:
     """``wav`` with one to three of ``others`` (prepared clips; fewer if there are fewer) talking behind it, each
     looped from a random point to its length at the same loudness, together 5-20 dB below it.
@@ -59,9 +66,7 @@ def babble(wav: np.ndarray, others: list[str], rng) -> np.ndarray:
     n = np.zeros(wav.size)
     talkers = min(int(rng.integers(1, 4)), len(others))
     for j in rng.choice(len(others), talkers, replace=False):
-        y = _wav(Path(others[j])).astype(np.float64)
-        y = np.resize(np.roll(y, -int(rng.integers(len(y)))), wav.size)
-        n += y / max(np.sqrt(np.mean(y ** 2)), 1e-9)
+        n += talker(_wav(Path(others[j])), wav.size, rng)
     snr = rng.uniform(5, 20)
     n *= np.sqrt(np.mean(wav.astype(np.float64) ** 2) / 10 ** (snr / 10) / max(np.mean(n ** 2), 1e-12))
     return (wav + n).astype(np.float32)
@@ -104,13 +109,8 @@ def _one(args):
     return augment_item(*args)
 
 
-def _tier(name: str) -> str:
-    """av_train-style footage is named ``tier__clip``; clips of one tier babble together."""
-    return name.split("__")[0] if "__" in name else ""
-
-
 def main(argv=None):
-    from .data import heldout, list_items
+    from .data import heldout, list_items, tier
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("data_dir", type=Path)
@@ -127,7 +127,7 @@ def main(argv=None):
         ap.error(f"versions are 0..{BABBLE}")
 
     def others(i, k) -> tuple[str, ...]:
-        return tuple(str(j) for j in keep if j != i and _tier(j.name) == _tier(i.name)) if k == BABBLE else ()
+        return tuple(str(j) for j in keep if j != i and tier(j.name) == tier(i.name)) if k == BABBLE else ()
 
     todo = [(str(i), k, others(i, k)) for k in ks for i in keep]
     with ProcessPoolExecutor(a.jobs) as ex:
