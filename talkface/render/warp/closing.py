@@ -34,6 +34,9 @@ from .roi import Roi
 OPEN = 0.05  # a portrait's inner-lip gap (inter-ocular distances) from which its mouth counts as open
 SHUT = 0.02  # an inner-lip gap (inter-ocular distances) up to which the lips are drawn touching
 RAMP = 0.02  # closing over this much of a gap (inter-ocular distances) fades the piecewise map in
+STRIP = 0.05  # the open mouth's strip in the pixels, rows of teeth, tongue or cavity counted (inter-ocular distances), from which it counts as open
+DARK = 0.55  # a pixel this much darker than the lips (the fraction of their brightness) is the mouth's cavity
+PALE = 0.75  # a pixel this much less red than the lips (for its brightness) is teeth or tongue
 
 # polylines through the 68 points, each ending at the mouth corners 48 and 54
 OUTER_UPPER = [48, 49, 50, 51, 52, 53, 54]
@@ -293,9 +296,9 @@ def _interior(image: np.ndarray, src: np.ndarray, fs: float, lip_red: float,
     hi_y = int(min(h, np.ceil(ol.max()) + 1))
     f = img[lo_y:hi_y, cols].astype(np.float32)  # (rows, columns, 3)
     lum = f @ np.array(LUMA, np.float32)
-    interior = lum < 0.55 * lip_lum
+    interior = lum < DARK * lip_lum
     if lip_red > 0.12:
-        interior |= _redness(f) < 0.75 * lip_red
+        interior |= _redness(f) < PALE * lip_red
     else:  # colourless lips (a grey picture): teeth are the light pixels
         interior |= lum > lip_lum + 50
     ys = np.arange(lo_y, hi_y, dtype=np.float64)[:, None]
@@ -307,6 +310,7 @@ def _interior(image: np.ndarray, src: np.ndarray, fs: float, lip_red: float,
     interior[1:-1] |= interior[:-2] & interior[2:]
     up, low = ui.copy(), li.copy()
     found = np.zeros(len(cols), bool)
+    height = np.zeros(len(cols))  # the strip's rows, per column
     edge = 0.5 + max(1.0, 0.012 * fs)  # the lip's blurred inner edge goes too: it is part teeth
     for j in range(len(cols)):
         rows = np.flatnonzero(interior[:, j])
@@ -322,10 +326,11 @@ def _interior(image: np.ndarray, src: np.ndarray, fs: float, lip_red: float,
         if hit.any():
             up[j] = starts[hit].min() + lo_y - edge
             low[j] = max(ends[hit].max() + lo_y + edge, up[j])
+            height[j] = ends[hit].max() - starts[hit].min() + 1
             found[j] = True
     n = len(cols)
     middle = slice(n // 5, n - n // 5)
-    if found[middle].mean() < 0.5 or np.median((low - up)[middle][found[middle]]) - 2 * edge < OPEN * fs:
+    if found[middle].mean() < 0.5 or np.median(height[middle][found[middle]]) < STRIP * fs:
         return None
     # columns without a strip take their neighbours' offsets from the landmarks' lines
     for e, ref in ((up, ui), (low, li)):
