@@ -154,6 +154,13 @@ def test_import_and_render(synthetic, tmp_path, monkeypatch):
     feats = rng.normal(0, 20, (5, 28, 12)).astype(np.float32)
     frames = list(original.render_original(lw, crop, feats, "cpu", batch=3))
     assert len(frames) == 5
+    # between frames the caller's code runs with its own grad mode: a video writer that stops
+    # early and keeps the generator must not leave torch's autograd off (training after a
+    # generate call in the same process failed: "does not require grad")
+    frames_it = original.render_original(lw, crop, feats, "cpu", batch=3)
+    next(frames_it)
+    assert torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
+    frames_it.close()
     for f, a in frames:
         assert f.shape == (128, 128, 3) and f.dtype == np.uint8
         assert a.shape == (128, 128) and a.dtype == np.float32 and 0 <= a.min() and a.max() <= 1

@@ -369,15 +369,23 @@ def render_original(weights, crop_rgb: np.ndarray, feats: np.ndarray, device="cp
     vg = weights.vgnet
     recurrent = bool(weights.pipeline.get("recurrent", False))
     use_half = bool(half) and dev.type == "cuda"
-    amp = torch.autocast(device_type="cuda", dtype=torch.float16) if use_half else contextlib.nullcontext()
-    with torch.inference_mode(), amp:
+
+    def infer():  # entered around each batch only: the caller's code between frames keeps its own grad mode
+        stack = contextlib.ExitStack()
+        stack.enter_context(torch.inference_mode())
+        if use_half:
+            stack.enter_context(torch.autocast(device_type="cuda", dtype=torch.float16))
+        return stack
+
+    with infer():
         ref = vg.encode_reference(reference_tensor(crop_rgb, dev),
                                   torch.from_numpy(example).unsqueeze(0).to(dev))
-        h = None
-        for i in range(0, len(lm), max(1, int(batch))):
+    h = None
+    for i in range(0, len(lm), max(1, int(batch))):
+        with infer():
             x = torch.from_numpy(lm[i:i + batch]).unsqueeze(0).to(dev)
             out, alpha, _, _, h = vg.render(ref, x, h=h, recurrent=recurrent)
             frames = ((out[0].float().clamp(-1, 1) + 1.0) * 127.5 + 0.5).to(torch.uint8)
             frames = frames.permute(0, 2, 3, 1).cpu().numpy()
             alphas = alpha[0, :, 0].float().cpu().numpy()
-            yield from zip(frames, alphas)
+        yield from zip(frames, alphas)

@@ -34,7 +34,7 @@ from .roi import Roi
 OPEN = 0.05  # a portrait's inner-lip gap (inter-ocular distances) from which its mouth counts as open
 SHUT = 0.02  # an inner-lip gap (inter-ocular distances) up to which the lips are drawn touching
 RAMP = 0.02  # closing over this much of a gap (inter-ocular distances) fades the piecewise map in
-STRIP = 0.05  # the open mouth's strip in the pixels, rows of teeth, tongue or cavity counted (inter-ocular distances), from which it counts as open
+STRIP = 0.05  # the open mouth's strip in the pixels (its rows of teeth, tongue or cavity; inter-ocular distances)
 DARK = 0.55  # a pixel this much darker than the lips (the fraction of their brightness) is the mouth's cavity
 PALE = 0.75  # a pixel this much less red than the lips (for its brightness) is teeth or tongue
 

@@ -3,7 +3,8 @@ painted where the mouth opens wider than in the portrait.
 
 The cavity is painted inside the inner lips: a dark tone from the lips' own darker
 pixels, upper teeth whose colour comes from the portrait's eye whites (when it has light
-ones), a tongue from the lip colour, all with soft edges.
+ones), shaded by the upper lip when the mouth is barely open, a tongue from the lip
+colour, all with soft edges.
 """
 from __future__ import annotations
 
@@ -29,6 +30,10 @@ from .roi import Roi
 def lip_gap(p: np.ndarray) -> float:
     """Mean vertical gap between the inner lips of the 68 points ``p``."""
     return float(np.mean(p[INNER_LOWER_LIP, 1] - p[INNER_UPPER_LIP, 1]))
+
+
+TEETH_SHADE = 0.5  # the painted teeth's brightness in a barely open mouth, in the upper lip's shadow ...
+TEETH_LIT = 0.15  # ... rising to their full colour at this opening (inter-ocular distances)
 
 
 class MouthPainter:
@@ -111,7 +116,8 @@ class MouthPainter:
         yy = (np.arange(bh, dtype=np.float32)[:, None] - top[1]) / max(1.0, bot[1] - top[1])
         shade = (0.75 + 0.25 * np.abs(np.clip(yy, 0, 1) - 0.5) * 2)[..., None]
         fill = self.cavity * shade
-        fill = fill * (1 - t[..., None]) + self.teeth * t[..., None]
+        shadow = TEETH_SHADE + (1 - TEETH_SHADE) * float(np.clip(opening / (TEETH_LIT * self.face_scale), 0, 1))
+        fill = fill * (1 - t[..., None]) + self.teeth * shadow * t[..., None]
         fill = fill * (1 - g[..., None]) + self.tongue * g[..., None]
         if self.src_gap > 0.04 * self.face_scale:
             # the portrait's mouth is already open (a smile showing teeth): the warp stretches
